@@ -1,0 +1,176 @@
+/*
+ * libpolicy - SMTP-time mail policy, stage by stage.
+ *
+ * The one public header.  An MTA (or an adapter: policy-milter, policy-queue,
+ * the qmail-smtpd patch) opens one engine from a configuration file, creates
+ * one session per client connection and calls the stage functions in the
+ * order of the SMTP conversation.  Each stage returns an action; the reply
+ * that goes with it is read with policy_last_reply().
+ *
+ * Threads: an engine is immutable after policy_engine_open() returns (apart
+ * from policy_engine_set_log(), which must be called before the engine is
+ * shared) and may be used by any number of threads at once.  A session
+ * belongs to one thread at a time.  The library owns no threads, no event
+ * loop and no global mutable state; it never prints, exits or aborts.
+ */
+#ifndef LIBPOLICY_POLICY_H
+#define LIBPOLICY_POLICY_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define POLICY_API __attribute__((visibility("default")))
+#else
+#define POLICY_API
+#endif
+
+typedef struct policy_engine policy_engine;   /* opaque, immutable, thread-safe */
+typedef struct policy_session policy_session; /* opaque, one connection, one thread at a time */
+
+typedef enum policy_action {
+    POLICY_CONTINUE = 0, /* no objection: go on with the conversation */
+    POLICY_ACCEPT,       /* accept; skip the remaining checks of this transaction */
+    POLICY_TEMPFAIL,     /* 4xx */
+    POLICY_REJECT,       /* 5xx */
+    POLICY_DISCARD,      /* accept and drop: only where configured */
+    POLICY_DISCONNECT    /* 421 and close the connection */
+} policy_action;
+
+typedef struct policy_reply {
+    policy_action action;
+    int code;           /* SMTP reply code, e.g. 250 450 451 452 550 553 554 421 */
+    const char *xcode;  /* RFC 3463 enhanced status code, e.g. "5.7.1" */
+    const char *text;   /* one printable ASCII line, no CR/LF, at most 400 bytes */
+    const char *layer;  /* the layer that decided: "rdns" "dnsbl" "recipients" ... */
+    const char *reason; /* detail for the log (printable ASCII, bounded) */
+} policy_reply;
+
+/* The library version, "MAJOR.MINOR.PATCH".  Static storage. */
+POLICY_API const char *policy_version(void);
+
+/* Printable name of an action: "continue", "accept", "tempfail", "reject",
+ * "discard", "disconnect".  Static storage. */
+POLICY_API const char *policy_action_name(policy_action a);
+
+/*
+ * Engine.
+ *
+ * policy_engine_open - read the configuration and load everything it names.
+ * NULL path: the built-in defaults, which need no file.  On failure returns
+ * NULL and writes one line naming file, line, section and key into err
+ * (always NUL-terminated when errlen > 0).  The caller owns one reference
+ * and drops it with policy_engine_unref().  Reloading = open a new engine
+ * and swap; sessions keep the engine they were created with.
+ */
+POLICY_API policy_engine *policy_engine_open(const char *config_path, char *err,
+                                             size_t errlen);
+/* policy_engine_ref - take one more reference; returns e.  Any thread. */
+POLICY_API policy_engine *policy_engine_ref(policy_engine *e);
+/* policy_engine_unref - drop a reference; frees the engine at zero. NULL is ok. */
+POLICY_API void policy_engine_unref(policy_engine *e);
+
+/* Log levels, numerically equal to syslog(3) priorities. */
+enum { POLICY_LOG_ERR = 3, POLICY_LOG_WARNING = 4, POLICY_LOG_NOTICE = 5,
+       POLICY_LOG_INFO = 6, POLICY_LOG_DEBUG = 7 };
+
+/* A log sink: one line, no newline, key=value pairs.  Called from whichever
+ * thread runs the session; must be thread-safe if sessions run in parallel. */
+typedef void (*policy_log_fn)(int level, const char *line, void *ctx);
+
+/*
+ * policy_engine_set_log - send the engine's log lines to fn instead of
+ * syslog(LOG_MAIL).  fn NULL restores syslog.  Call it right after
+ * policy_engine_open(), before the engine is shared with other threads.
+ */
+POLICY_API void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *ctx);
+
+/*
+ * Sessions.
+ *
+ * client_ip: IPv4 or IPv6 text.  client_host: the PTR name if the caller
+ * already knows it (TCPREMOTEHOST, the milter's hostname), else NULL.
+ * Returns NULL only when out of memory or e is NULL.  The session holds a
+ * reference on e.  A session that is given an invalid client_ip still works:
+ * its first stage call defers with a reply that says why.
+ */
+POLICY_API policy_session *policy_session_new(policy_engine *e, const char *client_ip,
+                                              const char *client_host);
+
+/* policy_session_setvar - set a per-client variable, tcprules style
+ * (RELAYCLIENT, CHKUSER_RCPTLIMIT, POLICY_DNSBL=off ...).  value NULL unsets.
+ * Returns 0, or -1 when the name or value is invalid or too long. */
+POLICY_API int policy_session_setvar(policy_session *s, const char *name,
+                                     const char *value);
+
+/* policy_session_getvar - the value of a variable, or NULL when unset.
+ * Valid until the variable is changed or the session freed. */
+POLICY_API const char *policy_session_getvar(const policy_session *s, const char *name);
+
+/*
+ * policy_session_import_env - take the per-client variables from a qmail-style
+ * environment (tcpserver sets them from tcp.smtp.cdb): every variable the
+ * library knows (RELAYCLIENT, RBLSMTPD, CHKUSER_*, BADMIMETYPE,
+ * BADLOADERTYPE, SPFBEHAVIOR, POLICY_*), nothing else.  envp is an
+ * environ-style NULL-terminated array.  Returns the number imported.
+ */
+POLICY_API int policy_session_import_env(policy_session *s, char *const *envp);
+
+/*
+ * policy_session_tcprules - look the client up in the tcprules cdb named by
+ * [general] tcprules, exactly as tcpserver does, and set the variables of
+ * the first rule found.  info: the TCPREMOTEINFO ident, or NULL.
+ * Returns 0 (rules applied, or none configured / none matched), 1 when the
+ * rule says deny (the connect stage will then refuse the client), -1 when
+ * the file cannot be read (logged; the connect stage defers).
+ * The file is opened at every call, like tcpserver, so a rebuilt
+ * tcp.smtp.cdb takes effect for the next connection without a reload.
+ */
+POLICY_API int policy_session_tcprules(policy_session *s, const char *info);
+
+/* policy_session_free - end the session and drop its engine reference. NULL is ok. */
+POLICY_API void policy_session_free(policy_session *s);
+
+/*
+ * Stages, in the order of the conversation.  Each records what it is given
+ * (for later layers and the log) and runs the enabled layers of that stage.
+ * Addresses are passed as the client sent them, with or without <>.
+ * A stage called out of order returns POLICY_TEMPFAIL with a reply that
+ * says so.  policy_mail() after policy_eom() (or during a transaction)
+ * starts a new transaction, as qmail-smtpd does.
+ */
+POLICY_API policy_action policy_connect(policy_session *s);
+POLICY_API policy_action policy_helo(policy_session *s, const char *helo);
+POLICY_API policy_action policy_auth(policy_session *s, const char *user);
+POLICY_API policy_action policy_mail(policy_session *s, const char *sender); /* "" = null sender */
+POLICY_API policy_action policy_rcpt(policy_session *s, const char *recipient);
+POLICY_API policy_action policy_data(policy_session *s);
+POLICY_API policy_action policy_header(policy_session *s, const char *name, const char *value);
+POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_t len);
+POLICY_API policy_action policy_eom(policy_session *s);
+/* End of a transaction: RSET, or after eom.  Keeps connection, HELO and AUTH. */
+POLICY_API void policy_reset(policy_session *s);
+
+/* The reply for the last stage call; valid until the next call on s. Never NULL. */
+POLICY_API const policy_reply *policy_last_reply(const policy_session *s);
+
+/* Header edits decided so far (applied by the adapter at end of message). */
+typedef enum policy_edit_kind { POLICY_EDIT_ADD_HEADER, POLICY_EDIT_CHANGE_HEADER } policy_edit_kind;
+typedef struct policy_edit {
+    policy_edit_kind kind;
+    const char *name;
+    const char *value; /* folded, no trailing CRLF */
+} policy_edit;
+
+/* policy_edits - point *edits at the session's edit array and return its
+ * length.  Owned by the session; valid until the next stage call or reset. */
+POLICY_API size_t policy_edits(const policy_session *s, const policy_edit **edits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBPOLICY_POLICY_H */

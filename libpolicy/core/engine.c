@@ -1,0 +1,462 @@
+/*
+ * engine.c - open, share and free the policy engine.
+ *
+ * policy_engine_open() reads one INI file with inih, hands each layer its
+ * section, then lets every layer load (compile patterns, open maps).  Any
+ * error is one line naming file, line, section and key; an unknown section
+ * or key is an error.  After open the engine never changes (but for the log
+ * sink, set before sharing), so any number of threads may use it.
+ */
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef POLICY_VERSION
+#define POLICY_VERSION "0.0.0"
+#endif
+
+const char *policy_version(void)
+{
+    return POLICY_VERSION;
+}
+
+/* The state of one parse: where we are and what went wrong. */
+struct parse {
+    policy_engine *e;
+    FILE *fp;
+    int line;
+    char section[64];
+    char key[64];
+    struct cfg_err err;
+    int failed; /* line of the first error we found, 0 while none */
+    unsigned seen_general_keys; /* bit per general key, to refuse repeats */
+};
+
+/* Every key of [general], in one place for parsing and for duplicate checks. */
+enum { G_DNS_SERVERS, G_TCPRULES, G_HOSTNAME, G_DELAY_REJECT, G_LOG_LEVEL, G_LOG_FACILITY };
+static const char *const general_keys[] = {"dns_servers",  "tcprules",  "hostname",
+                                           "delay_reject", "log_level", "log_facility"};
+
+static const struct {
+    const char *name;
+    int value;
+} log_levels[] = {{"err", LOG_ERR},       {"error", LOG_ERR}, {"warning", LOG_WARNING},
+                  {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG}},
+  facilities[] = {{"mail", LOG_MAIL},     {"daemon", LOG_DAEMON}, {"user", LOG_USER},
+                  {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2},
+                  {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5},
+                  {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7}};
+
+static int lookup_name(const char *v, int *out, const void *table, size_t n)
+{
+    const struct {
+        const char *name;
+        int value;
+    } *t = table;
+    for (size_t i = 0; i < n; i++)
+        if (str_ieq(v, t[i].name)) {
+            *out = t[i].value;
+            return 0;
+        }
+    return -1;
+}
+
+/* set_string - replace *dst with a copy of v. */
+static int set_string(char **dst, const char *v, struct cfg_err *err)
+{
+    char *p = strdup(v);
+    if (!p)
+        return cfg_fail(err, "out of memory");
+    free(*dst);
+    *dst = p;
+    return 0;
+}
+
+static int general_set(struct parse *p, const char *key, const char *v)
+{
+    struct general_cfg *g = &p->e->general;
+    size_t k;
+    for (k = 0; k < sizeof(general_keys) / sizeof(*general_keys); k++)
+        if (!strcmp(key, general_keys[k]))
+            break;
+    if (k == sizeof(general_keys) / sizeof(*general_keys))
+        return cfg_fail(&p->err, "unknown key");
+    if (p->seen_general_keys & (1u << k))
+        return cfg_fail(&p->err, "key given twice");
+    p->seen_general_keys |= 1u << k;
+
+    switch (k) {
+    case G_DNS_SERVERS:
+        if (!*v)
+            return cfg_fail(&p->err, "empty list of DNS servers");
+        return set_string(&g->dns_servers, v, &p->err);
+    case G_TCPRULES:
+        if (*v && access(v, R_OK) != 0)
+            return cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+        return set_string(&g->tcprules, v, &p->err);
+    case G_HOSTNAME:
+        if (!*v || strlen(v) > POLICY_HOST_MAX || strpbrk(v, " \t;\"\\"))
+            return cfg_fail(&p->err, "not a host name: %s", v);
+        return set_string(&g->hostname, v, &p->err);
+    case G_DELAY_REJECT:
+        if (cfg_parse_bool(v, &g->delay_reject))
+            return cfg_fail(&p->err, "expected yes or no, got '%s'", v);
+        return 0;
+    case G_LOG_LEVEL:
+        if (lookup_name(v, &g->log_level, log_levels, sizeof(log_levels) / sizeof(*log_levels)))
+            return cfg_fail(&p->err, "expected err, warning, notice, info or debug, got '%s'", v);
+        return 0;
+    case G_LOG_FACILITY:
+        if (lookup_name(v, &g->log_facility, facilities,
+                        sizeof(facilities) / sizeof(*facilities)))
+            return cfg_fail(&p->err, "unknown syslog facility '%s'", v);
+        return 0;
+    }
+    return cfg_fail(&p->err, "unknown key");
+}
+
+static struct layer_inst *find_layer(policy_engine *e, const char *name)
+{
+    for (size_t i = 0; i < layer_count; i++)
+        if (!strcmp(e->layers[i].desc->name, name))
+            return &e->layers[i];
+    return NULL;
+}
+
+/* common_set - the keys every layer understands.  1: not a common key. */
+static int common_set(struct layer_inst *l, const char *key, const char *v, struct cfg_err *err)
+{
+    if (!strcmp(key, "action")) {
+        if (layer_action_parse(v, &l->common.action))
+            return cfg_fail(err, "expected reject, tempfail, tag, warn or off, got '%s'", v);
+        return 0;
+    }
+    if (!strcmp(key, "on_error")) {
+        if (!strcmp(v, "tempfail"))
+            l->common.on_error = OE_TEMPFAIL;
+        else if (!strcmp(v, "accept"))
+            l->common.on_error = OE_ACCEPT;
+        else
+            return cfg_fail(err, "expected tempfail or accept, got '%s'", v);
+        return 0;
+    }
+    if (!strcmp(key, "delay_reject")) {
+        if (cfg_parse_bool(v, &l->common.delay_reject))
+            return cfg_fail(err, "expected yes or no, got '%s'", v);
+        return 0;
+    }
+    return CFG_UNKNOWN_KEY;
+}
+
+static int remember_line(policy_engine *e, const char *section, const char *key, int line)
+{
+    struct cfg_line *n = realloc(e->lines, (e->nlines + 1) * sizeof(*n));
+    if (!n)
+        return -1;
+    e->lines = n;
+    n[e->nlines].section = strdup(section);
+    n[e->nlines].key = strdup(key);
+    n[e->nlines].line = line;
+    if (!n[e->nlines].section || !n[e->nlines].key) {
+        free(n[e->nlines].section);
+        free(n[e->nlines].key);
+        return -1;
+    }
+    e->nlines++;
+    return 0;
+}
+
+/* line_of - the last line that set section/key, 0 when unknown. */
+static int line_of(const policy_engine *e, const char *section, const char *key)
+{
+    for (size_t i = e->nlines; i-- > 0;)
+        if (!strcmp(e->lines[i].section, section) && (!key || !strcmp(e->lines[i].key, key)))
+            return e->lines[i].line;
+    return 0;
+}
+
+static int handler_failed(struct parse *p)
+{
+    p->failed = p->line;
+    return 0;
+}
+
+/* on_key - inih's handler: 1 to go on, 0 to stop with this line as the error. */
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    struct parse *p = user;
+    int r;
+
+    if (p->failed)
+        return 1; /* keep the first error; inih goes on reading */
+    snprintf(p->section, sizeof(p->section), "%s", section);
+    snprintf(p->key, sizeof(p->key), "%s", key ? key : "");
+    if (!key) /* a new section header (INI_CALL_HANDLER_ON_NEW_SECTION) */
+        return 1;
+    if (!*section) {
+        cfg_fail(&p->err, "key outside of any section");
+        return handler_failed(p);
+    }
+    if (remember_line(p->e, section, key, p->line)) {
+        cfg_fail(&p->err, "out of memory");
+        return handler_failed(p);
+    }
+    if (!strcmp(section, "general"))
+        return general_set(p, key, value) == 0 ? 1 : handler_failed(p);
+
+    struct layer_inst *l = find_layer(p->e, section);
+    if (!l) { /* check_section() refused it already; be safe */
+        cfg_fail(&p->err, "unknown section");
+        return handler_failed(p);
+    }
+    p->err.msg[0] = '\0';
+    r = common_set(l, key, value, &p->err);
+    if (r == CFG_UNKNOWN_KEY)
+        r = l->desc->set ? l->desc->set(l->cfg, key, value, &p->err) : CFG_UNKNOWN_KEY;
+    if (r == CFG_UNKNOWN_KEY) {
+        cfg_fail(&p->err, "unknown key");
+        return handler_failed(p);
+    }
+    if (r != 0 && !p->err.msg[0])
+        cfg_fail(&p->err, "invalid value '%s'", value);
+    return r == 0 ? 1 : handler_failed(p);
+}
+
+/* check_section - called by the reader for each "[name]" line, so that an
+ * unknown section is refused even when it holds no keys. */
+static int check_section(struct parse *p, const char *line)
+{
+    const char *end = strchr(line, ']');
+    size_t n = end ? (size_t)(end - line - 1) : 0;
+    if (!end || n == 0 || n >= sizeof(p->section))
+        return 0; /* inih reports the syntax error */
+    memcpy(p->section, line + 1, n);
+    p->section[n] = '\0';
+    p->key[0] = '\0';
+    if (!strcmp(p->section, "general"))
+        return 0;
+    struct layer_inst *l = find_layer(p->e, p->section);
+    if (l) {
+        l->configured = 1;
+        return 0;
+    }
+    for (size_t i = 0; layer_reserved[i]; i++)
+        if (!strcmp(layer_reserved[i], p->section))
+            return cfg_fail(&p->err, "layer [%s] is not available in libpolicy %s", p->section,
+                            POLICY_VERSION);
+    return cfg_fail(&p->err, "unknown section");
+}
+
+/* reader - fgets for inih that counts lines (so handlers know where they
+ * are), refuses lines inih would silently cut, and checks section names. */
+static char *reader(char *str, int num, void *stream)
+{
+    struct parse *p = stream;
+    if (p->failed || num < 2)
+        return NULL;
+    char *r = fgets(str, num, p->fp);
+    if (!r)
+        return NULL;
+    p->line++;
+    size_t len = strlen(str);
+    if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->fp)) {
+        cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
+                 num - 3);
+        p->section[0] = p->key[0] = '\0';
+        p->failed = p->line;
+        return NULL;
+    }
+    const char *t = str + strspn(str, " \t");
+    if (*t == '[' && check_section(p, t) != 0) {
+        p->failed = p->line;
+        return NULL;
+    }
+    return r;
+}
+
+static void format_error(char *err, size_t errlen, const char *path, int line,
+                         const char *section, const char *key, const char *msg)
+{
+    if (!err || !errlen)
+        return;
+    if (section && *section && key && *key)
+        snprintf(err, errlen, "%s:%d: [%s] %s: %s", path, line, section, key, msg);
+    else if (section && *section)
+        snprintf(err, errlen, "%s:%d: [%s]: %s", path, line, section, msg);
+    else
+        snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+}
+
+static void general_defaults(struct general_cfg *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->delay_reject = 1;
+    g->log_level = LOG_INFO;
+    g->log_facility = LOG_MAIL;
+}
+
+static void engine_free(policy_engine *e)
+{
+    if (!e)
+        return;
+    if (e->layers) {
+        for (size_t i = 0; i < layer_count; i++) {
+            struct layer_inst *l = &e->layers[i];
+            if (l->cfg && l->desc->free)
+                l->desc->free(l->cfg);
+            free(l->cfg);
+        }
+        free(e->layers);
+    }
+    for (size_t i = 0; i < e->nlines; i++) {
+        free(e->lines[i].section);
+        free(e->lines[i].key);
+    }
+    free(e->lines);
+    free(e->general.dns_servers);
+    free(e->general.tcprules);
+    free(e->general.hostname);
+    free(e->path);
+    free(e);
+}
+
+static policy_engine *engine_alloc(void)
+{
+    policy_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    atomic_init(&e->refs, 1);
+    general_defaults(&e->general);
+    e->layers = calloc(layer_count, sizeof(*e->layers));
+    if (!e->layers) {
+        free(e);
+        return NULL;
+    }
+    for (size_t i = 0; i < layer_count; i++) {
+        struct layer_inst *l = &e->layers[i];
+        l->desc = layer_registry[i];
+        l->common.action = l->desc->default_action;
+        l->common.on_error = OE_TEMPFAIL;
+        l->common.delay_reject = -1;
+        l->cfg = calloc(1, l->desc->cfg_size ? l->desc->cfg_size : 1);
+        if (!l->cfg) {
+            engine_free(e);
+            return NULL;
+        }
+        if (l->desc->defaults)
+            l->desc->defaults(l->cfg);
+    }
+    return e;
+}
+
+policy_engine *policy_engine_open(const char *config_path, char *err, size_t errlen)
+{
+    struct parse p;
+    const char *where = config_path ? config_path : "(built-in defaults)";
+    policy_engine *e;
+
+    if (err && errlen)
+        err[0] = '\0';
+    e = engine_alloc();
+    if (!e) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: out of memory", where);
+        return NULL;
+    }
+    if (config_path) {
+        memset(&p, 0, sizeof(p));
+        p.e = e;
+        e->path = strdup(config_path);
+        p.fp = fopen(config_path, "r");
+        if (!e->path || !p.fp) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s:0: cannot open: %s", config_path, strerror(errno));
+            if (p.fp)
+                fclose(p.fp);
+            engine_free(e);
+            return NULL;
+        }
+        int r = ini_parse_stream(reader, &p, on_key, &p);
+        int read_error = ferror(p.fp);
+        fclose(p.fp);
+        if (r != 0 || read_error || p.failed) {
+            if (read_error)
+                format_error(err, errlen, config_path, p.line, NULL, NULL, "read error");
+            else if (r == -2)
+                format_error(err, errlen, config_path, p.line, NULL, NULL, "out of memory");
+            else if (p.failed && (r <= 0 || p.failed <= r))
+                format_error(err, errlen, config_path, p.failed, p.section, p.key, p.err.msg);
+            else
+                format_error(err, errlen, config_path, r, NULL, NULL,
+                             "syntax error: expected [section], key = value or a comment");
+            engine_free(e);
+            return NULL;
+        }
+    }
+    if (!e->general.hostname) {
+        char h[POLICY_HOST_MAX + 1];
+        if (gethostname(h, sizeof(h)) != 0 || !*h)
+            snprintf(h, sizeof(h), "localhost");
+        h[sizeof(h) - 1] = '\0';
+        e->general.hostname = strdup(h);
+        if (!e->general.hostname) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: out of memory", where);
+            engine_free(e);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < layer_count; i++) {
+        struct layer_inst *l = &e->layers[i];
+        struct cfg_err ce = {{0}};
+        const char *key = NULL;
+        if (l->desc->load && l->desc->load(l->cfg, e, &ce, &key) != 0) {
+            format_error(err, errlen, where, line_of(e, l->desc->name, key), l->desc->name, key,
+                         ce.msg[0] ? ce.msg : "cannot load");
+            engine_free(e);
+            return NULL;
+        }
+    }
+    return e;
+}
+
+policy_engine *policy_engine_ref(policy_engine *e)
+{
+    if (e)
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+    return e;
+}
+
+void policy_engine_unref(policy_engine *e)
+{
+    if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1)
+        engine_free(e);
+}
+
+void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *ctx)
+{
+    if (!e)
+        return;
+    e->log_fn = fn;
+    e->log_ctx = ctx;
+}
+
+int engine_layer_index(const struct layer_desc *d)
+{
+    for (size_t i = 0; i < layer_count; i++)
+        if (layer_registry[i] == d)
+            return (int)i;
+    return -1;
+}
+
+const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)
+{
+    int i = engine_layer_index(d);
+    return i < 0 ? NULL : e->layers[i].cfg;
+}

@@ -1,0 +1,895 @@
+/*
+ * session.c - one client connection: the stage state machine, the run of
+ * the enabled layers at each stage, and the verdict that comes out of it.
+ *
+ * Promises: a stage called out of order defers (4xx) with a reply that
+ * says so and never crashes; every reply is sanitized (printable ASCII, no
+ * CR/LF, bounded); connection-level verdicts wait for the first RCPT unless
+ * the layer asks otherwise, so customers can still authenticate and
+ * postmaster@/abuse@ of local domains stay reachable.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+
+/* ------------------------------------------------------------ replies */
+
+/* set_reply - the reply of this stage call; strings are copied and cleaned. */
+static policy_action set_reply(policy_session *s, policy_action a, int code, const char *xcode,
+                               const char *text, const char *layer, const char *reason)
+{
+    sanitize_copy(s->reply_text, sizeof(s->reply_text), text ? text : "", SIZE_MAX);
+    sanitize_copy(s->reply_reason, sizeof(s->reply_reason), reason ? reason : "", SIZE_MAX);
+    sanitize_copy(s->reply_xcode, sizeof(s->reply_xcode), xcode ? xcode : "", SIZE_MAX);
+    s->reply.action = a;
+    s->reply.code = code;
+    s->reply.xcode = s->reply_xcode;
+    s->reply.text = s->reply_text;
+    s->reply.layer = layer ? layer : "";
+    s->reply.reason = s->reply_reason;
+    return a;
+}
+
+/* The reply when nobody objects, by stage. */
+static policy_action reply_ok(policy_session *s, enum stage st)
+{
+    static const struct {
+        int code;
+        const char *xcode, *text;
+    } ok[STAGE_COUNT] = {
+        [STAGE_CONNECT] = {220, "", "ready"},
+        [STAGE_HELO] = {250, "", "ok"},
+        [STAGE_AUTH] = {235, "2.7.0", "authentication accepted"},
+        [STAGE_MAIL] = {250, "2.1.0", "sender ok"},
+        [STAGE_RCPT] = {250, "2.1.5", "recipient ok"},
+        [STAGE_DATA] = {354, "", "go ahead"},
+        [STAGE_HEADER] = {250, "", "ok"},
+        [STAGE_BODY] = {250, "", "ok"},
+        [STAGE_EOM] = {250, "2.0.0", "message accepted"},
+    };
+    return set_reply(s, POLICY_CONTINUE, ok[st].code, ok[st].xcode, ok[st].text, NULL, NULL);
+}
+
+/* out_of_order - a caller error: defer, say what went wrong, log it. */
+static policy_action out_of_order(policy_session *s, enum stage st, const char *why)
+{
+    char text[POLICY_TEXT_MAX + 1];
+    if (s->state == SS_CLOSED)
+        return set_reply(s, POLICY_DISCONNECT, 421, "4.7.0", "connection closed by policy",
+                         "session", "stage after disconnect");
+    snprintf(text, sizeof(text), "internal error: %s stage out of order (%s)", stage_name(st),
+             why);
+    set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", text, "session", why);
+    log_decision(s, st, "session", "tempfail", 451, "4.3.0", text);
+    return POLICY_TEMPFAIL;
+}
+
+static policy_action replay(policy_session *s, const struct verdict *v)
+{
+    return set_reply(s, v->action, v->code, v->xcode, v->text, v->layer, v->reason);
+}
+
+/* ------------------------------------------------------------ variables */
+
+static int var_name_ok(const char *n)
+{
+    size_t len = 0;
+    if (!n || !*n)
+        return 0;
+    for (; n[len]; len++) {
+        unsigned char c = (unsigned char)n[len];
+        if (len >= POLICY_VAR_NAME_MAX || c <= ' ' || c == '=' || c > 0x7e)
+            return 0;
+    }
+    return 1;
+}
+
+static struct var *var_find(const policy_session *s, const char *name)
+{
+    for (size_t i = 0; i < s->nvars; i++)
+        if (!strcmp(s->vars[i].name, name))
+            return (struct var *)&s->vars[i];
+    return NULL;
+}
+
+/* layer_from_var - "POLICY_DNSBL" -> the index of layer "dnsbl", or -1. */
+static int layer_from_var(const char *name)
+{
+    if (strncmp(name, "POLICY_", 7) != 0)
+        return -1;
+    for (size_t i = 0; i < layer_count; i++)
+        if (str_ieq(name + 7, layer_registry[i]->name))
+            return (int)i;
+    return -1;
+}
+
+/* listed - is word in the comma/space separated list? */
+static int listed(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == wl && str_ieqn(p, word, n))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* compute_actions - the action of each layer for this client: configuration,
+ * narrowed by POLICY_LAYERS and overridden by POLICY_<LAYER>. */
+static void compute_actions(policy_session *s)
+{
+    const struct var *only = var_find(s, "POLICY_LAYERS");
+    for (size_t i = 0; i < layer_count; i++) {
+        enum layer_action a = s->e->layers[i].common.action;
+        char vname[POLICY_VAR_NAME_MAX + 1];
+        snprintf(vname, sizeof(vname), "POLICY_%s", layer_registry[i]->name);
+        for (char *p = vname + 7; *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+        const struct var *v = var_find(s, vname);
+        if (v)
+            (void)layer_action_parse(v->value, &a); /* validated by setvar */
+        if (only && !listed(only->value, layer_registry[i]->name))
+            a = LA_OFF;
+        s->laction[i] = a;
+    }
+}
+
+int policy_session_setvar(policy_session *s, const char *name, const char *value)
+{
+    struct var *v;
+    char *copy = NULL;
+    enum layer_action dummy;
+
+    if (!s || !var_name_ok(name))
+        return -1;
+    if (value) {
+        if (strnlen(value, POLICY_VAR_VALUE_MAX + 1) > POLICY_VAR_VALUE_MAX)
+            return -1;
+        if (layer_from_var(name) >= 0 && layer_action_parse(value, &dummy))
+            return -1; /* POLICY_<LAYER> takes an action name only */
+        copy = strdup(value);
+        if (!copy)
+            return -1;
+    }
+    v = var_find(s, name);
+    if (!value) {
+        if (v) {
+            free(v->value);
+            *v = s->vars[--s->nvars];
+        }
+    } else if (v) {
+        free(v->value);
+        v->value = copy;
+    } else {
+        if (s->nvars >= POLICY_MAX_VARS) {
+            free(copy);
+            return -1;
+        }
+        v = &s->vars[s->nvars++];
+        snprintf(v->name, sizeof(v->name), "%s", name);
+        v->value = copy;
+    }
+    compute_actions(s);
+    if (!strcmp(name, "RELAYCLIENT") && s->state != SS_NEW)
+        customers_classify(s);
+    return 0;
+}
+
+const char *policy_session_getvar(const policy_session *s, const char *name)
+{
+    const struct var *v = s && name ? var_find(s, name) : NULL;
+    return v ? v->value : NULL;
+}
+
+/* The variables the library knows, for policy_session_import_env(). */
+static int known_var(const char *name)
+{
+    static const char *const known[] = {"RELAYCLIENT",   "RBLSMTPD",    "CHKUSER_RCPTLIMIT",
+                                        "CHKUSER_WRONGRCPTLIMIT",       "BADMIMETYPE",
+                                        "BADLOADERTYPE", "SPFBEHAVIOR", NULL};
+    for (size_t i = 0; known[i]; i++)
+        if (!strcmp(name, known[i]))
+            return 1;
+    return strncmp(name, "POLICY_", 7) == 0;
+}
+
+int policy_session_import_env(policy_session *s, char *const *envp)
+{
+    int n = 0;
+    if (!s || !envp)
+        return 0;
+    for (size_t i = 0; envp[i] && i < 100000; i++) {
+        const char *eq = strchr(envp[i], '=');
+        char name[POLICY_VAR_NAME_MAX + 1];
+        size_t len;
+        if (!eq || (len = (size_t)(eq - envp[i])) == 0 || len > POLICY_VAR_NAME_MAX)
+            continue;
+        memcpy(name, envp[i], len);
+        name[len] = '\0';
+        if (!known_var(name))
+            continue;
+        if (policy_session_setvar(s, name, eq + 1) == 0)
+            n++;
+        else
+            plog(s, POLICY_LOG_WARNING, "ignored invalid variable %s from the environment",
+                 name);
+    }
+    return n;
+}
+
+static void tcprules_set(const char *name, const char *value, void *ctx)
+{
+    policy_session *s = ctx;
+    if (policy_session_setvar(s, name, value) != 0)
+        plog(s, POLICY_LOG_WARNING, "tcprules: ignored invalid variable %s", name);
+}
+
+int policy_session_tcprules(policy_session *s, const char *info)
+{
+    const char *path;
+    FILE *fp;
+    int r;
+
+    if (!s)
+        return -1;
+    path = s->e->general.tcprules;
+    if (!path || !*path || !s->ip_valid)
+        return 0;
+    fp = fopen(path, "rb");
+    if (!fp) {
+        plog(s, POLICY_LOG_ERR, "tcprules: cannot open %s", path);
+        s->tcprules_deny = -1;
+        return -1;
+    }
+    r = tcprules_lookup_fd(fileno(fp), s->ip, *s->host ? s->host : NULL, info, tcprules_set, s);
+    fclose(fp);
+    if (r < 0) {
+        plog(s, POLICY_LOG_ERR, "tcprules: cannot read %s", path);
+        s->tcprules_deny = -1;
+        return -1;
+    }
+    s->tcprules_deny = r == 2;
+    return r == 2 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+policy_session *policy_session_new(policy_engine *e, const char *client_ip,
+                                   const char *client_host)
+{
+    policy_session *s;
+    if (!e)
+        return NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->laction = calloc(layer_count, sizeof(*s->laction));
+    s->lstate = calloc(layer_count, sizeof(*s->lstate));
+    if (!s->laction || !s->lstate)
+        goto fail;
+    for (size_t i = 0; i < layer_count; i++) {
+        size_t n = layer_registry[i]->state_size;
+        if (n && !(s->lstate[i] = calloc(1, n)))
+            goto fail;
+    }
+    s->e = policy_engine_ref(e);
+    arena_init(&s->txn);
+    arena_init(&s->conn);
+
+    if (client_ip && strlen(client_ip) < sizeof(s->ip)) {
+        const char *ip = client_ip;
+        char buf[64];
+        /* tolerate the "[1.2.3.4]" and "IPv6:" spellings MTAs use */
+        if (*ip == '[') {
+            snprintf(buf, sizeof(buf), "%s", ip + 1);
+            char *rb = strchr(buf, ']');
+            if (rb)
+                *rb = '\0';
+            ip = buf;
+        }
+        if (!strncasecmp(ip, "IPv6:", 5))
+            ip += 5;
+        if (inet_pton(AF_INET, ip, s->addr) == 1)
+            s->family = AF_INET, s->ip_valid = 1;
+        else if (inet_pton(AF_INET6, ip, s->addr) == 1)
+            s->family = AF_INET6, s->ip_valid = 1;
+        if (s->ip_valid) /* canonical text: what tcprules and DNSBLs expect */
+            inet_ntop(s->family, s->addr, s->ip, sizeof(s->ip));
+        else
+            sanitize_copy(s->ip, sizeof(s->ip), client_ip, strlen(client_ip));
+    } else {
+        snprintf(s->ip, sizeof(s->ip), "%s", client_ip ? "invalid" : "none");
+    }
+    /* an IPv4-mapped IPv6 address is the IPv4 client it stands for */
+    if (s->ip_valid && s->family == AF_INET6 &&
+        !memcmp(s->addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+        memmove(s->addr, s->addr + 12, 4);
+        s->family = AF_INET;
+        inet_ntop(AF_INET, s->addr, s->ip, sizeof(s->ip));
+    }
+    if (client_host && *client_host && *client_host != '[')
+        sanitize_copy(s->host, sizeof(s->host), client_host, strlen(client_host));
+    compute_actions(s);
+    reply_ok(s, STAGE_CONNECT);
+    s->state = SS_NEW;
+    return s;
+fail:
+    if (s->lstate)
+        for (size_t i = 0; i < layer_count; i++)
+            free(s->lstate[i]);
+    free(s->lstate);
+    free(s->laction);
+    free(s);
+    return NULL;
+}
+
+void policy_session_free(policy_session *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nvars; i++)
+        free(s->vars[i].value);
+    for (size_t i = 0; i < layer_count; i++)
+        free(s->lstate[i]);
+    free(s->lstate);
+    free(s->laction);
+    free(s->rcpts);
+    free(s->headers);
+    free(s->edits);
+    free(s->conn_edits);
+    arena_free(&s->txn);
+    arena_free(&s->conn);
+    policy_engine_unref(s->e);
+    free(s);
+}
+
+void *session_layer_state(policy_session *s, const struct layer_desc *d)
+{
+    int i = engine_layer_index(d);
+    return i < 0 ? NULL : s->lstate[i];
+}
+
+/* txn_clear - forget the transaction: sender, recipients, headers, edits. */
+static void txn_clear(policy_session *s)
+{
+    arena_reset(&s->txn);
+    s->sender = NULL;
+    s->nrcpts = s->rcpts_tried = 0;
+    s->rcpt = NULL;
+    s->hdr_name = s->hdr_value = NULL;
+    s->nheaders = s->header_bytes = 0;
+    s->body_chunk = NULL;
+    s->body_len = s->body_total = 0;
+    s->txn_accepted = 0;
+    s->nedits = 0;
+    s->pending[2].set = 0;
+    s->sticky.set = 0;
+    for (size_t i = 0; i < layer_count; i++)
+        if (layer_registry[i]->txn_reset && s->lstate[i])
+            layer_registry[i]->txn_reset(s->lstate[i]);
+}
+
+void policy_reset(policy_session *s)
+{
+    if (!s || s->state == SS_NEW || s->state == SS_CLOSED)
+        return;
+    txn_clear(s);
+    s->state = SS_CONNECTED;
+}
+
+/* ------------------------------------------------------------ edits */
+
+static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
+                     policy_edit_kind kind, const char *name, const char *value)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        policy_edit *nv = realloc(*v, nc * sizeof(*nv));
+        if (!nv)
+            return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    char *nm = arena_strndup(a, name, 128), *val = arena_strndup(a, value, 8192);
+    if (!nm || !val)
+        return -1;
+    /* no header injection: a value is one folded header, CR LF only before WSP */
+    for (char *p = nm; *p; p++)
+        if (*p <= ' ' || *p == ':' || *p > 0x7e)
+            *p = '-';
+    for (char *p = val; *p; p++)
+        if ((*p == '\r' || *p == '\n') && p[1] != ' ' && p[1] != '\t' && p[1] != '\n')
+            *p = ' ';
+    (*v)[*n].kind = kind;
+    (*v)[*n].name = nm;
+    (*v)[*n].value = val;
+    (*n)++;
+    return 0;
+}
+
+int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
+                     const char *value)
+{
+    if (s->state >= SS_MAIL && s->state <= SS_DONE)
+        return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
+    return edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind, name,
+                     value);
+}
+
+size_t policy_edits(const policy_session *s, const policy_edit **edits)
+{
+    if (!s || !edits)
+        return 0;
+    *edits = s->edits;
+    return s->nedits;
+}
+
+/* ------------------------------------------------------------ running layers */
+
+static int delayable(enum stage st)
+{
+    return st == STAGE_CONNECT || st == STAGE_HELO || st == STAGE_MAIL;
+}
+
+static int pending_slot(enum stage st)
+{
+    return st == STAGE_CONNECT ? 0 : st == STAGE_HELO ? 1 : 2;
+}
+
+/* to_temporary - 5xx -> 4xx, 5.x.x -> 4.x.x: what action=tempfail means. */
+static void to_temporary(int *code, char *xcode)
+{
+    if (*code >= 500 && *code < 600)
+        *code -= 100;
+    if (xcode[0] == '5')
+        xcode[0] = '4';
+}
+
+static void verdict_fill(struct verdict *v, policy_action a, int code, const char *xcode,
+                         const char *text, const char *layer, const char *reason,
+                         int customer_exempt, enum stage st)
+{
+    v->set = 1;
+    v->action = a;
+    v->code = code;
+    sanitize_copy(v->xcode, sizeof(v->xcode), xcode, SIZE_MAX);
+    sanitize_copy(v->text, sizeof(v->text), text, SIZE_MAX);
+    sanitize_copy(v->reason, sizeof(v->reason), reason, SIZE_MAX);
+    v->layer = layer;
+    v->customer_exempt = customer_exempt;
+    v->stage = st;
+}
+
+/*
+ * run_layers - run every enabled layer that has a hook for this stage.
+ * Returns the verdict to give now, or POLICY_CONTINUE (reply not yet set).
+ */
+static policy_action run_layers(policy_session *s, enum stage st)
+{
+    const policy_engine *e = s->e;
+
+    if (s->conn_accepted || s->txn_accepted)
+        return POLICY_CONTINUE;
+    for (size_t i = 0; i < layer_count; i++) {
+        const struct layer_desc *d = layer_registry[i];
+        const struct layer_inst *l = &e->layers[i];
+        enum layer_action act = s->laction[i];
+        struct finding f;
+        enum check r;
+
+        if (!d->hooks[st] || act == LA_OFF)
+            continue;
+        if ((d->flags & LAYER_INBOUND) && s->customer)
+            continue;
+        memset(&f, 0, sizeof(f));
+        r = d->hooks[st](s, l->cfg, &f);
+        if (r == CHECK_NOMATCH)
+            continue;
+        if (r == CHECK_ACCEPT) {
+            log_decision(s, st, d->name, "accept", 0, NULL, f.reason);
+            if (st <= STAGE_HELO)
+                s->conn_accepted = 1;
+            else
+                s->txn_accepted = 1;
+            return POLICY_ACCEPT;
+        }
+
+        int code;
+        char xcode[12];
+        const char *text;
+        policy_action a;
+
+        if (r == CHECK_ERROR) {
+            if (l->common.on_error == OE_ACCEPT) {
+                log_decision(s, st, d->name, "error-accepted", 0, NULL, f.reason);
+                continue;
+            }
+            code = f.code >= 400 && f.code < 500 ? f.code : 451;
+            snprintf(xcode, sizeof(xcode), "%s", f.xcode[0] == '4' ? f.xcode : "4.3.0");
+            text = f.text[0] ? f.text : "temporary failure, please try again later";
+            a = POLICY_TEMPFAIL;
+        } else { /* CHECK_MATCH */
+            code = f.code ? f.code : 550;
+            snprintf(xcode, sizeof(xcode), "%s", f.xcode[0] ? f.xcode : "5.7.1");
+            text = f.text[0] ? f.text : "rejected by policy";
+            if (act == LA_WARN) {
+                log_decision(s, st, d->name, "warn", code, xcode, f.reason[0] ? f.reason : text);
+                continue;
+            }
+            if (act == LA_TAG) {
+                char tag[POLICY_TEXT_MAX + 64];
+                snprintf(tag, sizeof(tag), "%s; %s", d->name, f.reason[0] ? f.reason : text);
+                if (session_add_edit(s, POLICY_EDIT_ADD_HEADER, "X-Policy-Tag", tag) != 0)
+                    return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
+                                     "internal error: out of memory", d->name, "no memory");
+                log_decision(s, st, d->name, "tag", code, xcode, f.reason[0] ? f.reason : text);
+                continue;
+            }
+            if (act == LA_TEMPFAIL)
+                to_temporary(&code, xcode);
+            a = code < 500 ? POLICY_TEMPFAIL : POLICY_REJECT;
+            if (f.disconnect)
+                a = POLICY_DISCONNECT;
+        }
+
+        const char *reason = f.reason[0] ? f.reason : text;
+        int delay = l->common.delay_reject >= 0 ? l->common.delay_reject : e->general.delay_reject;
+        if (delayable(st) && delay && !f.no_delay && a != POLICY_DISCONNECT) {
+            struct verdict *v = &s->pending[pending_slot(st)];
+            if (!v->set) {
+                verdict_fill(v, a, code, xcode, text, d->name, reason,
+                             f.customer_exempt || (d->flags & LAYER_INBOUND), st);
+                log_decision(s, st, d->name, "delay", code, xcode, reason);
+            }
+            return POLICY_CONTINUE; /* one remembered verdict per stage is enough */
+        }
+        if (st == STAGE_CONNECT && a == POLICY_REJECT)
+            code = 554; /* RFC 5321 4.3.1: refuse the greeting with 554 */
+        if (st == STAGE_CONNECT && a == POLICY_TEMPFAIL)
+            code = 421;
+        if (a == POLICY_DISCONNECT) {
+            code = 421;
+            xcode[0] = '4';
+        }
+        log_decision(s, st, d->name, policy_action_name(a), code, xcode, reason);
+        return set_reply(s, a, code, xcode, text, d->name, reason);
+    }
+    return POLICY_CONTINUE;
+}
+
+/* finish - common tail of a stage: decide, record the reply, return. */
+static policy_action finish(policy_session *s, enum stage st, policy_action a)
+{
+    if (a == POLICY_CONTINUE)
+        return reply_ok(s, st);
+    if (a == POLICY_ACCEPT) {
+        reply_ok(s, st);
+        s->reply.action = POLICY_ACCEPT;
+        return POLICY_ACCEPT;
+    }
+    if (a == POLICY_DISCONNECT)
+        s->state = SS_CLOSED;
+    return a;
+}
+
+static void stage_begin(policy_session *s)
+{
+    s->stage_started = log_now();
+}
+
+/* ------------------------------------------------------------ stages */
+
+policy_action policy_connect(policy_session *s)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_NEW)
+        return out_of_order(s, STAGE_CONNECT, "connect given twice");
+    s->state = SS_CONNECTED;
+    if (!s->ip_valid) {
+        log_decision(s, STAGE_CONNECT, "session", "tempfail", 421, "4.3.0", "invalid client ip");
+        return set_reply(s, POLICY_TEMPFAIL, 421, "4.3.0",
+                         "internal error: the client address is not an IP address", "session",
+                         "invalid client ip");
+    }
+    if (s->tcprules_deny < 0) {
+        log_decision(s, STAGE_CONNECT, "tcprules", "tempfail", 421, "4.3.0", "unreadable");
+        return set_reply(s, POLICY_TEMPFAIL, 421, "4.3.0",
+                         "temporary failure reading the access rules, try again later",
+                         "tcprules", "tcprules file unreadable");
+    }
+    if (s->tcprules_deny > 0) {
+        log_decision(s, STAGE_CONNECT, "tcprules", "reject", 554, "5.7.1", "denied by tcprules");
+        s->state = SS_CLOSED;
+        return set_reply(s, POLICY_REJECT, 554, "5.7.1", "access denied", "tcprules",
+                         "denied by tcprules");
+    }
+    customers_classify(s);
+    return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT));
+}
+
+policy_action policy_helo(policy_session *s, const char *helo)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state == SS_NEW || s->state == SS_CLOSED)
+        return out_of_order(s, STAGE_HELO, "HELO before connect");
+    if (s->state == SS_DATA || s->state == SS_BODY)
+        return out_of_order(s, STAGE_HELO, "HELO during DATA");
+    txn_clear(s); /* RFC 5321 4.1.4: EHLO resets the transaction */
+    s->state = SS_CONNECTED;
+    sanitize_copy(s->helo, sizeof(s->helo), helo ? helo : "", POLICY_HELO_MAX);
+    s->helo_given = 1;
+    s->pending[1].set = 0;
+    return finish(s, STAGE_HELO, run_layers(s, STAGE_HELO));
+}
+
+/* lift_exempt - a client that became a customer is free of inbound verdicts. */
+static void lift_exempt(policy_session *s)
+{
+    for (size_t i = 0; i < 3; i++)
+        if (s->pending[i].set && s->pending[i].customer_exempt) {
+            plog(s, POLICY_LOG_INFO, "stage=auth action=lift layer=%s reason=\"customer\"",
+                 s->pending[i].layer);
+            s->pending[i].set = 0;
+        }
+}
+
+policy_action policy_auth(policy_session *s, const char *user)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_CONNECTED && s->state != SS_DONE)
+        return out_of_order(s, STAGE_AUTH, s->state == SS_NEW || s->state == SS_CLOSED
+                                               ? "AUTH before connect"
+                                               : "AUTH during a mail transaction");
+    if (s->authenticated)
+        return out_of_order(s, STAGE_AUTH, "AUTH given twice");
+    if (!user || !*user)
+        return out_of_order(s, STAGE_AUTH, "AUTH without a user name");
+    sanitize_copy(s->auth_user, sizeof(s->auth_user), user, POLICY_USER_MAX);
+    s->authenticated = 1;
+    customers_classify(s);
+    if (s->customer)
+        lift_exempt(s);
+    return finish(s, STAGE_AUTH, run_layers(s, STAGE_AUTH));
+}
+
+/* strip_brackets - "<a@b>" -> "a@b", also " <a@b> " from sloppy callers. */
+static const char *strip_brackets(struct arena *a, const char *in)
+{
+    size_t n;
+    while (*in == ' ' || *in == '\t')
+        in++;
+    n = strnlen(in, POLICY_ADDR_MAX + 2);
+    while (n && (in[n - 1] == ' ' || in[n - 1] == '\t'))
+        n--;
+    if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
+        in++;
+        n -= 2;
+    }
+    if (n > POLICY_ADDR_MAX)
+        return NULL;
+    char *out = arena_alloc(a, n + 1);
+    if (!out)
+        return NULL;
+    sanitize_copy(out, n + 1, in, n); /* no CR, LF or NUL reaches a layer or a log */
+    return out;
+}
+
+policy_action policy_mail(policy_session *s, const char *sender)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state == SS_NEW || s->state == SS_CLOSED)
+        return out_of_order(s, STAGE_MAIL, "MAIL before connect");
+    if (s->state != SS_CONNECTED)
+        txn_clear(s); /* a new MAIL starts a new transaction, as in qmail-smtpd */
+    s->state = SS_CONNECTED;
+    s->sender = (char *)strip_brackets(&s->txn, sender ? sender : "");
+    if (!s->sender) {
+        log_decision(s, STAGE_MAIL, "session", "reject", 553, "5.1.7", "sender address too long");
+        return set_reply(s, POLICY_REJECT, 553, "5.1.7", "sender address too long", "session",
+                         "sender too long");
+    }
+    policy_action a = run_layers(s, STAGE_MAIL);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        s->state = SS_MAIL;
+    return finish(s, STAGE_MAIL, a);
+}
+
+/* postmaster_or_abuse - RFC 5321 4.5.1 and RFC 2142: always reachable. */
+static int postmaster_or_abuse(const policy_session *s, const char *rcpt)
+{
+    const char *at = strrchr(rcpt, '@');
+    size_t n = at ? (size_t)(at - rcpt) : strlen(rcpt);
+    int special = (n == 10 && str_ieqn(rcpt, "postmaster", 10)) ||
+                  (n == 5 && str_ieqn(rcpt, "abuse", 5));
+    if (!special)
+        return 0;
+    return !at || customers_addr_is_local(s->e, rcpt);
+}
+
+policy_action policy_rcpt(policy_session *s, const char *recipient)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_MAIL && s->state != SS_RCPT)
+        return out_of_order(s, STAGE_RCPT, "RCPT before MAIL");
+    s->rcpts_tried++;
+    s->rcpt = strip_brackets(&s->txn, recipient ? recipient : "");
+    if (!s->rcpt || !*s->rcpt) {
+        const char *why = s->rcpt ? "empty recipient address" : "recipient address too long";
+        s->rcpt = "";
+        log_decision(s, STAGE_RCPT, "session", "reject", 553, "5.1.3", why);
+        return set_reply(s, POLICY_REJECT, 553, "5.1.3", why, "session", why);
+    }
+    if (s->nrcpts >= POLICY_MAX_RCPTS) {
+        log_decision(s, STAGE_RCPT, "session", "tempfail", 452, "4.5.3", "too many recipients");
+        return set_reply(s, POLICY_TEMPFAIL, 452, "4.5.3", "too many recipients", "session",
+                         "too many recipients");
+    }
+    /* the remembered connection-level verdicts, unless this is postmaster@ */
+    if (!s->conn_accepted && !s->txn_accepted) {
+        for (size_t i = 0; i < 3; i++) {
+            struct verdict *v = &s->pending[i];
+            if (!v->set || (v->customer_exempt && s->customer))
+                continue;
+            if (postmaster_or_abuse(s, s->rcpt)) {
+                log_decision(s, STAGE_RCPT, v->layer, "exempt", v->code, v->xcode,
+                             "postmaster/abuse is always reachable");
+                break;
+            }
+            log_decision(s, STAGE_RCPT, v->layer, policy_action_name(v->action), v->code,
+                         v->xcode, v->reason);
+            return finish(s, STAGE_RCPT, replay(s, v));
+        }
+    }
+    policy_action a = run_layers(s, STAGE_RCPT);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT) {
+        if (s->nrcpts == s->rcpts_cap) {
+            size_t nc = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
+            const char **nv = realloc(s->rcpts, nc * sizeof(*nv));
+            if (!nv)
+                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
+                                 "internal error: out of memory", "session", "no memory");
+            s->rcpts = nv;
+            s->rcpts_cap = nc;
+        }
+        s->rcpts[s->nrcpts++] = s->rcpt;
+        s->state = SS_RCPT;
+    }
+    return finish(s, STAGE_RCPT, a);
+}
+
+policy_action policy_data(policy_session *s)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_RCPT)
+        return out_of_order(s, STAGE_DATA, s->state == SS_MAIL ? "DATA without an accepted RCPT"
+                                                               : "DATA before RCPT");
+    s->state = SS_DATA;
+    /* tags decided before the transaction belong to every message */
+    for (size_t i = 0; i < s->nconn_edits; i++)
+        if (edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, s->conn_edits[i].kind,
+                      s->conn_edits[i].name, s->conn_edits[i].value) != 0)
+            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                             "session", "no memory");
+    policy_action a = run_layers(s, STAGE_DATA);
+    if (a != POLICY_CONTINUE && a != POLICY_ACCEPT)
+        verdict_fill(&s->sticky, a, s->reply.code, s->reply.xcode, s->reply.text, s->reply.layer,
+                     s->reply.reason, 0, STAGE_DATA);
+    return finish(s, STAGE_DATA, a);
+}
+
+/* data_phase - the checks shared by header, body and eom. */
+static policy_action data_phase(policy_session *s, enum stage st)
+{
+    if (s->sticky.set)
+        return replay(s, &s->sticky);
+    policy_action a = run_layers(s, st);
+    if (a != POLICY_CONTINUE && a != POLICY_ACCEPT)
+        verdict_fill(&s->sticky, a, s->reply.code, s->reply.xcode, s->reply.text, s->reply.layer,
+                     s->reply.reason, 0, st);
+    return finish(s, st, a);
+}
+
+policy_action policy_header(policy_session *s, const char *name, const char *value)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_DATA)
+        return out_of_order(s, STAGE_HEADER,
+                            s->state == SS_BODY ? "header after body" : "header before DATA");
+    if (!name)
+        name = "";
+    if (!value)
+        value = "";
+    size_t nl = strnlen(name, 1000), vl = strnlen(value, POLICY_MAX_HEADER_BYTES);
+    if (s->nheaders < POLICY_MAX_HEADERS && s->header_bytes + nl + vl < POLICY_MAX_HEADER_BYTES) {
+        if (s->nheaders == s->headers_cap) {
+            size_t nc = s->headers_cap ? s->headers_cap * 2 : 32;
+            struct header *nv = realloc(s->headers, nc * sizeof(*nv));
+            if (!nv)
+                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
+                                 "internal error: out of memory", "session", "no memory");
+            s->headers = nv;
+            s->headers_cap = nc;
+        }
+        const char *n = arena_strndup(&s->txn, name, nl), *v = arena_strndup(&s->txn, value, vl);
+        if (!n || !v)
+            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                             "session", "no memory");
+        s->headers[s->nheaders].name = n;
+        s->headers[s->nheaders].value = v;
+        s->nheaders++;
+        s->header_bytes += nl + vl;
+        s->hdr_name = n;
+        s->hdr_value = v;
+    } else {
+        /* over the limits: still checked, no longer kept */
+        s->hdr_name = arena_strndup(&s->txn, name, 1000);
+        s->hdr_value = arena_strndup(&s->txn, value, vl);
+        if (!s->hdr_name || !s->hdr_value)
+            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                             "session", "no memory");
+    }
+    return data_phase(s, STAGE_HEADER);
+}
+
+policy_action policy_body(policy_session *s, const void *chunk, size_t len)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_DATA && s->state != SS_BODY)
+        return out_of_order(s, STAGE_BODY, "body before DATA");
+    if (!chunk && len)
+        return out_of_order(s, STAGE_BODY, "NULL body chunk");
+    s->state = SS_BODY;
+    s->body_chunk = chunk;
+    s->body_len = len;
+    s->body_total += len;
+    policy_action a = data_phase(s, STAGE_BODY);
+    s->body_chunk = NULL;
+    s->body_len = 0;
+    return a;
+}
+
+policy_action policy_eom(policy_session *s)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_DATA && s->state != SS_BODY)
+        return out_of_order(s, STAGE_EOM, "end of message before DATA");
+    s->state = SS_DONE;
+    policy_action a = data_phase(s, STAGE_EOM);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        log_decision(s, STAGE_EOM, NULL, "accept", 250, "2.0.0", NULL);
+    return a;
+}
+
+const policy_reply *policy_last_reply(const policy_session *s)
+{
+    static const policy_reply none = {POLICY_TEMPFAIL, 451, "4.3.0",
+                                      "internal error: no session", "session", "NULL session"};
+    return s ? &s->reply : &none;
+}

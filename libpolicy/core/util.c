@@ -1,0 +1,265 @@
+/*
+ * util.c - small helpers the whole library leans on: a string arena,
+ * bounded sanitizing copies, ASCII case folding, value parsers.
+ * Every function here is bounded by an explicit length and never allocates
+ * without checking the result.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------ arena */
+
+#define ARENA_CHUNK 4096
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t len, cap;
+    char data[];
+};
+
+void arena_init(struct arena *a)
+{
+    a->head = NULL;
+    a->used_total = 0;
+}
+
+/* arena_alloc - n bytes aligned for any scalar; NULL when out of memory. */
+void *arena_alloc(struct arena *a, size_t n)
+{
+    const size_t align = sizeof(max_align_t);
+    struct arena_chunk *c = a->head;
+    size_t off;
+
+    if (n > SIZE_MAX / 2)
+        return NULL;
+    if (c) {
+        off = (c->len + align - 1) & ~(align - 1);
+        if (off + n <= c->cap) {
+            c->len = off + n;
+            a->used_total += n;
+            return c->data + off;
+        }
+    }
+    size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+    c = malloc(sizeof(*c) + cap);
+    if (!c)
+        return NULL;
+    c->cap = cap;
+    c->len = n;
+    c->next = a->head;
+    a->head = c;
+    a->used_total += n;
+    return c->data;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    char *p = arena_alloc(a, n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* arena_reset - keep the oldest chunk (the usual size of a scope) for reuse. */
+void arena_reset(struct arena *a)
+{
+    struct arena_chunk *c = a->head, *keep = NULL;
+    while (c) {
+        struct arena_chunk *next = c->next;
+        if (!next && c->cap == ARENA_CHUNK) {
+            keep = c;
+            keep->len = 0;
+            keep->next = NULL;
+        } else {
+            free(c);
+        }
+        c = next;
+    }
+    a->head = keep;
+    a->used_total = 0;
+}
+
+void arena_free(struct arena *a)
+{
+    struct arena_chunk *c = a->head;
+    while (c) {
+        struct arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+    a->used_total = 0;
+}
+
+/* ------------------------------------------------------------ text */
+
+size_t sanitize_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+    size_t n = 0;
+    if (dstlen == 0)
+        return 0;
+    for (size_t i = 0; src && i < srclen && src[i] && n + 1 < dstlen; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '\t' || c == '\r' || c == '\n')
+            c = ' ';
+        else if (c < 0x20 || c > 0x7e)
+            c = '?';
+        dst[n++] = (char)c;
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+int str_ieq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return 0;
+    return *a == *b;
+}
+
+int str_ieqn(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+            return 0;
+        if (!a[i])
+            return 1;
+    }
+    return 1;
+}
+
+void str_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* ------------------------------------------------------------ findings */
+
+void finding_set(struct finding *f, int code, const char *xcode, const char *fmt, ...)
+{
+    va_list ap;
+    f->code = code;
+    snprintf(f->xcode, sizeof(f->xcode), "%s", xcode ? xcode : "");
+    va_start(ap, fmt);
+    vsnprintf(f->text, sizeof(f->text), fmt, ap);
+    va_end(ap);
+}
+
+void finding_reason(struct finding *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------ config values */
+
+int cfg_fail(struct cfg_err *err, const char *fmt, ...)
+{
+    va_list ap;
+    if (err) {
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int cfg_parse_bool(const char *v, int *out)
+{
+    if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") || !strcmp(v, "1")) {
+        *out = 1;
+        return 0;
+    }
+    if (str_ieq(v, "no") || str_ieq(v, "false") || str_ieq(v, "off") || !strcmp(v, "0")) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long n;
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno || *end || n > max)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int cfg_parse_duration(const char *v, unsigned long *ms)
+{
+    char *end;
+    unsigned long n, mult = 1000;
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno)
+        return -1;
+    if (!strcmp(end, "ms"))
+        mult = 1;
+    else if (!*end || !strcmp(end, "s"))
+        mult = 1000;
+    else if (!strcmp(end, "m"))
+        mult = 60000;
+    else if (!strcmp(end, "h"))
+        mult = 3600000;
+    else
+        return -1;
+    if (n > 86400000UL / mult)
+        return -1;
+    *ms = n * mult;
+    return 0;
+}
+
+/* ------------------------------------------------------------ names */
+
+static const char *const action_names[] = {"off", "warn", "tag", "tempfail", "reject"};
+
+const char *layer_action_name(enum layer_action a)
+{
+    return (unsigned)a < sizeof(action_names) / sizeof(*action_names) ? action_names[a] : "?";
+}
+
+int layer_action_parse(const char *s, enum layer_action *out)
+{
+    for (size_t i = 0; i < sizeof(action_names) / sizeof(*action_names); i++)
+        if (str_ieq(s, action_names[i])) {
+            *out = (enum layer_action)i;
+            return 0;
+        }
+    return -1;
+}
+
+static const char *const stage_names[STAGE_COUNT] = {
+    "connect", "helo", "auth", "mail", "rcpt", "data", "header", "body", "eom"};
+
+const char *stage_name(enum stage st)
+{
+    return (unsigned)st < STAGE_COUNT ? stage_names[st] : "?";
+}
+
+const char *policy_action_name(policy_action a)
+{
+    static const char *const n[] = {"continue", "accept", "tempfail",
+                                    "reject", "discard", "disconnect"};
+    return (unsigned)a < sizeof(n) / sizeof(*n) ? n[a] : "unknown";
+}

@@ -1,0 +1,20 @@
+/*
+ * registry.c - the layers this build has, in the order they run at each
+ * stage.  Adding a layer is one line here and one file of its own.
+ */
+#include <stddef.h>
+
+#include "../core/internal.h"
+
+const struct layer_desc *const layer_registry[] = {
+    &layer_customers, /* 5: customers and relay (decides who is a customer first) */
+    &layer_regex,     /* qregex badhelo/badmailfrom/badrcptto, header blocks */
+};
+
+const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
+
+/* Sections of policy.conf that name layers still to come (ARCHITECTURE.md):
+ * refused with a clear message instead of "unknown section". */
+const char *const layer_reserved[] = {"rdns",        "dnsbl", "spf",  "recipients", "botnet",
+                                      "spam",        "virus", "rate", "greylist",   "attachments",
+                                      NULL};

@@ -1,0 +1,13 @@
+/* suites.h - one registration function per CUnit suite (one per module). */
+#ifndef TESTS_SUITES_H
+#define TESTS_SUITES_H
+
+int suite_util(void);
+int suite_engine(void);
+int suite_session(void);
+int suite_address(void);
+int suite_customers(void);
+int suite_regex(void);
+int suite_tcprules(void);
+
+#endif
