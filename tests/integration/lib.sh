@@ -1,0 +1,31 @@
+# lib.sh - shared helpers for integration scripts: checks and the summary line.
+# Source it: . "$(dirname "$0")/lib.sh"
+PASSED=0
+FAILED=0
+
+# ok NAME / notok NAME [DETAIL] - record one check
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+notok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; [ $# -lt 2 ] || printf '  %s\n' "$2"; }
+
+# check NAME COMMAND... - run COMMAND, ok when it exits 0
+check() {
+    local name=$1; shift
+    if "$@"; then ok "$name"; else notok "$name"; fi
+}
+
+# same NAME EXPECTED ACTUAL - ok when the two strings are equal
+same() {
+    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2 | got: $3"; fi
+}
+
+# finish - print the summary line and exit with the right status
+finish() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
+
+# mktmp - a private temp dir removed at exit
+mktmp() {
+    T=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-it.XXXXXX")
+    trap 'rm -rf "$T"' EXIT
+}
