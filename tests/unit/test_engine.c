@@ -1,3 +1,207 @@
+/* test_engine.c - opening engines: defaults, errors that name file/line/key, sharing. */
 #include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "internal.h"
 #include "suites.h"
-int suite_engine(void) { return 0; }
+
+static char err[512];
+
+/* open_fails - conf must fail to open and the message must contain want. */
+static void open_fails(const char *conf, const char *want)
+{
+    policy_engine *e = test_engine(conf, err, sizeof(err));
+    CU_ASSERT_PTR_NULL(e);
+    if (e)
+        policy_engine_unref(e);
+    if (!strstr(err, want))
+        fprintf(stderr, "\n  expected '%s' in '%s'\n", want, err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+}
+
+static void test_defaults_need_no_file(void)
+{
+    policy_engine *e = policy_engine_open(NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_EQUAL(err, "");
+    CU_ASSERT_PTR_NOT_NULL(e->general.hostname);
+    CU_ASSERT_EQUAL(e->general.delay_reject, 1);
+    policy_engine_unref(e);
+}
+
+static void test_missing_file_is_named(void)
+{
+    CU_ASSERT_PTR_NULL(policy_engine_open("/nonexistent/policy.conf", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/nonexistent/policy.conf:0: cannot open"));
+}
+
+static void test_unknown_section_names_file_and_line(void)
+{
+    open_fails("[general]\nlog_level = info\n\n[bogus]\nx = 1\n", "policy-");
+    open_fails("[general]\nlog_level = info\n\n[bogus]\nx = 1\n", ":4: [bogus]: unknown section");
+}
+
+static void test_empty_unknown_section_is_refused(void)
+{
+    open_fails("# nothing but a bad section\n[nonsense]\n", ":2: [nonsense]: unknown section");
+}
+
+static void test_unknown_key_names_section_and_key(void)
+{
+    open_fails("[general]\n\nlog_levle = info\n", ":3: [general] log_levle: unknown key");
+    open_fails("[probe]\nstage = rcpt\nflavour = sweet\n", ":3: [probe] flavour: unknown key");
+}
+
+static void test_bad_values_are_refused(void)
+{
+    open_fails("[probe]\naction = maybe\n", ":2: [probe] action: expected reject");
+    open_fails("[probe]\non_error = ignore\n", "[probe] on_error: expected tempfail or accept");
+    open_fails("[general]\ndelay_reject = sometimes\n", "[general] delay_reject: expected yes");
+    open_fails("[general]\nlog_level = loud\n", "[general] log_level:");
+    open_fails("[general]\ntcprules = /nonexistent/tcp.smtp.cdb\n", "[general] tcprules: cannot read");
+    open_fails("[general]\nhostname = two words\n", "[general] hostname: not a host name");
+}
+
+static void test_reserved_layer_says_not_available(void)
+{
+    open_fails("[dnsbl]\nzones = zen.spamhaus.org\n", "[dnsbl]: layer [dnsbl] is not available");
+}
+
+static void test_syntax_error_names_line(void)
+{
+    open_fails("[general]\nlog_level = info\nthis line has no equals sign\n", ":3: syntax error");
+}
+
+static void test_key_outside_section_is_refused(void)
+{
+    open_fails("log_level = info\n", ":1: key outside of any section");
+}
+
+static void test_duplicate_general_key_is_refused(void)
+{
+    open_fails("[general]\nlog_level = info\nlog_level = debug\n", ":3: [general] log_level: key given twice");
+}
+
+static void test_overlong_line_is_refused_not_cut(void)
+{
+    char conf[1024];
+    char longval[600];
+    memset(longval, 'a', sizeof(longval) - 1);
+    longval[sizeof(longval) - 1] = '\0';
+    snprintf(conf, sizeof(conf), "[general]\nhostname = %s\n", longval);
+    open_fails(conf, ":2: line longer than");
+}
+
+static void test_first_error_wins(void)
+{
+    open_fails("[general]\nbad1 = x\n[general]\nbad2 = y\n", ":2: [general] bad1: unknown key");
+}
+
+static void test_comments_and_inline_comments_are_fine(void)
+{
+    policy_engine *e = test_engine("; comment\n# comment\n[general]\nlog_level = debug ; inline\n"
+                                   "hostname = mx.example.test\n",
+                                   err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_EQUAL(e->general.hostname, "mx.example.test");
+    policy_engine_unref(e);
+}
+
+static void test_common_keys_reach_the_layer(void)
+{
+    policy_engine *e = test_engine("[probe]\naction = warn\non_error = accept\ndelay_reject = no\n",
+                                   err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    const struct layer_inst *l = &e->layers[2];
+    CU_ASSERT_STRING_EQUAL(l->desc->name, "probe");
+    CU_ASSERT_EQUAL(l->common.action, LA_WARN);
+    CU_ASSERT_EQUAL(l->common.on_error, OE_ACCEPT);
+    CU_ASSERT_EQUAL(l->common.delay_reject, 0);
+    policy_engine_unref(e);
+}
+
+static void test_refcount_keeps_engine_alive(void)
+{
+    policy_engine *e = policy_engine_open(NULL, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    policy_session *s = policy_session_new(e, "192.0.2.1", NULL);
+    policy_engine_unref(e); /* the session still holds one */
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    policy_session_free(s); /* frees the engine; ASan would see a leak otherwise */
+    policy_engine_unref(NULL);
+    CU_ASSERT_PTR_NULL(policy_session_new(NULL, "192.0.2.1", NULL));
+}
+
+struct worker {
+    policy_engine *e;
+    int ok;
+};
+
+static void *worker(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 2000; i++) {
+        policy_session *s = policy_session_new(policy_engine_ref(w->e), "192.0.2.9", NULL);
+        policy_engine_unref(w->e);
+        if (policy_connect(s) == POLICY_CONTINUE && policy_helo(s, "client.test") == POLICY_CONTINUE &&
+            policy_mail(s, "<a@b.test>") == POLICY_CONTINUE)
+            w->ok++;
+        policy_session_free(s);
+    }
+    return NULL;
+}
+
+static void test_engine_is_shared_by_threads(void)
+{
+    policy_engine *e = policy_engine_open(NULL, err, sizeof(err));
+    pthread_t t[4];
+    struct worker w[4];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    policy_engine_set_log(e, NULL, NULL);
+    for (int i = 0; i < 4; i++) {
+        w[i].e = e;
+        w[i].ok = 0;
+        CU_ASSERT_EQUAL(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CU_ASSERT_EQUAL(w[i].ok, 2000);
+    }
+    CU_ASSERT_EQUAL(atomic_load(&e->refs), 1);
+    policy_engine_unref(e);
+}
+
+static void test_version_is_semver(void)
+{
+    int a, b, c;
+    CU_ASSERT_EQUAL(sscanf(policy_version(), "%d.%d.%d", &a, &b, &c), 3);
+}
+
+int suite_engine(void)
+{
+    CU_pSuite s = CU_add_suite("engine", NULL, NULL);
+    if (!s)
+        return -1;
+    CU_ADD_TEST(s, test_defaults_need_no_file);
+    CU_ADD_TEST(s, test_missing_file_is_named);
+    CU_ADD_TEST(s, test_unknown_section_names_file_and_line);
+    CU_ADD_TEST(s, test_empty_unknown_section_is_refused);
+    CU_ADD_TEST(s, test_unknown_key_names_section_and_key);
+    CU_ADD_TEST(s, test_bad_values_are_refused);
+    CU_ADD_TEST(s, test_reserved_layer_says_not_available);
+    CU_ADD_TEST(s, test_syntax_error_names_line);
+    CU_ADD_TEST(s, test_key_outside_section_is_refused);
+    CU_ADD_TEST(s, test_duplicate_general_key_is_refused);
+    CU_ADD_TEST(s, test_overlong_line_is_refused_not_cut);
+    CU_ADD_TEST(s, test_first_error_wins);
+    CU_ADD_TEST(s, test_comments_and_inline_comments_are_fine);
+    CU_ADD_TEST(s, test_common_keys_reach_the_layer);
+    CU_ADD_TEST(s, test_refcount_keeps_engine_alive);
+    CU_ADD_TEST(s, test_engine_is_shared_by_threads);
+    CU_ADD_TEST(s, test_version_is_semver);
+    return 0;
+}

@@ -1,3 +1,105 @@
+/* test_util.c - the arena, sanitizing copies and value parsers. */
 #include <CUnit/CUnit.h>
+#include <string.h>
+
+#include "internal.h"
 #include "suites.h"
-int suite_util(void) { return 0; }
+
+static void test_sanitize_removes_crlf_and_control_bytes(void)
+{
+    char out[64];
+    size_t n = sanitize_copy(out, sizeof(out), "a\r\nb\x01\xff\tc", 9);
+    CU_ASSERT_STRING_EQUAL(out, "a  b?? c");
+    CU_ASSERT_EQUAL(n, 8);
+}
+
+static void test_sanitize_is_bounded_and_terminated(void)
+{
+    char out[4];
+    sanitize_copy(out, sizeof(out), "abcdef", 6);
+    CU_ASSERT_STRING_EQUAL(out, "abc");
+    CU_ASSERT_EQUAL(sanitize_copy(out, 0, "x", 1), 0);
+}
+
+static void test_arena_keeps_pointers_across_chunks(void)
+{
+    struct arena a;
+    char *first, *p = NULL;
+    arena_init(&a);
+    first = arena_strndup(&a, "hello", 100);
+    for (int i = 0; i < 2000; i++)
+        p = arena_strndup(&a, "0123456789", 100);
+    CU_ASSERT_STRING_EQUAL(first, "hello");
+    CU_ASSERT_STRING_EQUAL(p, "0123456789");
+    char *big = arena_alloc(&a, 100000);
+    CU_ASSERT_PTR_NOT_NULL(big);
+    memset(big, 'x', 100000);
+    arena_reset(&a);
+    CU_ASSERT_PTR_NOT_NULL(arena_strndup(&a, "again", 3));
+    arena_free(&a);
+}
+
+static void test_arena_strndup_truncates_at_max(void)
+{
+    struct arena a;
+    arena_init(&a);
+    CU_ASSERT_STRING_EQUAL(arena_strndup(&a, "abcdef", 3), "abc");
+    arena_free(&a);
+}
+
+static void test_bool_and_uint_parsers_refuse_junk(void)
+{
+    int b;
+    unsigned long n;
+    CU_ASSERT_EQUAL(cfg_parse_bool("Yes", &b), 0);
+    CU_ASSERT_EQUAL(b, 1);
+    CU_ASSERT_EQUAL(cfg_parse_bool("off", &b), 0);
+    CU_ASSERT_EQUAL(b, 0);
+    CU_ASSERT_EQUAL(cfg_parse_bool("maybe", &b), -1);
+    CU_ASSERT_EQUAL(cfg_parse_uint("42", 100, &n), 0);
+    CU_ASSERT_EQUAL(n, 42);
+    CU_ASSERT_EQUAL(cfg_parse_uint("-1", 100, &n), -1);
+    CU_ASSERT_EQUAL(cfg_parse_uint("101", 100, &n), -1);
+    CU_ASSERT_EQUAL(cfg_parse_uint("4x", 100, &n), -1);
+    CU_ASSERT_EQUAL(cfg_parse_uint("", 100, &n), -1);
+}
+
+static void test_duration_parser_knows_units(void)
+{
+    unsigned long ms;
+    CU_ASSERT_EQUAL(cfg_parse_duration("30", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 30000);
+    CU_ASSERT_EQUAL(cfg_parse_duration("500ms", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 500);
+    CU_ASSERT_EQUAL(cfg_parse_duration("2m", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 120000);
+    CU_ASSERT_EQUAL(cfg_parse_duration("2 m", &ms), -1);
+    CU_ASSERT_EQUAL(cfg_parse_duration("99999999h", &ms), -1);
+}
+
+static void test_action_names_round_trip(void)
+{
+    enum layer_action a;
+    for (int i = LA_OFF; i <= LA_REJECT; i++) {
+        CU_ASSERT_EQUAL(layer_action_parse(layer_action_name((enum layer_action)i), &a), 0);
+        CU_ASSERT_EQUAL(a, i);
+    }
+    CU_ASSERT_EQUAL(layer_action_parse("discard", &a), -1);
+    CU_ASSERT_STRING_EQUAL(policy_action_name(POLICY_REJECT), "reject");
+    CU_ASSERT_STRING_EQUAL(policy_action_name((policy_action)99), "unknown");
+}
+
+int suite_util(void)
+{
+    CU_pSuite s = CU_add_suite("util", NULL, NULL);
+    if (!s)
+        return -1;
+    CU_ADD_TEST(s, test_sanitize_removes_crlf_and_control_bytes);
+    CU_ADD_TEST(s, test_sanitize_is_bounded_and_terminated);
+    CU_ADD_TEST(s, test_arena_keeps_pointers_across_chunks);
+    CU_ADD_TEST(s, test_arena_strndup_truncates_at_max);
+    CU_ADD_TEST(s, test_bool_and_uint_parsers_refuse_junk);
+    CU_ADD_TEST(s, test_duration_parser_knows_units);
+    CU_ADD_TEST(s, test_action_names_round_trip);
+    return 0;
+}
