@@ -7,6 +7,7 @@
  * or key is an error.  After open the engine never changes (but for the log
  * sink, set before sharing), so any number of threads may use it.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -78,6 +79,58 @@ static int set_string(char **dst, const char *v, struct cfg_err *err)
     return 0;
 }
 
+/* append_words - *dst = *dst + " " + v, for list keys given on several lines. */
+static int append_words(char **dst, const char *v, struct cfg_err *err)
+{
+    size_t old = *dst ? strlen(*dst) : 0, n = strlen(v);
+    char *p = realloc(*dst, old + n + 2);
+    if (!p)
+        return cfg_fail(err, "out of memory");
+    if (old)
+        p[old++] = ' ';
+    memcpy(p + old, v, n + 1);
+    *dst = p;
+    return 0;
+}
+
+/* dns_servers_check - every word is IP, IP:PORT or [IPv6]:PORT. */
+static int dns_servers_check(const char *v, struct cfg_err *err)
+{
+    int words = 0;
+    for (const char *w = v; *w;) {
+        w += strspn(w, " \t,");
+        size_t n = strcspn(w, " \t,");
+        if (!n)
+            break;
+        char buf[80], *host = buf, *port = NULL;
+        unsigned char addr[16];
+        if (n >= sizeof(buf))
+            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
+        memcpy(buf, w, n);
+        buf[n] = '\0';
+        if (*buf == '[') {
+            char *rb = strchr(buf, ']');
+            if (!rb || (rb[1] && rb[1] != ':'))
+                return cfg_fail(err, "not a DNS server address: %s", w);
+            *rb = '\0';
+            host = buf + 1;
+            port = rb[1] ? rb + 2 : NULL;
+        } else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
+            port = strchr(buf, ':');
+            *port++ = '\0';
+        }
+        unsigned long pn;
+        if ((inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) ||
+            (port && (cfg_parse_uint(port, 65535, &pn) || pn == 0))) {
+            buf[n] = '\0';
+            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
+        }
+        words++;
+        w += n;
+    }
+    return words ? 0 : cfg_fail(err, "empty list of DNS servers");
+}
+
 static int general_set(struct parse *p, const char *key, const char *v)
 {
     struct general_cfg *g = &p->e->general;
@@ -87,15 +140,15 @@ static int general_set(struct parse *p, const char *key, const char *v)
             break;
     if (k == sizeof(general_keys) / sizeof(*general_keys))
         return cfg_fail(&p->err, "unknown key");
-    if (p->seen_general_keys & (1u << k))
+    if ((p->seen_general_keys & (1u << k)) && k != G_DNS_SERVERS)
         return cfg_fail(&p->err, "key given twice");
     p->seen_general_keys |= 1u << k;
 
     switch (k) {
-    case G_DNS_SERVERS:
-        if (!*v)
-            return cfg_fail(&p->err, "empty list of DNS servers");
-        return set_string(&g->dns_servers, v, &p->err);
+    case G_DNS_SERVERS: /* repeated (continuation lines) = more servers */
+        if (dns_servers_check(v, &p->err))
+            return -1;
+        return append_words(&g->dns_servers, v, &p->err);
     case G_TCPRULES:
         if (*v && access(v, R_OK) != 0)
             return cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
@@ -273,7 +326,8 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     }
     const char *t = str + strspn(str, " \t");
-    if (*t == '[' && check_section(p, t) != 0) {
+    /* an indented line after a key is inih's continuation, not a section */
+    if (*t == '[' && (t == str || !p->key[0]) && check_section(p, t) != 0) {
         p->failed = p->line;
         return NULL;
     }

@@ -66,6 +66,16 @@ static void test_bad_values_are_refused(void)
     open_fails("[general]\nhostname = two words\n", "[general] hostname: not a host name");
 }
 
+static void test_dns_servers_are_checked_and_continue_on_next_lines(void)
+{
+    open_fails("[general]\ndns_servers = 127.0.0.1:99999\n", "[general] dns_servers: not a DNS server address: 127.0.0.1:99999");
+    open_fails("[general]\ndns_servers = resolver.example\n", "not a DNS server address");
+    policy_engine *e = test_engine("[general]\ndns_servers = 127.0.0.1:5353\n  [::1]:53 192.0.2.53\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_EQUAL(e->general.dns_servers, "127.0.0.1:5353 [::1]:53 192.0.2.53");
+    policy_engine_unref(e);
+}
+
 static void test_reserved_layer_says_not_available(void)
 {
     open_fails("[dnsbl]\nzones = zen.spamhaus.org\n", "[dnsbl]: layer [dnsbl] is not available");
@@ -192,6 +202,7 @@ int suite_engine(void)
     CU_ADD_TEST(s, test_empty_unknown_section_is_refused);
     CU_ADD_TEST(s, test_unknown_key_names_section_and_key);
     CU_ADD_TEST(s, test_bad_values_are_refused);
+    CU_ADD_TEST(s, test_dns_servers_are_checked_and_continue_on_next_lines);
     CU_ADD_TEST(s, test_reserved_layer_says_not_available);
     CU_ADD_TEST(s, test_syntax_error_names_line);
     CU_ADD_TEST(s, test_key_outside_section_is_refused);
