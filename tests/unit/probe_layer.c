@@ -107,27 +107,16 @@ PROBE_HOOK(header, STAGE_HEADER)
 PROBE_HOOK(body, STAGE_BODY)
 PROBE_HOOK(eom, STAGE_EOM)
 
-static const struct layer_desc layer_probe = {
-    .name = "probe",
-    .default_action = LA_REJECT,
-    .cfg_size = sizeof(struct probe_cfg),
-    .defaults = probe_defaults,
-    .set = probe_set,
-    .hooks = {probe_connect, probe_helo, probe_auth, probe_mail, probe_rcpt, probe_data,
-              probe_header, probe_body, probe_eom},
-};
-
-/* "probe2" is an inbound layer (skipped for customers). */
-static const struct layer_desc layer_probe2 = {
-    .name = "probe2",
-    .flags = LAYER_INBOUND,
-    .default_action = LA_REJECT,
-    .cfg_size = sizeof(struct probe_cfg),
-    .defaults = probe_defaults,
-    .set = probe_set,
-    .hooks = {probe_connect, probe_helo, probe_auth, probe_mail, probe_rcpt, probe_data,
-              probe_header, probe_body, probe_eom},
-};
+/* "probe2" is the same layer marked inbound (skipped for customers). */
+#define PROBE_DESC(layer_name, layer_flags)                                                    \
+    {                                                                                          \
+        .name = layer_name, .flags = layer_flags, .default_action = LA_REJECT,                 \
+        .cfg_size = sizeof(struct probe_cfg), .defaults = probe_defaults, .set = probe_set,    \
+        .hooks = {probe_connect, probe_helo, probe_auth, probe_mail, probe_rcpt, probe_data,   \
+                  probe_header, probe_body, probe_eom},                                        \
+    }
+static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
+static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
 const struct layer_desc *const layer_registry[] = {&layer_customers, &layer_regex,
                                                    &layer_probe, &layer_probe2};
