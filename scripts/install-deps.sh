@@ -1,0 +1,19 @@
+#!/bin/sh
+# install-deps.sh - install the Debian 12 packages libpolicy builds and tests
+# with, only those missing (quick when everything is there).  Run as root.
+set -eu
+
+BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev"
+TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db"
+
+missing=""
+for p in $BUILD $TEST; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
