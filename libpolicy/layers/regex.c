@@ -1,10 +1,207 @@
 /*
- * regex.c - qregex: badhelo, badmailfrom, badrcptto and header blocks.
- * STUB: replaced by the real implementation.
+ * regex.c - qmail's qregex as a layer: badhelo, badmailfrom, badrcptto and
+ * their *norelay variants (not applied to customers), in qmail's control
+ * file format, compiled once at engine load; plus header policy blocks in
+ * the spirit of qmail-scanner ("Header-Name: pattern"), checked as each
+ * header arrives.  A pattern that hits PCRE2's match limit is a temporary
+ * error (on_error decides), never a hang.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "../core/internal.h"
+#include "../support/patterns.h"
+
+enum { RX_HELO, RX_MAIL, RX_RCPT, RX_KINDS };
+
+struct header_rule {
+    char name[128];
+    struct patternset set; /* one pattern */
+};
+
+struct regex_cfg {
+    struct patternset sets[RX_KINDS][2]; /* [kind][norelay] */
+    struct header_rule *rules;
+    size_t nrules;
+};
+
+static const char *const keys[RX_KINDS][2] = {{"badhelo", "badhelonorelay"},
+                                              {"badmailfrom", "badmailfromnorelay"},
+                                              {"badrcptto", "badrcpttonorelay"}};
+
+static void regex_defaults(void *cfg)
+{
+    struct regex_cfg *c = cfg;
+    for (int k = 0; k < RX_KINDS; k++)
+        for (int nr = 0; nr < 2; nr++)
+            patternset_init(&c->sets[k][nr]);
+}
+
+/* add_header_rule - "Name: pattern" (the pattern may start with '!'). */
+static int add_header_rule(struct regex_cfg *c, const char *v, struct cfg_err *err)
+{
+    const char *colon = strchr(v, ':');
+    size_t nl = colon ? (size_t)(colon - v) : 0;
+    char origin[200];
+
+    while (nl && (v[nl - 1] == ' ' || v[nl - 1] == '\t'))
+        nl--;
+    if (!colon || nl == 0 || nl >= sizeof(c->rules->name))
+        return cfg_fail(err, "expected 'Header-Name: pattern', got '%s'", v);
+    for (size_t i = 0; i < nl; i++)
+        if (v[i] <= ' ' || v[i] > '~')
+            return cfg_fail(err, "not a header name: '%.*s'", (int)nl, v);
+    const char *pat = colon + 1 + strspn(colon + 1, " \t");
+    if (!*pat)
+        return cfg_fail(err, "no pattern after '%.*s:'", (int)nl, v);
+    struct header_rule *nr = realloc(c->rules, (c->nrules + 1) * sizeof(*nr));
+    if (!nr)
+        return cfg_fail(err, "out of memory");
+    c->rules = nr;
+    struct header_rule *r = &c->rules[c->nrules];
+    memcpy(r->name, v, nl);
+    r->name[nl] = '\0';
+    patternset_init(&r->set);
+    snprintf(origin, sizeof(origin), "header_block %s", r->name);
+    if (patternset_add(&r->set, pat, origin, err->msg, sizeof(err->msg)) ||
+        patternset_finish(&r->set)) {
+        patternset_free(&r->set);
+        return -1;
+    }
+    c->nrules++;
+    return 0;
+}
+
+static int regex_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
+{
+    struct regex_cfg *c = cfg;
+    if (!strcmp(key, "header_block"))
+        return add_header_rule(c, v, err);
+    for (int k = 0; k < RX_KINDS; k++)
+        for (int nr = 0; nr < 2; nr++)
+            if (!strcmp(key, keys[k][nr])) {
+                /* given again: one more file for the same check */
+                if (patternset_add_file(&c->sets[k][nr], v, err->msg, sizeof(err->msg)))
+                    return -1;
+                if (patternset_finish(&c->sets[k][nr]))
+                    return cfg_fail(err, "out of memory");
+                return 0;
+            }
+    return CFG_UNKNOWN_KEY;
+}
+
+static void regex_free(void *cfg)
+{
+    struct regex_cfg *c = cfg;
+    for (int k = 0; k < RX_KINDS; k++)
+        for (int nr = 0; nr < 2; nr++)
+            patternset_free(&c->sets[k][nr]);
+    for (size_t i = 0; i < c->nrules; i++)
+        patternset_free(&c->rules[i].set);
+    free(c->rules);
+}
+
+static const char *const texts[RX_KINDS] = {
+    "sorry, your HELO/EHLO greeting has been denied",
+    "sorry, your envelope sender has been denied",
+    "sorry, your envelope recipient has been denied",
+};
+
+/* check - the plain set, then (for non-customers) the norelay one. */
+static enum check check(policy_session *s, const struct regex_cfg *c, int kind,
+                        const char *subject, struct finding *f)
+{
+    for (int nr = 0; nr < 2; nr++) {
+        const char *origin = NULL;
+        if (nr && s->customer)
+            break;
+        enum pat_result r =
+            patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
+        if (r == PAT_NOMATCH)
+            continue;
+        if (r == PAT_ERROR) {
+            finding_reason(f, "%s: %s gave up (match limit)", keys[kind][nr], origin);
+            return CHECK_ERROR;
+        }
+        finding_set(f, 553, "5.7.1", "%s", texts[kind]);
+        finding_reason(f, "%s %s", keys[kind][nr], origin);
+        f->customer_exempt = nr; /* a later AUTH lifts a norelay verdict */
+        return CHECK_MATCH;
+    }
+    return CHECK_NOMATCH;
+}
+
+static enum check regex_helo(policy_session *s, const void *cfg, struct finding *f)
+{
+    return check(s, cfg, RX_HELO, s->helo, f);
+}
+
+static enum check regex_mail(policy_session *s, const void *cfg, struct finding *f)
+{
+    return check(s, cfg, RX_MAIL, s->sender, f);
+}
+
+static enum check regex_rcpt(policy_session *s, const void *cfg, struct finding *f)
+{
+    return check(s, cfg, RX_RCPT, s->rcpt, f);
+}
+
+/* unfold - a header value without its line breaks (RFC 5322 2.2.3). */
+static char *unfold(const char *v, char *buf, size_t buflen, size_t *outlen)
+{
+    size_t n = strlen(v), o = 0;
+    char *out = n < buflen ? buf : malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != '\r' && v[i] != '\n')
+            out[o++] = v[i];
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+static enum check regex_header(policy_session *s, const void *cfg, struct finding *f)
+{
+    const struct regex_cfg *c = cfg;
+    char buf[4096], *value = NULL;
+    size_t len = 0;
+    enum check res = CHECK_NOMATCH;
+
+    for (size_t i = 0; i < c->nrules && res == CHECK_NOMATCH; i++) {
+        const char *origin;
+        if (!str_ieq(c->rules[i].name, s->hdr_name))
+            continue;
+        if (!value && !(value = unfold(s->hdr_value, buf, sizeof(buf), &len))) {
+            finding_reason(f, "out of memory");
+            return CHECK_ERROR;
+        }
+        enum pat_result r = patternset_match(&c->rules[i].set, value, len, &origin);
+        if (r == PAT_MATCH) {
+            finding_set(f, 554, "5.7.1", "message rejected: header %s blocked by policy",
+                        c->rules[i].name);
+            finding_reason(f, "header_block %s", c->rules[i].name);
+            res = CHECK_MATCH;
+        } else if (r == PAT_ERROR) {
+            finding_reason(f, "header_block %s gave up (match limit)", c->rules[i].name);
+            res = CHECK_ERROR;
+        }
+    }
+    if (value && value != buf)
+        free(value);
+    return res;
+}
 
 const struct layer_desc layer_regex = {
     .name = "regex",
     .default_action = LA_REJECT,
+    .cfg_size = sizeof(struct regex_cfg),
+    .defaults = regex_defaults,
+    .set = regex_set,
+    .free = regex_free,
+    .hooks = {[STAGE_HELO] = regex_helo,
+              [STAGE_MAIL] = regex_mail,
+              [STAGE_RCPT] = regex_rcpt,
+              [STAGE_HEADER] = regex_header},
 };

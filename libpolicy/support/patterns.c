@@ -1,0 +1,465 @@
+/*
+ * patterns.c - compiled pattern sets for the regex layer.  Patterns are
+ * compiled once (PCRE2, caseless, $ only at the end, JIT when available);
+ * a match is bounded by a match limit, so a pathological pattern against a
+ * hostile address becomes a temporary error, not a stuck server.  No
+ * allocation per match: the match data is taken from a small per-call
+ * stack-sized cache the caller cannot see.
+ */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/internal.h"
+#include "patterns.h"
+
+#define PAT_BUCKETS 4096
+#define PAT_LITERAL_MAX 64
+#define PAT_LITERAL_MIN 3
+#define PAT_MATCH_LIMIT 200000
+#define PAT_DEPTH_LIMIT 5000
+#define PAT_SUBJECT_MAX 8192 /* longer subjects skip the prefilter, never the check */
+#define PAT_MAX 65536         /* patterns per set */
+#define PAT_CAND_MAX 4096     /* sets larger than this skip the prefilter */
+
+struct pattern {
+    pcre2_code *code;
+    int negate;
+    char origin[300];
+    char literal[PAT_LITERAL_MAX + 1];
+    size_t litlen;
+};
+
+/* ---------------------------------------------------------------- literals */
+
+/* skip_class - past a bracket expression starting at p ('['); NULL if open. */
+static const char *skip_class(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    while (*p && *p != ']') {
+        if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *end = strstr(p + 2, p[1] == ':' ? ":]" : p[1] == '.' ? ".]" : "=]");
+            if (!end)
+                return NULL;
+            p = end + 2;
+            continue;
+        }
+        if (*p == '\\' && p[1])
+            p++;
+        p++;
+    }
+    return *p ? p + 1 : NULL;
+}
+
+/* skip_group - past a parenthesized group starting at p ('('). */
+static const char *skip_group(const char *p)
+{
+    int depth = 0;
+    while (*p) {
+        if (*p == '\\' && p[1]) {
+            p += 2;
+            continue;
+        }
+        if (*p == '[') {
+            p = skip_class(p);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+/* has_top_alternation - a '|' outside groups and classes: no single literal. */
+static int has_top_alternation(const char *p)
+{
+    while (*p) {
+        if (*p == '\\' && p[1])
+            p += 2;
+        else if (*p == '[') {
+            if (!(p = skip_class(p)))
+                return 1;
+        } else if (*p == '(') {
+            if (!(p = skip_group(p)))
+                return 1;
+        } else if (*p == '|')
+            return 1;
+        else
+            p++;
+    }
+    return 0;
+}
+
+void pattern_required_literal(const char *pat, char *out, size_t outlen)
+{
+    char run[PAT_LITERAL_MAX + 1];
+    size_t rl = 0, best = 0;
+    const char *p = pat;
+
+    out[0] = '\0';
+    /* option settings like (?x) change what characters mean: stay safe */
+    if (strstr(pat, "(?") || strstr(pat, "\\Q") || has_top_alternation(pat))
+        return;
+#define END_RUN()                                                                              \
+    do {                                                                                       \
+        if (rl > best && rl < outlen) {                                                        \
+            memcpy(out, run, rl);                                                              \
+            out[rl] = '\0';                                                                    \
+            best = rl;                                                                         \
+        }                                                                                      \
+        rl = 0;                                                                                \
+    } while (0)
+    while (*p) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '*' || c == '?' || (c == '{' && p[1] != ',')) {
+            /* the atom before is optional (or counted): drop it */
+            if (rl)
+                rl--;
+            END_RUN();
+            if (c == '{') {
+                const char *close = strchr(p, '}');
+                if (!close)
+                    return (void)(out[0] = '\0');
+                p = close + 1;
+            } else {
+                p++;
+            }
+            continue;
+        }
+        if (c == '+') {
+            END_RUN();
+            p++;
+            continue;
+        }
+        if (c == '\\') {
+            unsigned char e = (unsigned char)p[1];
+            if (!e)
+                break;
+            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
+                END_RUN(); /* \d \w \b \x41 \1 ...: not a literal character */
+                p += 2;
+                continue;
+            }
+            c = e; /* an escaped punctuation character stands for itself */
+            p += 2;
+        } else if (c == '[') {
+            END_RUN();
+            if (!(p = skip_class(p)))
+                return (void)(out[0] = '\0');
+            continue;
+        } else if (c == '(') {
+            END_RUN();
+            if (!(p = skip_group(p)))
+                return (void)(out[0] = '\0');
+            continue;
+        } else if (c == '.' || c == '^' || c == '$' || c == ')' || c == '|') {
+            END_RUN();
+            p++;
+            continue;
+        } else {
+            p++;
+        }
+        if (c >= 0x80) { /* caseless matching of non-ASCII is not ours to guess */
+            END_RUN();
+            continue;
+        }
+        if (rl == PAT_LITERAL_MAX) /* keep the first PAT_LITERAL_MAX bytes */
+            continue;
+        run[rl++] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    END_RUN();
+#undef END_RUN
+}
+
+/* ---------------------------------------------------------------- sets */
+
+void patternset_init(struct patternset *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+int patternset_add(struct patternset *s, const char *pattern, const char *origin, char *err,
+                   size_t errlen)
+{
+    int negate = pattern[0] == '!';
+    const char *re = pattern + negate;
+    int ecode;
+    PCRE2_SIZE eoff;
+    pcre2_code *code;
+
+    if (s->n >= PAT_MAX) {
+        snprintf(err, errlen, "%s: more than %d patterns", origin, PAT_MAX);
+        return -1;
+    }
+    code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
+                         PCRE2_CASELESS | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &ecode,
+                         &eoff, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        snprintf(err, errlen, "%s: bad pattern '%.80s': %s at offset %zu", origin, re,
+                 (const char *)msg, (size_t)eoff);
+        return -1;
+    }
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 16;
+        struct pattern *np = realloc(s->p, nc * sizeof(*np));
+        if (!np) {
+            pcre2_code_free(code);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->p = np;
+        s->cap = nc;
+    }
+    struct pattern *p = &s->p[s->n++];
+    memset(p, 0, sizeof(*p));
+    p->code = code;
+    p->negate = negate;
+    snprintf(p->origin, sizeof(p->origin), "%s", origin);
+    pattern_required_literal(re, p->literal, sizeof(p->literal));
+    p->litlen = strlen(p->literal);
+    if (p->litlen < PAT_LITERAL_MIN) {
+        p->literal[0] = '\0';
+        p->litlen = 0;
+    }
+    return 0;
+}
+
+int patternset_add_file(struct patternset *s, const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "r");
+    char *line = NULL, origin[300];
+    size_t cap = 0;
+    ssize_t n;
+    int lineno = 0, r = 0;
+
+    if (!fp) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while ((n = getline(&line, &cap, fp)) > 0 && lineno < 10000000) {
+        lineno++;
+        /* qmail's control files: trailing white space is not part of the line */
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
+                     line[n - 1] == '\t'))
+            line[--n] = '\0';
+        if (!n || line[0] == '#')
+            continue;
+        if ((size_t)n != strlen(line)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in pattern", path, lineno);
+            r = -1;
+            break;
+        }
+        snprintf(origin, sizeof(origin), "%s:%d", path, lineno);
+        if ((r = patternset_add(s, line, origin, err, errlen)) != 0)
+            break;
+    }
+    if (!r && ferror(fp)) {
+        snprintf(err, errlen, "%s: read error", path);
+        r = -1;
+    }
+    free(line);
+    fclose(fp);
+    return r;
+}
+
+static uint32_t tri_hash(const char *t)
+{
+    uint32_t h = ((uint32_t)(unsigned char)t[0] << 16) | ((uint32_t)(unsigned char)t[1] << 8) |
+                 (unsigned char)t[2];
+    return (h * 2654435761u) >> 20; /* 12 bits: PAT_BUCKETS */
+}
+
+int patternset_finish(struct patternset *s)
+{
+    free(s->bucket_start);
+    free(s->bucket_ids);
+    free(s->always);
+    free(s->negated);
+    s->bucket_start = calloc(PAT_BUCKETS + 1, sizeof(uint32_t));
+    s->negated = calloc(s->n ? s->n : 1, sizeof(uint32_t));
+    s->bucket_ids = calloc(s->n ? s->n : 1, sizeof(uint32_t));
+    s->always = calloc(s->n ? s->n : 1, sizeof(uint32_t));
+    if (!s->bucket_start || !s->bucket_ids || !s->always || !s->negated)
+        return -1;
+    s->nalways = s->nnegated = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->p[i].negate)
+            s->negated[s->nnegated++] = (uint32_t)i;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->p[i].litlen)
+            s->bucket_start[tri_hash(s->p[i].literal) + 1]++;
+        else
+            s->always[s->nalways++] = (uint32_t)i;
+    for (size_t b = 0; b < PAT_BUCKETS; b++)
+        s->bucket_start[b + 1] += s->bucket_start[b];
+    uint32_t fill[PAT_BUCKETS];
+    memcpy(fill, s->bucket_start, sizeof(fill));
+    for (size_t i = 0; i < s->n; i++)
+        if (s->p[i].litlen)
+            s->bucket_ids[fill[tri_hash(s->p[i].literal)]++] = (uint32_t)i;
+    s->use_prefilter = 1;
+    return 0;
+}
+
+/* run - one compiled pattern against subject: 1 match, 0 none, -1 gave up. */
+static int run(const struct pattern *p, const char *subject, size_t len, pcre2_match_data *md,
+               pcre2_match_context *mc)
+{
+    int rc = pcre2_match(p->code, (PCRE2_SPTR)subject, len, 0, 0, md, mc);
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return p->negate;
+    if (rc < 0)
+        return -1;
+    return !p->negate;
+}
+
+/* match_ctx - the match data and limits for one call: allocated per call
+ * by PCRE2's own allocator; cheap next to a regex run, and only made when a
+ * regex must actually run. */
+struct match_ctx {
+    pcre2_match_data *md;
+    pcre2_match_context *mc;
+};
+
+static int ctx_get(struct match_ctx *c)
+{
+    if (c->md)
+        return 0;
+    c->md = pcre2_match_data_create(1, NULL);
+    c->mc = pcre2_match_context_create(NULL);
+    if (!c->md || !c->mc)
+        return -1;
+    pcre2_set_match_limit(c->mc, PAT_MATCH_LIMIT);
+    pcre2_set_depth_limit(c->mc, PAT_DEPTH_LIMIT);
+    return 0;
+}
+
+static void ctx_put(struct match_ctx *c)
+{
+    pcre2_match_data_free(c->md);
+    pcre2_match_context_free(c->mc);
+}
+
+enum pat_result patternset_match_all(const struct patternset *s, const char *subject, size_t len,
+                                     const char **origin)
+{
+    struct match_ctx c = {0};
+    enum pat_result res = PAT_NOMATCH;
+    for (size_t i = 0; i < s->n && res == PAT_NOMATCH; i++) {
+        if (ctx_get(&c)) {
+            res = PAT_ERROR;
+            break;
+        }
+        int r = run(&s->p[i], subject, len, c.md, c.mc);
+        if (r) {
+            res = r > 0 ? PAT_MATCH : PAT_ERROR;
+            *origin = s->p[i].origin;
+        }
+    }
+    ctx_put(&c);
+    return res;
+}
+
+enum pat_result patternset_match(const struct patternset *s, const char *subject, size_t len,
+                                 const char **origin)
+{
+    unsigned char cand[PAT_MAX / 8];
+    uint32_t ids[PAT_CAND_MAX];
+    size_t nids = 0;
+    char low[PAT_SUBJECT_MAX];
+    struct match_ctx c = {0};
+    enum pat_result res = PAT_NOMATCH;
+
+    if (!s->n)
+        return PAT_NOMATCH;
+    /* the prefilter pays when literals are rare in the subject; a subject
+     * that would make too many candidates is simply checked in full */
+    if (!s->use_prefilter || len > PAT_SUBJECT_MAX || s->n > PAT_CAND_MAX)
+        return patternset_match_all(s, subject, len, origin);
+
+    /* which patterns have their literal in the (lowercased) subject? */
+    memset(cand, 0, (s->n + 7) / 8);
+    for (size_t i = 0; i < len; i++)
+        low[i] = (char)(subject[i] >= 'A' && subject[i] <= 'Z' ? subject[i] - 'A' + 'a'
+                                                               : subject[i]);
+    for (size_t i = 0; i + PAT_LITERAL_MIN <= len; i++) {
+        uint32_t b = tri_hash(low + i);
+        for (uint32_t k = s->bucket_start[b]; k < s->bucket_start[b + 1]; k++) {
+            uint32_t id = s->bucket_ids[k];
+            const struct pattern *p = &s->p[id];
+            if (!(cand[id / 8] & (1u << (id % 8))) && p->litlen <= len - i &&
+                !memcmp(p->literal, low + i, p->litlen)) {
+                cand[id / 8] |= (unsigned char)(1u << (id % 8));
+                ids[nids++] = id;
+            }
+        }
+    }
+    /* run the candidates; the earliest pattern (file order) that matches
+     * names the verdict, so every candidate runs until one earlier matched */
+    size_t best = SIZE_MAX;
+    int error = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        const uint32_t *list = pass == 0 ? s->always : pass == 1 ? s->negated : NULL;
+        size_t nlist = pass == 0 ? s->nalways : pass == 1 ? s->nnegated : nids;
+        if (pass == 2)
+            list = ids;
+        for (size_t k = 0; k < nlist; k++) {
+            uint32_t id = list[k];
+            const struct pattern *p = &s->p[id];
+            int r;
+            if (id >= best || (pass != 1 && p->negate))
+                continue; /* negated ones are all in pass 1 */
+            if (p->negate && p->litlen && !(cand[id / 8] & (1u << (id % 8))))
+                r = 1; /* its literal is absent: the regex cannot match */
+            else if (ctx_get(&c))
+                r = -1;
+            else
+                r = run(p, subject, len, c.md, c.mc);
+            if (r > 0)
+                best = id;
+            else if (r < 0)
+                error = 1;
+        }
+    }
+    ctx_put(&c);
+    if (best != SIZE_MAX) {
+        *origin = s->p[best].origin;
+        res = PAT_MATCH;
+    } else if (error) {
+        *origin = "match limit";
+        res = PAT_ERROR;
+    }
+    return res;
+}
+
+const char *patternset_literal(const struct patternset *s, size_t i)
+{
+    return i < s->n ? s->p[i].literal : "";
+}
+
+void patternset_free(struct patternset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        pcre2_code_free(s->p[i].code);
+    free(s->p);
+    free(s->bucket_start);
+    free(s->bucket_ids);
+    free(s->always);
+    free(s->negated);
+    patternset_init(s);
+}

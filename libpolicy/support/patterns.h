@@ -1,0 +1,58 @@
+/*
+ * patterns.h - a set of case-insensitive regular expressions (qmail control
+ * file semantics: one per line, '!' negates) compiled once with PCRE2 JIT,
+ * behind a literal prefilter so that a thousand patterns cost little more
+ * than a handful: only the patterns whose required literal occurs in the
+ * subject are run.
+ */
+#ifndef LIBPOLICY_PATTERNS_H
+#define LIBPOLICY_PATTERNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pattern;
+
+struct patternset {
+    struct pattern *p;
+    size_t n, cap;
+    /* the prefilter: patterns by the hash of their literal's first 3 bytes */
+    uint32_t *bucket_start; /* PAT_BUCKETS + 1 offsets into bucket_ids */
+    uint32_t *bucket_ids;
+    uint32_t *always; /* patterns without a usable literal, in order */
+    size_t nalways;
+    uint32_t *negated; /* negated patterns, in order */
+    size_t nnegated;
+    int use_prefilter;
+};
+
+/* Outcome of a match over a set. */
+enum pat_result { PAT_NOMATCH = 0, PAT_MATCH, PAT_ERROR };
+
+void patternset_init(struct patternset *s);
+/* patternset_add - compile one pattern ("!" prefix negates); origin is
+ * kept for logs ("file:line").  0, or -1 with a message in err. */
+int patternset_add(struct patternset *s, const char *pattern, const char *origin, char *err,
+                   size_t errlen);
+/* patternset_add_file - every line of a qmail control file; blank lines
+ * and lines starting with '#' are skipped.  0 or -1 (err names file:line). */
+int patternset_add_file(struct patternset *s, const char *path, char *err, size_t errlen);
+/* patternset_finish - build the prefilter; call once after the last add. */
+int patternset_finish(struct patternset *s);
+/* patternset_match - first pattern (in file order) that matches subject;
+ * *origin names it.  PAT_ERROR when PCRE2 gave up (match limit). */
+enum pat_result patternset_match(const struct patternset *s, const char *subject, size_t len,
+                                 const char **origin);
+/* patternset_match_all - the same without the prefilter: every regex runs
+ * (for tests and the benchmark's naive baseline). */
+enum pat_result patternset_match_all(const struct patternset *s, const char *subject, size_t len,
+                                     const char **origin);
+/* patternset_literal - the required literal found for pattern i ("" none). */
+const char *patternset_literal(const struct patternset *s, size_t i);
+void patternset_free(struct patternset *s);
+
+/* pattern_required_literal - the longest run of characters every match of
+ * the pattern must contain (lowercased), conservatively; "" when unsure. */
+void pattern_required_literal(const char *pattern, char *out, size_t outlen);
+
+#endif
