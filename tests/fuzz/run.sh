@@ -1,0 +1,25 @@
+#!/bin/bash
+# run.sh BUILD_DIR [SECONDS] - run every fuzz harness for SECONDS (default 20)
+# on a scratch corpus seeded from tests/fuzz/seeds/NAME; fail on any crash.
+set -u
+B=$(cd "${1:?usage: run.sh BUILD_DIR [SECONDS]}" && pwd)
+S=${2:-20}
+HERE=$(cd "$(dirname "$0")" && pwd)
+W=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-fuzz.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+fail=0
+for h in "$B"/tests/fuzz/fuzz_*; do
+    [ -f "$h" ] && [ -x "$h" ] || continue
+    name=${h##*/fuzz_}
+    mkdir -p "$W/$name"
+    [ -d "$HERE/seeds/$name" ] && cp "$HERE/seeds/$name"/* "$W/$name/" 2>/dev/null
+    if (cd "$W" && "$h" -max_total_time="$S" -max_len=4096 -print_final_stats=1 "$W/$name" \
+            >"$W/$name.log" 2>&1); then
+        echo "ok - fuzz_$name: $(grep -m1 -o 'stat::number_of_executed_units: [0-9]*' "$W/$name.log" | cut -d' ' -f2) runs, no crash"
+    else
+        echo "not ok - fuzz_$name crashed:"
+        grep -E 'ERROR|SUMMARY|Test unit written' "$W/$name.log" | head -5
+        fail=1
+    fi
+done
+exit $fail
