@@ -1,0 +1,29 @@
+#!/bin/bash
+# example_config.sh BUILD_DIR - docs/examples/policy.conf loads (with its
+# qmail paths pointed at test files) and does what its comments say.
+set -eu
+. "$(dirname "$0")/lib.sh"
+B=$(cd "$1" && pwd)
+EX="$(dirname "$0")/../../docs/examples/policy.conf"
+P="$B/adapters/cli/policyctl"
+mktmp
+printf '^[0-9.]+$\n' > "$T/badhelo"
+printf '@spam\\.example$\n' > "$T/badmailfrom"
+printf '^nobody@example\\.com$\n' > "$T/badrcptto"
+printf '@example\\.com$\n' > "$T/badmailfromnorelay"
+printf '127.:allow,RELAYCLIENT=""\n:allow\n' > "$T/tcp.smtp"
+tcprules "$T/tcp.smtp.cdb" "$T/tcp.tmp" < "$T/tcp.smtp"
+sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" "$EX" > "$T/policy.conf"
+
+run() { local s=0; "$P" check -c "$T/policy.conf" "$@" >"$T/out" 2>&1 || s=$?; echo $s; }
+same "the example configuration loads and accepts mail for a local domain" 0 \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@mail.example.com)"
+same "the example refuses relay to strangers" 1 \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@remote.example)"
+same "the example trusts 192.0.2.0/24 (a continued line)" 0 \
+    "$(run --ip 192.0.2.9 --helo mx.example.org --from a@example.org --rcpt u@remote.example)"
+same "the example refuses a forged local sender from a stranger" 1 \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from boss@example.com --rcpt u@example.net)"
+same "the example's sender_login refuses another user's address" 1 \
+    "$(run --ip 198.51.100.1 --auth alice@example.com --from bob@example.com --rcpt u@remote.example)"
+finish
