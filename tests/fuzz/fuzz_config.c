@@ -12,16 +12,23 @@
 
 #include "internal.h"
 
-static char path[64];
+static char dir[64], path[96];
+
+static void cleanup(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    char dir[] = "/tmp/fuzz-config.XXXXXX";
+    snprintf(dir, sizeof(dir), "/tmp/fuzz-config.XXXXXX");
     if (!mkdtemp(dir) || chdir(dir) != 0)
         abort();
     snprintf(path, sizeof(path), "%s/policy.conf", dir);
+    atexit(cleanup);
     return 0;
 }
 
