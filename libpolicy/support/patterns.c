@@ -35,6 +35,24 @@ struct pattern {
 
 /* ---------------------------------------------------------------- literals */
 
+/* posix_class_end - p at "[:", "[." or "[=" inside a class: the end of a
+ * POSIX item ("[:alpha:]"), or NULL when PCRE2 takes the '[' literally.
+ * The rule of PCRE2's check_posix_syntax(): a ']' (or another "[" plus the
+ * same terminator) before the terminator means "not a POSIX item". */
+static const char *posix_class_end(const char *p)
+{
+    char term = p[1];
+    for (p += 2; p[0] && p[1]; p++) {
+        if (p[0] == '\\' && (p[1] == ']' || p[1] == '\\'))
+            p++;
+        else if ((p[0] == '[' && p[1] == term) || p[0] == ']')
+            return NULL;
+        else if (p[0] == term && p[1] == ']')
+            return p + 2;
+    }
+    return NULL;
+}
+
 /* skip_class - past a bracket expression starting at p ('['); NULL if open. */
 static const char *skip_class(const char *p)
 {
@@ -45,11 +63,11 @@ static const char *skip_class(const char *p)
         p++;
     while (*p && *p != ']') {
         if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-            const char *end = strstr(p + 2, p[1] == ':' ? ":]" : p[1] == '.' ? ".]" : "=]");
-            if (!end)
-                return NULL;
-            p = end + 2;
-            continue;
+            const char *end = posix_class_end(p);
+            if (end) {
+                p = end;
+                continue;
+            }
         }
         if (*p == '\\' && p[1])
             p++;
@@ -109,8 +127,10 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     const char *p = pat;
 
     out[0] = '\0';
-    /* option settings like (?x) change what characters mean: stay safe */
-    if (strstr(pat, "(?") || strstr(pat, "\\Q") || has_top_alternation(pat))
+    /* option settings like (?x) change what characters mean, and verbs like
+     * (*ACCEPT) end a match early: stay safe */
+    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") ||
+        has_top_alternation(pat))
         return;
 #define END_RUN()                                                                              \
     do {                                                                                       \

@@ -199,6 +199,11 @@ static void test_required_literals(void)
         {"ab{0,3}cd", "cd"},
         {"[abc]xyz[", ""},
         {"a.b.c", "a"},
+        /* "[=" with a ']' before "=]" is literal to PCRE2, so the class
+         * ends early and the '|' is a top-level alternation (found by fuzz) */
+        {"[[=]||=]]=]=", ""},
+        {"x[[:digit:]]yz", "yz"},
+        {"a(*ACCEPT)bcd", ""},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
