@@ -509,6 +509,10 @@ static policy_action run_layers(policy_session *s, enum stage st)
         policy_action a;
 
         if (r == CHECK_ERROR) {
+            if (act == LA_WARN) { /* a layer on trial never touches mail */
+                log_decision(s, st, d->name, "warn-error", 0, NULL, f.reason);
+                continue;
+            }
             if (l->common.on_error == OE_ACCEPT) {
                 log_decision(s, st, d->name, "error-accepted", 0, NULL, f.reason);
                 continue;

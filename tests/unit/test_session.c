@@ -226,6 +226,16 @@ static void test_action_warn_only_logs(void)
     policy_engine_unref(e);
 }
 
+static void test_action_warn_never_defers_on_error(void)
+{
+    policy_engine *e = engine("[probe]\nstage = rcpt\nresult = error\naction = warn\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<x@y>"), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(test_log_has("stage=rcpt action=warn-error"));
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 static void test_action_off_does_not_run(void)
 {
     policy_engine *e = engine("[probe]\nstage = rcpt\naction = off\n");
@@ -532,6 +542,7 @@ int suite_session(void)
     CU_ADD_TEST(s, test_rcpt_match_rejects_that_recipient_only);
     CU_ADD_TEST(s, test_action_tempfail_turns_5xx_into_4xx);
     CU_ADD_TEST(s, test_action_warn_only_logs);
+    CU_ADD_TEST(s, test_action_warn_never_defers_on_error);
     CU_ADD_TEST(s, test_action_off_does_not_run);
     CU_ADD_TEST(s, test_action_tag_adds_a_header_to_every_message);
     CU_ADD_TEST(s, test_connect_verdict_waits_for_first_rcpt);
