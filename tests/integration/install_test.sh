@@ -46,9 +46,21 @@ else
 fi
 check "the outside program uses the installed library" \
     bash -c "LD_LIBRARY_PATH='$PREFIX/lib' ldd '$T/outside' | grep -q '$PREFIX/lib/libpolicy.so.0'"
-if man -l "$PREFIX/share/man/man5/policy.conf.5" >/dev/null 2>"$T/man.err" && [ ! -s "$T/man.err" ]; then
-    ok "policy.conf(5) formats without warnings"
+# embedding: the static library and what pkg-config --static says it needs
+if cc -std=c11 -Wall -Wextra -Werror -o "$T/outside-static" "$HERE/outside/session.c" \
+        $(pkg-config --cflags libpolicy) "$PREFIX/lib/libpolicy.a" \
+        $(pkg-config --static --libs libpolicy | sed 's/-lpolicy//') 2>"$T/cc-static.log" &&
+        out=$("$T/outside-static" 2>&1); then
+    ok "an outside program links the static library with pkg-config --static ($out)"
 else
-    notok "policy.conf(5) formats without warnings" "$(cat "$T/man.err")"
+    notok "an outside program links the static library with pkg-config --static" \
+        "$(cat "$T/cc-static.log") $out"
 fi
+for m in man3/libpolicy.3 man5/policy.conf.5 man1/policyctl.1; do
+    if man -l "$PREFIX/share/man/$m" >/dev/null 2>"$T/man.err" && [ ! -s "$T/man.err" ]; then
+        ok "$m formats without warnings"
+    else
+        notok "$m formats without warnings" "$(cat "$T/man.err")"
+    fi
+done
 finish
