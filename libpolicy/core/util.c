@@ -4,7 +4,6 @@
  * Every function here is bounded by an explicit length and never allocates
  * without checking the result.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,10 +117,17 @@ size_t sanitize_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
     return n;
 }
 
+/* ascii_lower - tolower() without the locale: protocol text is ASCII, and
+ * a Turkish locale must not make "I" and "i" differ. */
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
 int str_ieq(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
             return 0;
     return *a == *b;
 }
@@ -129,7 +135,7 @@ int str_ieq(const char *a, const char *b)
 int str_ieqn(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+        if (ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
             return 0;
         if (!a[i])
             return 1;
@@ -140,8 +146,7 @@ int str_ieqn(const char *a, const char *b, size_t n)
 void str_lower(char *s)
 {
     for (; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
+        *s = (char)ascii_lower((unsigned char)*s);
 }
 
 /* ------------------------------------------------------------ findings */
@@ -194,7 +199,7 @@ int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out)
 {
     char *end;
     unsigned long n;
-    if (!isdigit((unsigned char)*v))
+    if (!(*v >= '0' && *v <= '9'))
         return -1;
     errno = 0;
     n = strtoul(v, &end, 10);
@@ -208,7 +213,7 @@ int cfg_parse_duration(const char *v, unsigned long *ms)
 {
     char *end;
     unsigned long n, mult = 1000;
-    if (!isdigit((unsigned char)*v))
+    if (!(*v >= '0' && *v <= '9'))
         return -1;
     errno = 0;
     n = strtoul(v, &end, 10);

@@ -50,11 +50,10 @@ static int parse_net(const char *w, struct net *out)
     }
     out->bits = (unsigned)bits;
     /* host bits must be zero */
-    unsigned char zero[16] = {0};
     unsigned len = out->family == AF_INET ? 4 : 16;
     for (unsigned i = out->bits; i < len * 8; i++)
         if (out->addr[i / 8] & (0x80 >> (i % 8)))
-            return (void)zero, -1;
+            return -1;
     return 0;
 }
 
