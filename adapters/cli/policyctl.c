@@ -15,12 +15,12 @@
 #define EX_ACCEPTED 0
 #define EX_REJECTED 1
 #define EX_DEFERRED 2
-#define EX_USAGE 64
-#define EX_CONFIG 78
+#define EX_USAGE    64
+#define EX_CONFIG   78
 #define EX_SOFTWARE 70
 
-#define MAX_RCPTS 1000
-#define MAX_VARS 64
+#define MAX_RCPTS  1000
+#define MAX_VARS   64
 #define HEADER_MAX (1024 * 1024) /* one unfolded header; larger ones are cut */
 #define BODY_CHUNK 65536
 
@@ -271,7 +271,7 @@ static int cmd_check(int argc, char **argv)
 {
     enum { O_IP = 256, O_HOST, O_HELO, O_AUTH, O_FROM, O_RCPT, O_VAR };
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"ip", required_argument, NULL, O_IP},
+        {"config", required_argument, NULL, 'c'},  {"ip", required_argument, NULL, O_IP},
         {"host", required_argument, NULL, O_HOST}, {"helo", required_argument, NULL, O_HELO},
         {"auth", required_argument, NULL, O_AUTH}, {"from", required_argument, NULL, O_FROM},
         {"rcpt", required_argument, NULL, O_RCPT}, {"var", required_argument, NULL, O_VAR},

@@ -66,16 +66,20 @@ POLICY_API const char *policy_action_name(policy_action a);
  * and drops it with policy_engine_unref().  Reloading = open a new engine
  * and swap; sessions keep the engine they were created with.
  */
-POLICY_API policy_engine *policy_engine_open(const char *config_path, char *err,
-                                             size_t errlen);
+POLICY_API policy_engine *policy_engine_open(const char *config_path, char *err, size_t errlen);
 /* policy_engine_ref - take one more reference; returns e.  Any thread. */
 POLICY_API policy_engine *policy_engine_ref(policy_engine *e);
 /* policy_engine_unref - drop a reference; frees the engine at zero. NULL is ok. */
 POLICY_API void policy_engine_unref(policy_engine *e);
 
 /* Log levels, numerically equal to syslog(3) priorities. */
-enum { POLICY_LOG_ERR = 3, POLICY_LOG_WARNING = 4, POLICY_LOG_NOTICE = 5,
-       POLICY_LOG_INFO = 6, POLICY_LOG_DEBUG = 7 };
+enum {
+    POLICY_LOG_ERR = 3,
+    POLICY_LOG_WARNING = 4,
+    POLICY_LOG_NOTICE = 5,
+    POLICY_LOG_INFO = 6,
+    POLICY_LOG_DEBUG = 7
+};
 
 /* A log sink: one line, no newline, key=value pairs.  Called from whichever
  * thread runs the session; must be thread-safe if sessions run in parallel. */
@@ -103,8 +107,7 @@ POLICY_API policy_session *policy_session_new(policy_engine *e, const char *clie
 /* policy_session_setvar - set a per-client variable, tcprules style
  * (RELAYCLIENT, CHKUSER_RCPTLIMIT, POLICY_DNSBL=off ...).  value NULL unsets.
  * Returns 0, or -1 when the name or value is invalid or too long. */
-POLICY_API int policy_session_setvar(policy_session *s, const char *name,
-                                     const char *value);
+POLICY_API int policy_session_setvar(policy_session *s, const char *name, const char *value);
 
 /* policy_session_getvar - the value of a variable, or NULL when unset.
  * Valid until the variable is changed or the session freed. */
@@ -158,7 +161,10 @@ POLICY_API void policy_reset(policy_session *s);
 POLICY_API const policy_reply *policy_last_reply(const policy_session *s);
 
 /* Header edits decided so far (applied by the adapter at end of message). */
-typedef enum policy_edit_kind { POLICY_EDIT_ADD_HEADER, POLICY_EDIT_CHANGE_HEADER } policy_edit_kind;
+typedef enum policy_edit_kind {
+    POLICY_EDIT_ADD_HEADER,
+    POLICY_EDIT_CHANGE_HEADER
+} policy_edit_kind;
 typedef struct policy_edit {
     policy_edit_kind kind;
     const char *name;

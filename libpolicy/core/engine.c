@@ -35,7 +35,7 @@ struct parse {
     char section[64];
     char key[64];
     struct cfg_err err;
-    int failed; /* line of the first error we found, 0 while none */
+    int failed;                 /* line of the first error we found, 0 while none */
     unsigned seen_general_keys; /* bit per general key, to refuse repeats */
 };
 
@@ -166,8 +166,7 @@ static int general_set(struct parse *p, const char *key, const char *v)
             return cfg_fail(&p->err, "expected err, warning, notice, info or debug, got '%s'", v);
         return 0;
     case G_LOG_FACILITY:
-        if (lookup_name(v, &g->log_facility, facilities,
-                        sizeof(facilities) / sizeof(*facilities)))
+        if (lookup_name(v, &g->log_facility, facilities, sizeof(facilities) / sizeof(*facilities)))
             return cfg_fail(&p->err, "unknown syslog facility '%s'", v);
         return 0;
     }
@@ -334,8 +333,8 @@ static char *reader(char *str, int num, void *stream)
     return r;
 }
 
-static void format_error(char *err, size_t errlen, const char *path, int line,
-                         const char *section, const char *key, const char *msg)
+static void format_error(char *err, size_t errlen, const char *path, int line, const char *section,
+                         const char *key, const char *msg)
 {
     if (!err || !errlen)
         return;

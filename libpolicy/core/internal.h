@@ -15,23 +15,23 @@
 
 #include "libpolicy/policy.h"
 
-#define POLICY_TEXT_MAX 400   /* reply text, API.md */
-#define POLICY_REASON_MAX 400 /* log detail */
-#define POLICY_HELO_MAX 255   /* longer HELO names are cut, never trusted */
-#define POLICY_HOST_MAX 255
-#define POLICY_ADDR_MAX 512   /* RFC 5321 path is 256; leave room for junk we log */
-#define POLICY_USER_MAX 256
-#define POLICY_MAX_RCPTS 10000
-#define POLICY_MAX_HEADERS 2000
+#define POLICY_TEXT_MAX         400 /* reply text, API.md */
+#define POLICY_REASON_MAX       400 /* log detail */
+#define POLICY_HELO_MAX         255 /* longer HELO names are cut, never trusted */
+#define POLICY_HOST_MAX         255
+#define POLICY_ADDR_MAX         512 /* RFC 5321 path is 256; leave room for junk we log */
+#define POLICY_USER_MAX         256
+#define POLICY_MAX_RCPTS        10000
+#define POLICY_MAX_HEADERS      2000
 #define POLICY_MAX_HEADER_BYTES (1024 * 1024)
-#define POLICY_VAR_NAME_MAX 64
-#define POLICY_VAR_VALUE_MAX 1024
-#define POLICY_MAX_VARS 64
-#define POLICY_ERR_MAX 512
+#define POLICY_VAR_NAME_MAX     64
+#define POLICY_VAR_VALUE_MAX    1024
+#define POLICY_MAX_VARS         64
+#define POLICY_ERR_MAX          512
 
 #if defined(__GNUC__)
 #define POLICY_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define POLICY_HIDDEN __attribute__((visibility("hidden")))
+#define POLICY_HIDDEN       __attribute__((visibility("hidden")))
 #else
 #define POLICY_PRINTF(a, b)
 #define POLICY_HIDDEN
@@ -75,8 +75,8 @@ int layer_action_parse(const char *s, enum layer_action *out);
 /* What a check fills in when it reports MATCH or ERROR.  Strings are
  * copied and sanitized by the engine; the layer may write anything. */
 struct finding {
-    int code;           /* reply code for MATCH: 5xx (or 4xx for "try later" limits) */
-    char xcode[12];     /* "5.7.1" */
+    int code;       /* reply code for MATCH: 5xx (or 4xx for "try later" limits) */
+    char xcode[12]; /* "5.7.1" */
     char text[POLICY_TEXT_MAX + 1];
     char reason[POLICY_REASON_MAX + 1];
     int disconnect;      /* ask the client to go away (421 / 554 + close) */
@@ -223,7 +223,7 @@ int engine_layer_index(const struct layer_desc *d);
 /* ------------------------------------------------------------ session */
 
 enum session_state {
-    SS_NEW = 0,  /* before connect */
+    SS_NEW = 0,   /* before connect */
     SS_CONNECTED, /* greeted; HELO optional */
     SS_MAIL,      /* MAIL given */
     SS_RCPT,      /* at least one RCPT accepted */
@@ -263,17 +263,17 @@ struct policy_session {
     /* the client */
     char ip[64];
     int ip_valid;
-    int family;            /* AF_INET or AF_INET6 */
+    int family; /* AF_INET or AF_INET6 */
     unsigned char addr[16];
     char host[POLICY_HOST_MAX + 1]; /* "" unknown */
     char helo[POLICY_HELO_MAX + 1];
     int helo_given;
     char auth_user[POLICY_USER_MAX + 1];
     int authenticated;
-    int customer;           /* RELAYCLIENT, auth or trusted network */
+    int customer; /* RELAYCLIENT, auth or trusted network */
     const char *customer_why;
-    int tcprules_deny;      /* 1 deny, -1 unreadable */
-    int conn_accepted;      /* allowlisted for the whole connection */
+    int tcprules_deny; /* 1 deny, -1 unreadable */
+    int conn_accepted; /* allowlisted for the whole connection */
 
     struct var vars[POLICY_MAX_VARS];
     size_t nvars;
@@ -281,11 +281,11 @@ struct policy_session {
 
     /* the transaction */
     struct arena txn;
-    char *sender; /* normalized: without <>; "" null sender; NULL before MAIL */
+    char *sender;       /* normalized: without <>; "" null sender; NULL before MAIL */
     const char **rcpts; /* accepted recipients, in txn arena */
     size_t nrcpts, rcpts_cap;
-    size_t rcpts_tried; /* every RCPT, accepted or not */
-    const char *rcpt;   /* the RCPT being checked now */
+    size_t rcpts_tried;               /* every RCPT, accepted or not */
+    const char *rcpt;                 /* the RCPT being checked now */
     const char *hdr_name, *hdr_value; /* the header being checked now */
     struct header *headers;
     size_t nheaders, headers_cap, header_bytes;
@@ -321,8 +321,7 @@ void *session_layer_state(policy_session *s, const struct layer_desc *d);
 
 /* session_add_edit - queue a header edit for this transaction (or for the
  * connection, when no transaction is open).  Returns 0 or -1 (no memory). */
-int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
-                     const char *value);
+int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value);
 
 /* ------------------------------------------------------------ logging */
 
@@ -331,8 +330,8 @@ void plog(const policy_session *s, int level, const char *fmt, ...) POLICY_PRINT
 /* elog - an engine-level line (no session). */
 void elog(const policy_engine *e, int level, const char *fmt, ...) POLICY_PRINTF(3, 4);
 /* log_decision - the key=value decision line for the current stage. */
-void log_decision(policy_session *s, enum stage st, const char *layer, const char *action,
-                  int code, const char *xcode, const char *reason);
+void log_decision(policy_session *s, enum stage st, const char *layer, const char *action, int code,
+                  const char *xcode, const char *reason);
 
 /* log_now - monotonic seconds, for duration= in log lines. */
 double log_now(void);

@@ -77,15 +77,14 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void log_decision(policy_session *s, enum stage st, const char *layer, const char *action,
-                  int code, const char *xcode, const char *reason)
+void log_decision(policy_session *s, enum stage st, const char *layer, const char *action, int code,
+                  const char *xcode, const char *reason)
 {
     char line[LOG_LINE_MAX], num[32];
     size_t len = 0;
     int level = POLICY_LOG_INFO;
 
-    if (!strcmp(action, "reject") || !strcmp(action, "tempfail") ||
-        !strcmp(action, "disconnect"))
+    if (!strcmp(action, "reject") || !strcmp(action, "tempfail") || !strcmp(action, "disconnect"))
         level = POLICY_LOG_NOTICE;
     if (level > s->e->general.log_level)
         return;

@@ -16,7 +16,6 @@
 
 #include "internal.h"
 
-
 /* ------------------------------------------------------------ replies */
 
 /* set_reply - the reply of this stage call; strings are copied and cleaned. */
@@ -62,8 +61,7 @@ static policy_action out_of_order(policy_session *s, enum stage st, const char *
     if (s->state == SS_CLOSED)
         return set_reply(s, POLICY_DISCONNECT, 421, "4.7.0", "connection closed by policy",
                          "session", "stage after disconnect");
-    snprintf(text, sizeof(text), "internal error: %s stage out of order (%s)", stage_name(st),
-             why);
+    snprintf(text, sizeof(text), "internal error: %s stage out of order (%s)", stage_name(st), why);
     set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", text, "session", why);
     log_decision(s, st, "session", "tempfail", 451, "4.3.0", text);
     return POLICY_TEMPFAIL;
@@ -193,9 +191,9 @@ const char *policy_session_getvar(const policy_session *s, const char *name)
 /* The variables the library knows, for policy_session_import_env(). */
 static int known_var(const char *name)
 {
-    static const char *const known[] = {"RELAYCLIENT",   "RBLSMTPD",    "CHKUSER_RCPTLIMIT",
-                                        "CHKUSER_WRONGRCPTLIMIT",       "BADMIMETYPE",
-                                        "BADLOADERTYPE", "SPFBEHAVIOR", NULL};
+    static const char *const known[] = {
+        "RELAYCLIENT", "RBLSMTPD",      "CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT",
+        "BADMIMETYPE", "BADLOADERTYPE", "SPFBEHAVIOR",       NULL};
     for (size_t i = 0; known[i]; i++)
         if (!strcmp(name, known[i]))
             return 1;
@@ -220,8 +218,7 @@ int policy_session_import_env(policy_session *s, char *const *envp)
         if (policy_session_setvar(s, name, eq + 1) == 0)
             n++;
         else
-            plog(s, POLICY_LOG_WARNING, "ignored invalid variable %s from the environment",
-                 name);
+            plog(s, POLICY_LOG_WARNING, "ignored invalid variable %s from the environment", name);
     }
     return n;
 }
@@ -263,8 +260,7 @@ int policy_session_tcprules(policy_session *s, const char *info)
 
 /* ------------------------------------------------------------ lifecycle */
 
-policy_session *policy_session_new(policy_engine *e, const char *client_ip,
-                                   const char *client_host)
+policy_session *policy_session_new(policy_engine *e, const char *client_ip, const char *client_host)
 {
     policy_session *s;
     if (!e)
@@ -416,8 +412,7 @@ static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
     return 0;
 }
 
-int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
-                     const char *value)
+int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value)
 {
     if (s->state >= SS_MAIL && s->state <= SS_DONE)
         return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
@@ -609,8 +604,8 @@ policy_action policy_connect(policy_session *s)
     if (s->tcprules_deny < 0) {
         log_decision(s, STAGE_CONNECT, "tcprules", "tempfail", 421, "4.3.0", "unreadable");
         return set_reply(s, POLICY_TEMPFAIL, 421, "4.3.0",
-                         "temporary failure reading the access rules, try again later",
-                         "tcprules", "tcprules file unreadable");
+                         "temporary failure reading the access rules, try again later", "tcprules",
+                         "tcprules file unreadable");
     }
     if (s->tcprules_deny > 0) {
         log_decision(s, STAGE_CONNECT, "tcprules", "reject", 554, "5.7.1", "denied by tcprules");
@@ -656,9 +651,10 @@ policy_action policy_auth(policy_session *s, const char *user)
         return POLICY_TEMPFAIL;
     stage_begin(s);
     if (s->state != SS_CONNECTED && s->state != SS_DONE)
-        return out_of_order(s, STAGE_AUTH, s->state == SS_NEW || s->state == SS_CLOSED
-                                               ? "AUTH before connect"
-                                               : "AUTH during a mail transaction");
+        return out_of_order(s, STAGE_AUTH,
+                            s->state == SS_NEW || s->state == SS_CLOSED
+                                ? "AUTH before connect"
+                                : "AUTH during a mail transaction");
     if (s->authenticated)
         return out_of_order(s, STAGE_AUTH, "AUTH given twice");
     if (!user || !*user)
@@ -720,8 +716,8 @@ static int postmaster_or_abuse(const policy_session *s, const char *rcpt)
 {
     const char *at = strrchr(rcpt, '@');
     size_t n = at ? (size_t)(at - rcpt) : strlen(rcpt);
-    int special = (n == 10 && str_ieqn(rcpt, "postmaster", 10)) ||
-                  (n == 5 && str_ieqn(rcpt, "abuse", 5));
+    int special =
+        (n == 10 && str_ieqn(rcpt, "postmaster", 10)) || (n == 5 && str_ieqn(rcpt, "abuse", 5));
     if (!special)
         return 0;
     return !at || customers_addr_is_local(s->e, rcpt);
@@ -758,8 +754,8 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
                              "postmaster/abuse is always reachable");
                 break;
             }
-            log_decision(s, STAGE_RCPT, v->layer, policy_action_name(v->action), v->code,
-                         v->xcode, v->reason);
+            log_decision(s, STAGE_RCPT, v->layer, policy_action_name(v->action), v->code, v->xcode,
+                         v->reason);
             return finish(s, STAGE_RCPT, replay(s, v));
         }
     }
@@ -769,8 +765,8 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
             size_t nc = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
             const char **nv = realloc(s->rcpts, nc * sizeof(*nv));
             if (!nv)
-                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
-                                 "internal error: out of memory", "session", "no memory");
+                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                                 "session", "no memory");
             s->rcpts = nv;
             s->rcpts_cap = nc;
         }
@@ -786,8 +782,9 @@ policy_action policy_data(policy_session *s)
         return POLICY_TEMPFAIL;
     stage_begin(s);
     if (s->state != SS_RCPT)
-        return out_of_order(s, STAGE_DATA, s->state == SS_MAIL ? "DATA without an accepted RCPT"
-                                                               : "DATA before RCPT");
+        return out_of_order(s, STAGE_DATA,
+                            s->state == SS_MAIL ? "DATA without an accepted RCPT"
+                                                : "DATA before RCPT");
     s->state = SS_DATA;
     /* tags decided before the transaction belong to every message */
     for (size_t i = 0; i < s->nconn_edits; i++)
@@ -832,8 +829,8 @@ policy_action policy_header(policy_session *s, const char *name, const char *val
             size_t nc = s->headers_cap ? s->headers_cap * 2 : 32;
             struct header *nv = realloc(s->headers, nc * sizeof(*nv));
             if (!nv)
-                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
-                                 "internal error: out of memory", "session", "no memory");
+                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                                 "session", "no memory");
             s->headers = nv;
             s->headers_cap = nc;
         }
@@ -893,7 +890,7 @@ policy_action policy_eom(policy_session *s)
 
 const policy_reply *policy_last_reply(const policy_session *s)
 {
-    static const policy_reply none = {POLICY_TEMPFAIL, 451, "4.3.0",
-                                      "internal error: no session", "session", "NULL session"};
+    static const policy_reply none = {
+        POLICY_TEMPFAIL, 451, "4.3.0", "internal error: no session", "session", "NULL session"};
     return s ? &s->reply : &none;
 }

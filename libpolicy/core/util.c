@@ -254,8 +254,8 @@ int layer_action_parse(const char *s, enum layer_action *out)
     return -1;
 }
 
-static const char *const stage_names[STAGE_COUNT] = {
-    "connect", "helo", "auth", "mail", "rcpt", "data", "header", "body", "eom"};
+static const char *const stage_names[STAGE_COUNT] = {"connect", "helo",   "auth", "mail", "rcpt",
+                                                     "data",    "header", "body", "eom"};
 
 const char *stage_name(enum stage st)
 {
@@ -264,7 +264,7 @@ const char *stage_name(enum stage st)
 
 const char *policy_action_name(policy_action a)
 {
-    static const char *const n[] = {"continue", "accept", "tempfail",
-                                    "reject", "discard", "disconnect"};
+    static const char *const n[] = {"continue", "accept",  "tempfail",
+                                    "reject",   "discard", "disconnect"};
     return (unsigned)a < sizeof(n) / sizeof(*n) ? n[a] : "unknown";
 }

@@ -109,15 +109,14 @@ static const char *const texts[RX_KINDS] = {
 };
 
 /* check - the plain set, then (for non-customers) the norelay one. */
-static enum check check(policy_session *s, const struct regex_cfg *c, int kind,
-                        const char *subject, struct finding *f)
+static enum check check(policy_session *s, const struct regex_cfg *c, int kind, const char *subject,
+                        struct finding *f)
 {
     for (int nr = 0; nr < 2; nr++) {
         const char *origin = NULL;
         if (nr && s->customer)
             break;
-        enum pat_result r =
-            patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
+        enum pat_result r = patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
         if (r == PAT_NOMATCH)
             continue;
         if (r == PAT_ERROR) {

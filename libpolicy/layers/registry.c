@@ -15,6 +15,5 @@ const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
 
 /* Sections of policy.conf that name layers still to come (ARCHITECTURE.md):
  * refused with a clear message instead of "unknown section". */
-const char *const layer_reserved[] = {"rdns",        "dnsbl", "spf",  "recipients", "botnet",
-                                      "spam",        "virus", "rate", "greylist",   "attachments",
-                                      NULL};
+const char *const layer_reserved[] = {"rdns",  "dnsbl", "spf",      "recipients",  "botnet", "spam",
+                                      "virus", "rate",  "greylist", "attachments", NULL};

@@ -6,9 +6,9 @@
 #ifndef LIBPOLICY_ADDRESS_H
 #define LIBPOLICY_ADDRESS_H
 
-#define ADDR_LOCAL_MAX 64   /* RFC 5321 4.5.3.1.1 */
+#define ADDR_LOCAL_MAX  64  /* RFC 5321 4.5.3.1.1 */
 #define ADDR_DOMAIN_MAX 255 /* RFC 5321 4.5.3.1.2 */
-#define ADDR_INPUT_MAX 512  /* what we even look at */
+#define ADDR_INPUT_MAX  512 /* what we even look at */
 
 enum addr_status {
     ADDR_OK = 0,

@@ -16,14 +16,14 @@
 #include "../core/internal.h"
 #include "patterns.h"
 
-#define PAT_BUCKETS 4096
+#define PAT_BUCKETS     4096
 #define PAT_LITERAL_MAX 64
 #define PAT_LITERAL_MIN 3
 #define PAT_MATCH_LIMIT 200000
 #define PAT_DEPTH_LIMIT 5000
-#define PAT_SUBJECT_MAX 8192 /* longer subjects skip the prefilter, never the check */
-#define PAT_MAX 65536         /* patterns per set */
-#define PAT_CAND_MAX 4096     /* sets larger than this skip the prefilter */
+#define PAT_SUBJECT_MAX 8192  /* longer subjects skip the prefilter, never the check */
+#define PAT_MAX         65536 /* patterns per set */
+#define PAT_CAND_MAX    4096  /* sets larger than this skip the prefilter */
 
 struct pattern {
     pcre2_code *code;
@@ -129,17 +129,16 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     out[0] = '\0';
     /* option settings like (?x) change what characters mean, and verbs like
      * (*ACCEPT) end a match early: stay safe */
-    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") ||
-        has_top_alternation(pat))
+    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") || has_top_alternation(pat))
         return;
-#define END_RUN()                                                                              \
-    do {                                                                                       \
-        if (rl > best && rl < outlen) {                                                        \
-            memcpy(out, run, rl);                                                              \
-            out[rl] = '\0';                                                                    \
-            best = rl;                                                                         \
-        }                                                                                      \
-        rl = 0;                                                                                \
+#define END_RUN()                                                                                  \
+    do {                                                                                           \
+        if (rl > best && rl < outlen) {                                                            \
+            memcpy(out, run, rl);                                                                  \
+            out[rl] = '\0';                                                                        \
+            best = rl;                                                                             \
+        }                                                                                          \
+        rl = 0;                                                                                    \
     } while (0)
     while (*p) {
         unsigned char c = (unsigned char)*p;
@@ -415,8 +414,8 @@ enum pat_result patternset_match(const struct patternset *s, const char *subject
     /* which patterns have their literal in the (lowercased) subject? */
     memset(cand, 0, (s->n + 7) / 8);
     for (size_t i = 0; i < len; i++)
-        low[i] = (char)(subject[i] >= 'A' && subject[i] <= 'Z' ? subject[i] - 'A' + 'a'
-                                                               : subject[i]);
+        low[i] =
+            (char)(subject[i] >= 'A' && subject[i] <= 'Z' ? subject[i] - 'A' + 'a' : subject[i]);
     for (size_t i = 0; i + PAT_LITERAL_MIN <= len; i++) {
         uint32_t b = tri_hash(low + i);
         for (uint32_t k = s->bucket_start[b]; k < s->bucket_start[b + 1]; k++) {

@@ -13,7 +13,7 @@
 #include "../core/internal.h"
 
 #define TCPRULES_MAX_DATA (64 * 1024)
-#define TCPRULES_MAX_KEY 600
+#define TCPRULES_MAX_KEY  600
 
 struct lookup {
     struct cdb cdb;
@@ -60,7 +60,6 @@ static size_t key(struct lookup *l, const char *a, const char *b, const char *c)
     int n = snprintf(l->key, sizeof(l->key), "%s%s%s", a, b, c);
     return n >= 0 && (size_t)n < sizeof(l->key) ? (size_t)n : KEY_TOO_LONG;
 }
-
 
 /* try - one key: 0 not there, 1/2 found (allow/deny), -1 read error. */
 static int try(struct lookup *l, size_t keylen)

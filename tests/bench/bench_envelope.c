@@ -27,9 +27,15 @@ static double now(void)
 static void write_patterns(int n)
 {
     static const char *const forms[] = {
-        "@spam%d\\.example$",      "^bulk%d[0-9]*@",         "\\.dyn%d\\.isp\\.example$",
-        "^[0-9]+\\.pool%d\\.",     "@(mail|smtp)%d\\.bad\\.example$", "^info%d@",
-        "offers%d\\.(biz|info)$", "^newsletter-%d-[a-z]+@", "\\.adsl%d\\.",
+        "@spam%d\\.example$",
+        "^bulk%d[0-9]*@",
+        "\\.dyn%d\\.isp\\.example$",
+        "^[0-9]+\\.pool%d\\.",
+        "@(mail|smtp)%d\\.bad\\.example$",
+        "^info%d@",
+        "offers%d\\.(biz|info)$",
+        "^newsletter-%d-[a-z]+@",
+        "\\.adsl%d\\.",
         "^promo%d@.*\\.example$",
     };
     const char *files[] = {"badhelo", "badmailfrom", "badrcptto"};
@@ -106,13 +112,17 @@ int main(int argc, char **argv)
     char section[2048];
     long rej_off, rej_on;
 
-    snprintf(dir, sizeof(dir), "%s/libpolicy-bench.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof(dir), "%s/libpolicy-bench.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
     }
     write_patterns(1000);
-    snprintf(section, sizeof(section), "[regex]\nbadhelo = %s/badhelo\nbadmailfrom = %s/badmailfrom\nbadrcptto = %s/badrcptto\n", dir, dir, dir);
+    snprintf(
+        section, sizeof(section),
+        "[regex]\nbadhelo = %s/badhelo\nbadmailfrom = %s/badmailfrom\nbadrcptto = %s/badrcptto\n",
+        dir, dir, dir);
 
     policy_engine *off = open_engine("[regex]\naction = off\n");
     policy_engine *on = open_engine(section);
@@ -123,7 +133,8 @@ int main(int argc, char **argv)
     printf("  %-46s %12.0f sessions/s  (%.2f of anchor)\n",
            "customers + regex, 1000 patterns, prefilter", r_on, r_on / r_off);
     printf("  refused recipients per run: %ld (anchor) / %ld (regex on)\n", rej_off, rej_on);
-    printf("  target: >= 200000 sessions/s with regex on: %s\n", r_on >= 200000 ? "met" : "NOT met");
+    printf("  target: >= 200000 sessions/s with regex on: %s\n",
+           r_on >= 200000 ? "met" : "NOT met");
     policy_engine_unref(off);
     policy_engine_unref(on);
     char cmd[400];

@@ -19,8 +19,8 @@ static double now(void)
 }
 
 static const char *const subjects[] = {
-    "alice@sender.example",    "bob@client.example", "news@lists.example.net",
-    "mail.client.example",     "john.doe@example.net", "bulk71@x.example",
+    "alice@sender.example",     "bob@client.example",     "news@lists.example.net",
+    "mail.client.example",      "john.doe@example.net",   "bulk71@x.example",
     "host-1.dyn32.isp.example", "sales@shop.example.org", "x@spam20.example",
 };
 #define NSUBJ (sizeof(subjects) / sizeof(*subjects))
@@ -47,9 +47,15 @@ static double rate(const struct patternset *set, int all, double seconds, double
 int main(int argc, char **argv)
 {
     static const char *const forms[] = {
-        "@spam%d\\.example$",      "^bulk%d[0-9]*@",         "\\.dyn%d\\.isp\\.example$",
-        "^[0-9]+\\.pool%d\\.",     "@(mail|smtp)%d\\.bad\\.example$", "^info%d@",
-        "offers%d\\.(biz|info)$", "^newsletter-%d-[a-z]+@", "\\.adsl%d\\.",
+        "@spam%d\\.example$",
+        "^bulk%d[0-9]*@",
+        "\\.dyn%d\\.isp\\.example$",
+        "^[0-9]+\\.pool%d\\.",
+        "@(mail|smtp)%d\\.bad\\.example$",
+        "^info%d@",
+        "offers%d\\.(biz|info)$",
+        "^newsletter-%d-[a-z]+@",
+        "\\.adsl%d\\.",
         "^promo%d@.*\\.example$",
     };
     double seconds = argc > 1 ? atof(argv[1]) : 2.0;
@@ -71,7 +77,8 @@ int main(int argc, char **argv)
     double fast = rate(&set, 0, seconds, &m1);
     double slow = rate(&set, 1, seconds / 4, &m2);
     printf("bench_patterns: one check against 1000 patterns, one core\n");
-    printf("  %-36s %12.0f checks/s (%.2f us)\n", "literal prefilter + PCRE2 JIT", fast, 1e6 / fast);
+    printf("  %-36s %12.0f checks/s (%.2f us)\n", "literal prefilter + PCRE2 JIT", fast,
+           1e6 / fast);
     printf("  %-36s %12.0f checks/s (%.2f us)\n", "every regex (PCRE2 JIT)", slow, 1e6 / slow);
     printf("  prefilter speed-up: %.0fx; matches per 1000 checks: %.0f vs %.0f (must agree)\n",
            fast / slow, m1, m2);

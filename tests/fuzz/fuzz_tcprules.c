@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (write(fd, data, size) == (ssize_t)size)
         for (int i = 0; i < 3; i++)
-            (void)tcprules_lookup_fd(fd, ips[i], i ? "mx.good.example" : NULL, i == 2 ? "joe" : NULL,
-                                     sink, &n);
+            (void)tcprules_lookup_fd(fd, ips[i], i ? "mx.good.example" : NULL,
+                                     i == 2 ? "joe" : NULL, sink, &n);
     close(fd);
     return 0;
 }

@@ -92,10 +92,10 @@ static enum check probe_check(policy_session *s, const void *cfg, struct finding
     return c->result;
 }
 
-#define PROBE_HOOK(name, st)                                                                   \
-    static enum check probe_##name(policy_session *s, const void *cfg, struct finding *f)     \
-    {                                                                                          \
-        return probe_check(s, cfg, f, st);                                                     \
+#define PROBE_HOOK(name, st)                                                                       \
+    static enum check probe_##name(policy_session *s, const void *cfg, struct finding *f)          \
+    {                                                                                              \
+        return probe_check(s, cfg, f, st);                                                         \
     }
 PROBE_HOOK(connect, STAGE_CONNECT)
 PROBE_HOOK(helo, STAGE_HELO)
@@ -108,18 +108,18 @@ PROBE_HOOK(body, STAGE_BODY)
 PROBE_HOOK(eom, STAGE_EOM)
 
 /* "probe2" is the same layer marked inbound (skipped for customers). */
-#define PROBE_DESC(layer_name, layer_flags)                                                    \
-    {                                                                                          \
-        .name = layer_name, .flags = layer_flags, .default_action = LA_REJECT,                 \
-        .cfg_size = sizeof(struct probe_cfg), .defaults = probe_defaults, .set = probe_set,    \
-        .hooks = {probe_connect, probe_helo, probe_auth, probe_mail, probe_rcpt, probe_data,   \
-                  probe_header, probe_body, probe_eom},                                        \
+#define PROBE_DESC(layer_name, layer_flags)                                                        \
+    {                                                                                              \
+        .name = layer_name, .flags = layer_flags, .default_action = LA_REJECT,                     \
+        .cfg_size = sizeof(struct probe_cfg), .defaults = probe_defaults, .set = probe_set,        \
+        .hooks = {probe_connect, probe_helo,   probe_auth, probe_mail, probe_rcpt,                 \
+                  probe_data,    probe_header, probe_body, probe_eom},                             \
     }
 static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
 static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
-const struct layer_desc *const layer_registry[] = {&layer_customers, &layer_regex,
-                                                   &layer_probe, &layer_probe2};
+const struct layer_desc *const layer_registry[] = {&layer_customers, &layer_regex, &layer_probe,
+                                                   &layer_probe2};
 const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
-const char *const layer_reserved[] = {"rdns", "dnsbl", "spf", "recipients", "botnet", "spam",
-                                      "virus", "rate", "greylist", "attachments", NULL};
+const char *const layer_reserved[] = {"rdns",  "dnsbl", "spf",      "recipients",  "botnet", "spam",
+                                      "virus", "rate",  "greylist", "attachments", NULL};

@@ -72,10 +72,9 @@ static void test_address_table(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         struct addr a;
         enum addr_status st = addr_parse(cases[i].in, &a);
-        int good = st == cases[i].st &&
-                   (st != ADDR_OK || (!strcmp(a.local, cases[i].local) &&
-                                      !strcmp(a.domain, cases[i].domain) &&
-                                      a.routed == cases[i].routed));
+        int good = st == cases[i].st && (st != ADDR_OK || (!strcmp(a.local, cases[i].local) &&
+                                                           !strcmp(a.domain, cases[i].domain) &&
+                                                           a.routed == cases[i].routed));
         if (!good)
             fprintf(stderr, "\n  %s: status %d local '%s' domain '%s' routed %d", cases[i].in, st,
                     a.local, a.domain, a.routed);

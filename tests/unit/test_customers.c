@@ -85,14 +85,16 @@ static void test_relay_tricks_are_denied_to_strangers(void)
         CU_ASSERT_TRUE(denied);
         policy_session_free(s);
     }
-    CU_ASSERT_TRUE(test_log_has("reason=\"relay to remote.example denied (sender-specified routing)\""));
+    CU_ASSERT_TRUE(
+        test_log_has("reason=\"relay to remote.example denied (sender-specified routing)\""));
     policy_engine_unref(e);
 }
 
 static void test_syntax_tricks_are_refused_as_bad_syntax(void)
 {
-    static const char *const bad[] = {"<user@remote.example@local.example>", "<user@@local.example>",
-                                      "<user@local..example>", "<\"user@local.example>"};
+    static const char *const bad[] = {"<user@remote.example@local.example>",
+                                      "<user@@local.example>", "<user@local..example>",
+                                      "<\"user@local.example>"};
     policy_engine *e = engine(LOCAL_CONF);
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
         policy_session *s = policy_session_new(e, "192.0.2.1", NULL);
@@ -108,8 +110,11 @@ static void test_syntax_tricks_are_refused_as_bad_syntax(void)
 static void test_local_recipients_are_accepted_from_strangers(void)
 {
     static const char *const local[] = {
-        "<user@local.example>",  "<User@LOCAL.Example.>",          "<user@mx.sub.example>",
-        "<postmaster>",          "<@remote.example:user@local.example>",
+        "<user@local.example>",
+        "<User@LOCAL.Example.>",
+        "<user@mx.sub.example>",
+        "<postmaster>",
+        "<@remote.example:user@local.example>",
         "<user%local.example@remote.example>", /* resolves to user@local.example */
         "<\"john smith\"@local.example>"};
     policy_engine *e = engine(LOCAL_CONF);
@@ -126,9 +131,11 @@ static void test_customers_may_relay(void)
 {
     policy_engine *e = engine(LOCAL_CONF "trusted_networks = 10.0.0.0/8 2001:db8::/32\n");
     CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", NULL, 1, "<user@remote.example>"), POLICY_CONTINUE);
-    CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", "alice", 0, "<user@remote.example>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", "alice", 0, "<user@remote.example>"),
+                    POLICY_CONTINUE);
     CU_ASSERT_EQUAL(rcpt_from(e, "10.9.8.7", NULL, 0, "<user@remote.example>"), POLICY_CONTINUE);
-    CU_ASSERT_EQUAL(rcpt_from(e, "2001:db8:1::5", NULL, 0, "<user@remote.example>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt_from(e, "2001:db8:1::5", NULL, 0, "<user@remote.example>"),
+                    POLICY_CONTINUE);
     CU_ASSERT_EQUAL(rcpt_from(e, "2001:db9::5", NULL, 0, "<user@remote.example>"), POLICY_REJECT);
     CU_ASSERT_EQUAL(rcpt_from(e, "11.0.0.1", NULL, 0, "<user@remote.example>"), POLICY_REJECT);
     /* the configured list replaces the loopback default */
@@ -168,7 +175,10 @@ static void test_rcpthosts_file_and_morercpthosts_cdb(void)
     cdb_make_add(&cm, ".deep.example", 13, "", 0);
     cdb_make_finish(&cm);
     close(fd);
-    snprintf(conf, sizeof(conf), "[customers]\nlocal_domains = %s\nlocal_domains = inline.example\nmorercpthosts = %s\n", rh, cdbpath);
+    snprintf(
+        conf, sizeof(conf),
+        "[customers]\nlocal_domains = %s\nlocal_domains = inline.example\nmorercpthosts = %s\n", rh,
+        cdbpath);
     policy_engine *e = engine(conf);
     CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", NULL, 0, "<u@file.example>"), POLICY_CONTINUE);
     CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", NULL, 0, "<u@a.b.wild.example>"), POLICY_CONTINUE);
@@ -237,16 +247,21 @@ static void test_sender_login_domain_rule(void)
 
 static void test_bad_customers_config_is_named(void)
 {
-    CU_ASSERT_PTR_NULL(test_engine("[customers]\n\ntrusted_networks = 10.0.0.0/33\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(
+        test_engine("[customers]\n\ntrusted_networks = 10.0.0.0/33\n", err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, ":3: [customers] trusted_networks: not a network"));
-    CU_ASSERT_PTR_NULL(test_engine("[customers]\ntrusted_networks = 10.1.2.3/8\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(
+        test_engine("[customers]\ntrusted_networks = 10.1.2.3/8\n", err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "10.1.2.3/8"));
-    CU_ASSERT_PTR_NULL(test_engine("[customers]\nlocal_domains = /nonexistent/rcpthosts\n", err, sizeof(err)));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[customers] local_domains: cannot open /nonexistent/rcpthosts"));
+    CU_ASSERT_PTR_NULL(
+        test_engine("[customers]\nlocal_domains = /nonexistent/rcpthosts\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(err, "[customers] local_domains: cannot open /nonexistent/rcpthosts"));
     CU_ASSERT_PTR_NULL(test_engine("[customers]\nlocal_domains = a@b\n", err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a domain: a@b"));
     CU_ASSERT_PTR_NULL(test_engine("[customers]\nsender_login = maybe\n", err, sizeof(err)));
-    CU_ASSERT_PTR_NULL(test_engine("[customers]\nmorercpthosts = /nonexistent.cdb\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(
+        test_engine("[customers]\nmorercpthosts = /nonexistent.cdb\n", err, sizeof(err)));
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot open /nonexistent.cdb"));
 }
 

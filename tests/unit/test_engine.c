@@ -62,15 +62,18 @@ static void test_bad_values_are_refused(void)
     open_fails("[probe]\non_error = ignore\n", "[probe] on_error: expected tempfail or accept");
     open_fails("[general]\ndelay_reject = sometimes\n", "[general] delay_reject: expected yes");
     open_fails("[general]\nlog_level = loud\n", "[general] log_level:");
-    open_fails("[general]\ntcprules = /nonexistent/tcp.smtp.cdb\n", "[general] tcprules: cannot read");
+    open_fails("[general]\ntcprules = /nonexistent/tcp.smtp.cdb\n",
+               "[general] tcprules: cannot read");
     open_fails("[general]\nhostname = two words\n", "[general] hostname: not a host name");
 }
 
 static void test_dns_servers_are_checked_and_continue_on_next_lines(void)
 {
-    open_fails("[general]\ndns_servers = 127.0.0.1:99999\n", "[general] dns_servers: not a DNS server address: 127.0.0.1:99999");
+    open_fails("[general]\ndns_servers = 127.0.0.1:99999\n",
+               "[general] dns_servers: not a DNS server address: 127.0.0.1:99999");
     open_fails("[general]\ndns_servers = resolver.example\n", "not a DNS server address");
-    policy_engine *e = test_engine("[general]\ndns_servers = 127.0.0.1:5353\n  [::1]:53 192.0.2.53\n", err, sizeof(err));
+    policy_engine *e = test_engine(
+        "[general]\ndns_servers = 127.0.0.1:5353\n  [::1]:53 192.0.2.53\n", err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
     CU_ASSERT_STRING_EQUAL(e->general.dns_servers, "127.0.0.1:5353 [::1]:53 192.0.2.53");
     policy_engine_unref(e);
@@ -93,7 +96,8 @@ static void test_key_outside_section_is_refused(void)
 
 static void test_duplicate_general_key_is_refused(void)
 {
-    open_fails("[general]\nlog_level = info\nlog_level = debug\n", ":3: [general] log_level: key given twice");
+    open_fails("[general]\nlog_level = info\nlog_level = debug\n",
+               ":3: [general] log_level: key given twice");
 }
 
 static void test_overlong_line_is_refused_not_cut(void)
@@ -157,7 +161,8 @@ static void *worker(void *arg)
     for (int i = 0; i < 2000; i++) {
         policy_session *s = policy_session_new(policy_engine_ref(w->e), "192.0.2.9", NULL);
         policy_engine_unref(w->e);
-        if (policy_connect(s) == POLICY_CONTINUE && policy_helo(s, "client.test") == POLICY_CONTINUE &&
+        if (policy_connect(s) == POLICY_CONTINUE &&
+            policy_helo(s, "client.test") == POLICY_CONTINUE &&
             policy_mail(s, "<a@b.test>") == POLICY_CONTINUE)
             w->ok++;
         policy_session_free(s);

@@ -218,8 +218,8 @@ static void test_required_literals(void)
  * regex on many generated subjects. */
 static void test_prefilter_agrees_with_running_every_regex(void)
 {
-    static const char *const pieces[] = {"spam", "bulk", "@", ".", "example", "com", "X", "0",
-                                         "9", "info", "-", "mail", "!", "a", "zz"};
+    static const char *const pieces[] = {"spam", "bulk", "@", ".",    "example", "com", "X", "0",
+                                         "9",    "info", "-", "mail", "!",       "a",   "zz"};
     struct patternset set;
     char pat[64], origin[32], e2[200];
     unsigned seed = 12345;
@@ -228,8 +228,8 @@ static void test_prefilter_agrees_with_running_every_regex(void)
         seed = seed * 1103515245 + 12345;
         int k = (int)(seed >> 16) % 6;
         const char *a = pieces[(seed >> 8) % 15], *b = pieces[(seed >> 20) % 15];
-        static const char *const forms[] = {"%s%s$", "^%s[0-9]*%s", "!%s.*%s", "%s(x)?%s",
-                                            "%s|%s", "\\.%s%s+"};
+        static const char *const forms[] = {"%s%s$",    "^%s[0-9]*%s", "!%s.*%s",
+                                            "%s(x)?%s", "%s|%s",       "\\.%s%s+"};
         snprintf(pat, sizeof(pat), forms[k], a, b);
         snprintf(origin, sizeof(origin), "p%d", i);
         if (patternset_add(&set, pat, origin, e2, sizeof(e2)) != 0)

@@ -5,8 +5,8 @@
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "helpers.h"
 #include "internal.h"
@@ -186,7 +186,8 @@ static void test_reply_text_is_sanitized(void)
 
 static void test_rcpt_match_rejects_that_recipient_only(void)
 {
-    policy_engine *e = engine("[probe]\nstage = rcpt\ncode = 550\nxcode = 5.1.1\ntext = no such user\n");
+    policy_engine *e =
+        engine("[probe]\nstage = rcpt\ncode = 550\nxcode = 5.1.1\ntext = no such user\n");
     policy_session *s = envelope(e, "192.0.2.10");
     CU_ASSERT_EQUAL(policy_rcpt(s, "<nobody@example.test>"), POLICY_REJECT);
     const policy_reply *r = policy_last_reply(s);
@@ -277,7 +278,8 @@ static void test_connect_verdict_waits_for_first_rcpt(void)
     CU_ASSERT_TRUE(test_log_has("stage=connect action=delay"));
     CU_ASSERT_EQUAL(policy_rcpt(s, "<user@elsewhere.test>"), POLICY_REJECT);
     CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->text, "listed");
-    CU_ASSERT_TRUE(test_log_has("stage=rcpt action=reject ip=192.0.2.10 host=unknown helo=x.test from=a@b.test rcpt=user@elsewhere.test layer=probe"));
+    CU_ASSERT_TRUE(test_log_has("stage=rcpt action=reject ip=192.0.2.10 host=unknown helo=x.test "
+                                "from=a@b.test rcpt=user@elsewhere.test layer=probe"));
     /* a second transaction is refused the same way: the verdict is the connection's */
     policy_reset(s);
     policy_mail(s, "<c@d.test>");
@@ -472,8 +474,15 @@ static void test_import_env_takes_only_known_variables(void)
 {
     policy_engine *e = engine(NULL);
     policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
-    char *env[] = {"PATH=/bin", "RELAYCLIENT=", "TCPREMOTEIP=192.0.2.10", "CHKUSER_RCPTLIMIT=50",
-                   "POLICY_PROBE=off", "POLICY_REGEX=nonsense", "BADMIMETYPE=", "NOEQUALS", NULL};
+    char *env[] = {"PATH=/bin",
+                   "RELAYCLIENT=",
+                   "TCPREMOTEIP=192.0.2.10",
+                   "CHKUSER_RCPTLIMIT=50",
+                   "POLICY_PROBE=off",
+                   "POLICY_REGEX=nonsense",
+                   "BADMIMETYPE=",
+                   "NOEQUALS",
+                   NULL};
     CU_ASSERT_EQUAL(policy_session_import_env(s, env), 4);
     CU_ASSERT_PTR_NULL(policy_session_getvar(s, "PATH"));
     CU_ASSERT_STRING_EQUAL(policy_session_getvar(s, "RELAYCLIENT"), "");

@@ -169,7 +169,6 @@ static void test_instructions_are_read_like_tcpserver(void)
     const char *p = make_cdb("d.cdb", odd);
     CU_ASSERT_EQUAL(look(p, "192.0.2.1", NULL, NULL), 1);
     CU_ASSERT_STRING_EQUAL(got, "A=1,B=x=y,C=");
-
 }
 
 static void test_unterminated_last_instruction_is_ignored(void)
@@ -203,8 +202,10 @@ static void test_broken_files_are_read_errors(void)
 
 static void test_ipv6_client_walks_colon_prefixes(void)
 {
-    static const struct rule v6[] = {{"2001:db8:", "+WHY=doc"}, {"2001:db8::1", "+WHY=exact"},
-                                      {"", "+WHY=default"}, {NULL, NULL}};
+    static const struct rule v6[] = {{"2001:db8:", "+WHY=doc"},
+                                     {"2001:db8::1", "+WHY=exact"},
+                                     {"", "+WHY=default"},
+                                     {NULL, NULL}};
     const char *p = make_cdb("v6.cdb", v6);
     look(p, "2001:db8::1", NULL, NULL);
     CU_ASSERT_STRING_EQUAL(got, "WHY=exact");
@@ -216,8 +217,8 @@ static void test_ipv6_client_walks_colon_prefixes(void)
 
 static void test_overlong_host_does_not_hit_the_default_early(void)
 {
-    static const struct rule r[] = {{"", "+WHY=default"}, {"=.example", "+WHY=suffix"},
-                                    {NULL, NULL}};
+    static const struct rule r[] = {
+        {"", "+WHY=default"}, {"=.example", "+WHY=suffix"}, {NULL, NULL}};
     char host[700];
     memset(host, 'a', sizeof(host));
     strcpy(host + sizeof(host) - 10, ".example");

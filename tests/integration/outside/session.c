@@ -7,15 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#define EXPECT(call, want)                                                                     \
-    do {                                                                                       \
-        policy_action got_ = (call);                                                           \
-        if (got_ != (want)) {                                                                  \
-            const policy_reply *r_ = policy_last_reply(s);                                     \
-            fprintf(stderr, "%s: %s, want %s (%d %s %s)\n", #call, policy_action_name(got_),  \
-                    policy_action_name(want), r_->code, r_->xcode, r_->text);                  \
-            return 1;                                                                          \
-        }                                                                                      \
+#define EXPECT(call, want)                                                                         \
+    do {                                                                                           \
+        policy_action got_ = (call);                                                               \
+        if (got_ != (want)) {                                                                      \
+            const policy_reply *r_ = policy_last_reply(s);                                         \
+            fprintf(stderr, "%s: %s, want %s (%d %s %s)\n", #call, policy_action_name(got_),       \
+                    policy_action_name(want), r_->code, r_->xcode, r_->text);                      \
+            return 1;                                                                              \
+        }                                                                                          \
     } while (0)
 
 int main(void)
