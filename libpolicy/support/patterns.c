@@ -120,6 +120,22 @@ static int has_top_alternation(const char *p)
     return 0;
 }
 
+/* quantifier_end - p at '{': past the '}' of a counted repeat ("{2}",
+ * "{2,}", "{2,5}", and "{,5}" or spaces, which newer PCRE2 accept), or NULL
+ * when the brace is a literal character.  Never skips over anything else,
+ * so a literal '{' cannot hide a group or an alternation. */
+static const char *quantifier_end(const char *p)
+{
+    int digits = 0;
+    for (p++; *p && *p != '}'; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits = 1;
+        else if (*p != ',' && *p != ' ')
+            return NULL;
+    }
+    return *p == '}' && digits ? p + 1 : NULL;
+}
+
 void pattern_required_literal(const char *pat, char *out, size_t outlen)
 {
     char run[PAT_LITERAL_MAX + 1];
@@ -142,19 +158,17 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     } while (0)
     while (*p) {
         unsigned char c = (unsigned char)*p;
-        if (c == '*' || c == '?' || (c == '{' && p[1] != ',')) {
+        if (c == '{' && !quantifier_end(p)) {
+            END_RUN(); /* a literal '{' to PCRE2: keep it out of runs, skip nothing */
+            p++;
+            continue;
+        }
+        if (c == '*' || c == '?' || c == '{') {
             /* the atom before is optional (or counted): drop it */
             if (rl)
                 rl--;
             END_RUN();
-            if (c == '{') {
-                const char *close = strchr(p, '}');
-                if (!close)
-                    return (void)(out[0] = '\0');
-                p = close + 1;
-            } else {
-                p++;
-            }
+            p = c == '{' ? quantifier_end(p) : p + 1;
             continue;
         }
         if (c == '+') {
@@ -166,8 +180,11 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
             unsigned char e = (unsigned char)p[1];
             if (!e)
                 break;
-            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
-                END_RUN(); /* \d \w \b \x41 \1 ...: not a literal character */
+            /* \x41 \1 \cA \p{Lu} \g{-1} ...: their arguments are not literals */
+            if (strchr("xo0123456789cpPNgk", e))
+                return (void)(out[0] = '\0');
+            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) {
+                END_RUN(); /* \d \w \b \s ...: not a literal character */
                 p += 2;
                 continue;
             }

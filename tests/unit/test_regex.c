@@ -204,6 +204,15 @@ static void test_required_literals(void)
         {"[[=]||=]]=]=", ""},
         {"x[[:digit:]]yz", "yz"},
         {"a(*ACCEPT)bcd", ""},
+        /* a literal '{' must not skip to a '}' inside a group (found by fuzz) */
+        {"{(}777{,9||x)", ""},
+        {"ab{x}cde", "x}cde"},
+        {"abc{,2}de", "ab"},
+        /* escapes with arguments: "41" is not in a match of \x41bc */
+        {"\\x41bcd", ""},
+        {"(a)\\1bcd", ""},
+        {"\\cAbcd", ""},
+        {"\\p{Lu}bcd", ""},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
