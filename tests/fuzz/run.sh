@@ -17,7 +17,9 @@ for h in "$B"/tests/fuzz/fuzz_*; do
     name=${h##*/fuzz_}
     mkdir -p "$W/$name"
     [ -d "$HERE/seeds/$name" ] && cp "$HERE/seeds/$name"/* "$W/$name/" 2>/dev/null
-    if (cd "$W" && "$h" -max_total_time="$S" -max_len=4096 -print_final_stats=1 \
+    dict=()
+    [ -f "$HERE/$name.dict" ] && dict=(-dict="$HERE/$name.dict")
+    if (cd "$W" && "$h" -max_total_time="$S" -max_len=4096 -print_final_stats=1 "${dict[@]}" \
             -artifact_prefix="$A/$name-" "$W/$name" >"$W/$name.log" 2>&1); then
         echo "ok - fuzz_$name: $(grep -m1 -o 'stat::number_of_executed_units: [0-9]*' "$W/$name.log" | cut -d' ' -f2) runs, no crash"
     else
