@@ -7,16 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "patterns.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char *const subjects[] = {
     "alice@sender.example",     "bob@client.example",     "news@lists.example.net",
@@ -31,7 +24,7 @@ static double rate(const struct patternset *set, int all, double seconds, double
     long matches = 0;
     long n = 0;
     const char *origin;
-    double start = now(), end = start + seconds;
+    double start = bench_now(), end = start + seconds;
     do {
         for (int i = 0; i < 1000; i++, n++) {
             const char *subj = subjects[n % NSUBJ];
@@ -39,25 +32,13 @@ static double rate(const struct patternset *set, int all, double seconds, double
                                     : patternset_match(set, subj, strlen(subj), &origin);
             matches += r == PAT_MATCH;
         }
-    } while (now() < end);
+    } while (bench_now() < end);
     *permille = 1000.0 * (double)matches / (double)n;
-    return (double)n / (now() - start);
+    return (double)n / (bench_now() - start);
 }
 
 int main(int argc, char **argv)
 {
-    static const char *const forms[] = {
-        "@spam%d\\.example$",
-        "^bulk%d[0-9]*@",
-        "\\.dyn%d\\.isp\\.example$",
-        "^[0-9]+\\.pool%d\\.",
-        "@(mail|smtp)%d\\.bad\\.example$",
-        "^info%d@",
-        "offers%d\\.(biz|info)$",
-        "^newsletter-%d-[a-z]+@",
-        "\\.adsl%d\\.",
-        "^promo%d@.*\\.example$",
-    };
     double seconds = argc > 1 ? atof(argv[1]) : 2.0;
     struct patternset set;
     char pat[128], origin[32], err[256];
@@ -65,7 +46,7 @@ int main(int argc, char **argv)
 
     patternset_init(&set);
     for (int i = 0; i < 1000; i++) {
-        snprintf(pat, sizeof(pat), forms[i % 10], i);
+        bench_pattern(pat, sizeof(pat), i);
         snprintf(origin, sizeof(origin), "line %d", i + 1);
         if (patternset_add(&set, pat, origin, err, sizeof(err))) {
             fprintf(stderr, "%s\n", err);
