@@ -2,9 +2,9 @@
  * patterns.c - compiled pattern sets for the regex layer.  Patterns are
  * compiled once (PCRE2, caseless, $ only at the end, JIT when available);
  * a match is bounded by a match limit, so a pathological pattern against a
- * hostile address becomes a temporary error, not a stuck server.  No
- * allocation per match: the match data is taken from a small per-call
- * stack-sized cache the caller cannot see.
+ * hostile address becomes a temporary error, not a stuck server.  The
+ * literal prefilter only ever spares a regex that cannot match: a check
+ * allocates nothing unless a regex actually runs (then PCRE2's match data).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -23,7 +23,6 @@
 #define PAT_DEPTH_LIMIT 5000
 #define PAT_SUBJECT_MAX 8192  /* longer subjects skip the prefilter, never the check */
 #define PAT_MAX         65536 /* patterns per set */
-#define PAT_CAND_MAX    4096  /* sets larger than this skip the prefilter */
 
 struct pattern {
     pcre2_code *code;
@@ -143,9 +142,12 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     const char *p = pat;
 
     out[0] = '\0';
-    /* option settings like (?x) change what characters mean, and verbs like
-     * (*ACCEPT) end a match early: stay safe */
-    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") || has_top_alternation(pat))
+    /* option settings like (?x) change what characters mean, verbs like
+     * (*ACCEPT) end a match early, and \Q..\E quoting (even a lone \E, which
+     * PCRE2 ignores, so "[\E]..." opens a class whose first byte is ']')
+     * moves the ends of classes and groups: stay safe */
+    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") || strstr(pat, "\\E") ||
+        has_top_alternation(pat))
         return;
 #define END_RUN()                                                                                  \
     do {                                                                                           \
@@ -322,33 +324,29 @@ static uint32_t tri_hash(const char *t)
 
 int patternset_finish(struct patternset *s)
 {
+    size_t words = (s->n + 63) / 64;
     free(s->bucket_start);
     free(s->bucket_ids);
-    free(s->always);
-    free(s->negated);
+    free(s->base);
     s->bucket_start = calloc(PAT_BUCKETS + 1, sizeof(uint32_t));
-    s->negated = calloc(s->n ? s->n : 1, sizeof(uint32_t));
     s->bucket_ids = calloc(s->n ? s->n : 1, sizeof(uint32_t));
-    s->always = calloc(s->n ? s->n : 1, sizeof(uint32_t));
-    if (!s->bucket_start || !s->bucket_ids || !s->always || !s->negated)
+    s->base = calloc(words ? words : 1, sizeof(uint64_t));
+    if (!s->bucket_start || !s->bucket_ids || !s->base)
         return -1;
-    s->nalways = s->nnegated = 0;
+    /* a negated pattern runs whatever the subject: the prefilter may only
+     * ever spare a regex that cannot match, never make a rule fire */
     for (size_t i = 0; i < s->n; i++)
-        if (s->p[i].negate)
-            s->negated[s->nnegated++] = (uint32_t)i;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->p[i].litlen)
-            s->bucket_start[tri_hash(s->p[i].literal) + 1]++;
+        if (!s->p[i].litlen || s->p[i].negate)
+            s->base[i / 64] |= (uint64_t)1 << (i % 64);
         else
-            s->always[s->nalways++] = (uint32_t)i;
+            s->bucket_start[tri_hash(s->p[i].literal) + 1]++;
     for (size_t b = 0; b < PAT_BUCKETS; b++)
         s->bucket_start[b + 1] += s->bucket_start[b];
     uint32_t fill[PAT_BUCKETS];
     memcpy(fill, s->bucket_start, sizeof(fill));
     for (size_t i = 0; i < s->n; i++)
-        if (s->p[i].litlen)
+        if (s->p[i].litlen && !s->p[i].negate)
             s->bucket_ids[fill[tri_hash(s->p[i].literal)]++] = (uint32_t)i;
-    s->use_prefilter = 1;
     return 0;
 }
 
@@ -391,45 +389,63 @@ static void ctx_put(struct match_ctx *c)
     pcre2_match_context_free(c->mc);
 }
 
-enum pat_result patternset_match_all(const struct patternset *s, const char *subject, size_t len,
-                                     const char **origin)
+/*
+ * first_match - run the patterns whose bit is set in want (every pattern
+ * when want is NULL) in file order; the first that matches decides.  One
+ * that gives up (match limit) does not stop the walk: a definite match
+ * later in the file still wins; PAT_ERROR only when none matched.
+ */
+static enum pat_result first_match(const struct patternset *s, const uint64_t *want,
+                                   const char *subject, size_t len, const char **origin)
 {
     struct match_ctx c = {0};
+    const char *gave_up = NULL;
     enum pat_result res = PAT_NOMATCH;
-    for (size_t i = 0; i < s->n && res == PAT_NOMATCH; i++) {
-        if (ctx_get(&c)) {
-            res = PAT_ERROR;
-            break;
-        }
-        int r = run(&s->p[i], subject, len, c.md, c.mc);
-        if (r) {
-            res = r > 0 ? PAT_MATCH : PAT_ERROR;
-            *origin = s->p[i].origin;
+
+    for (size_t w = 0; w < (s->n + 63) / 64 && res == PAT_NOMATCH; w++) {
+        uint64_t m = want ? want[w] : ~(uint64_t)0;
+        if (w == s->n / 64) /* the last, partial word */
+            m &= ((uint64_t)1 << (s->n % 64)) - 1;
+        while (m && res == PAT_NOMATCH) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(m);
+            m &= m - 1;
+            int r = ctx_get(&c) ? -1 : run(&s->p[i], subject, len, c.md, c.mc);
+            if (r > 0) {
+                res = PAT_MATCH;
+                *origin = s->p[i].origin;
+            } else if (r < 0 && !gave_up) {
+                gave_up = s->p[i].origin;
+            }
         }
     }
     ctx_put(&c);
+    if (res == PAT_NOMATCH && gave_up) {
+        res = PAT_ERROR;
+        *origin = gave_up;
+    }
     return res;
+}
+
+enum pat_result patternset_match_all(const struct patternset *s, const char *subject, size_t len,
+                                     const char **origin)
+{
+    return first_match(s, NULL, subject, len, origin);
 }
 
 enum pat_result patternset_match(const struct patternset *s, const char *subject, size_t len,
                                  const char **origin)
 {
-    unsigned char cand[PAT_MAX / 8];
-    uint32_t ids[PAT_CAND_MAX];
-    size_t nids = 0;
+    uint64_t want[PAT_MAX / 64];
     char low[PAT_SUBJECT_MAX];
-    struct match_ctx c = {0};
-    enum pat_result res = PAT_NOMATCH;
 
     if (!s->n)
         return PAT_NOMATCH;
-    /* the prefilter pays when literals are rare in the subject; a subject
-     * that would make too many candidates is simply checked in full */
-    if (!s->use_prefilter || len > PAT_SUBJECT_MAX || s->n > PAT_CAND_MAX)
-        return patternset_match_all(s, subject, len, origin);
+    if (!s->base || len > PAT_SUBJECT_MAX) /* unfinished set, or a subject too long to copy */
+        return first_match(s, NULL, subject, len, origin);
 
-    /* which patterns have their literal in the (lowercased) subject? */
-    memset(cand, 0, (s->n + 7) / 8);
+    /* the patterns to run: those that always run, and those whose literal
+     * occurs in the (ASCII-lowercased) subject */
+    memcpy(want, s->base, (s->n + 63) / 64 * sizeof(*want));
     for (size_t i = 0; i < len; i++)
         low[i] =
             (char)(subject[i] >= 'A' && subject[i] <= 'Z' ? subject[i] - 'A' + 'a' : subject[i]);
@@ -438,49 +454,11 @@ enum pat_result patternset_match(const struct patternset *s, const char *subject
         for (uint32_t k = s->bucket_start[b]; k < s->bucket_start[b + 1]; k++) {
             uint32_t id = s->bucket_ids[k];
             const struct pattern *p = &s->p[id];
-            if (!(cand[id / 8] & (1u << (id % 8))) && p->litlen <= len - i &&
-                !memcmp(p->literal, low + i, p->litlen)) {
-                cand[id / 8] |= (unsigned char)(1u << (id % 8));
-                ids[nids++] = id;
-            }
+            if (p->litlen <= len - i && !memcmp(p->literal, low + i, p->litlen))
+                want[id / 64] |= (uint64_t)1 << (id % 64);
         }
     }
-    /* run the candidates; the earliest pattern (file order) that matches
-     * names the verdict, so every candidate runs until one earlier matched */
-    size_t best = SIZE_MAX;
-    int error = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        const uint32_t *list = pass == 0 ? s->always : pass == 1 ? s->negated : NULL;
-        size_t nlist = pass == 0 ? s->nalways : pass == 1 ? s->nnegated : nids;
-        if (pass == 2)
-            list = ids;
-        for (size_t k = 0; k < nlist; k++) {
-            uint32_t id = list[k];
-            const struct pattern *p = &s->p[id];
-            int r;
-            if (id >= best || (pass != 1 && p->negate))
-                continue; /* negated ones are all in pass 1 */
-            if (p->negate && p->litlen && !(cand[id / 8] & (1u << (id % 8))))
-                r = 1; /* its literal is absent: the regex cannot match */
-            else if (ctx_get(&c))
-                r = -1;
-            else
-                r = run(p, subject, len, c.md, c.mc);
-            if (r > 0)
-                best = id;
-            else if (r < 0)
-                error = 1;
-        }
-    }
-    ctx_put(&c);
-    if (best != SIZE_MAX) {
-        *origin = s->p[best].origin;
-        res = PAT_MATCH;
-    } else if (error) {
-        *origin = "match limit";
-        res = PAT_ERROR;
-    }
-    return res;
+    return first_match(s, want, subject, len, origin);
 }
 
 const char *patternset_literal(const struct patternset *s, size_t i)
@@ -495,7 +473,6 @@ void patternset_free(struct patternset *s)
     free(s->p);
     free(s->bucket_start);
     free(s->bucket_ids);
-    free(s->always);
-    free(s->negated);
+    free(s->base);
     patternset_init(s);
 }

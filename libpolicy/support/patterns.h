@@ -19,11 +19,8 @@ struct patternset {
     /* the prefilter: patterns by the hash of their literal's first 3 bytes */
     uint32_t *bucket_start; /* PAT_BUCKETS + 1 offsets into bucket_ids */
     uint32_t *bucket_ids;
-    uint32_t *always; /* patterns without a usable literal, in order */
-    size_t nalways;
-    uint32_t *negated; /* negated patterns, in order */
-    size_t nnegated;
-    int use_prefilter;
+    uint64_t *base; /* bit per pattern that runs whatever the subject:
+                       no usable literal, or negated */
 };
 
 /* Outcome of a match over a set. */
@@ -40,7 +37,8 @@ int patternset_add_file(struct patternset *s, const char *path, char *err, size_
 /* patternset_finish - build the prefilter; call once after the last add. */
 int patternset_finish(struct patternset *s);
 /* patternset_match - first pattern (in file order) that matches subject;
- * *origin names it.  PAT_ERROR when PCRE2 gave up (match limit). */
+ * *origin names it.  PAT_ERROR (and *origin the first pattern that gave up)
+ * when PCRE2 hit its match limit on some pattern and none matched. */
 enum pat_result patternset_match(const struct patternset *s, const char *subject, size_t len,
                                  const char **origin);
 /* patternset_match_all - the same without the prefilter: every regex runs

@@ -213,6 +213,8 @@ static void test_required_literals(void)
         {"(a)\\1bcd", ""},
         {"\\cAbcd", ""},
         {"\\p{Lu}bcd", ""},
+        /* PCRE2 ignores \E, so ']' right after it is a class member */
+        {"[\\E]){4 ]", ""},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
@@ -225,7 +227,7 @@ static void test_required_literals(void)
 
 /* The prefilter must never change an answer: compare with running every
  * regex on many generated subjects. */
-static void test_prefilter_agrees_with_running_every_regex(void)
+static void agree(int npatterns)
 {
     static const char *const pieces[] = {"spam", "bulk", "@", ".",    "example", "com", "X", "0",
                                          "9",    "info", "-", "mail", "!",       "a",   "zz"};
@@ -233,7 +235,7 @@ static void test_prefilter_agrees_with_running_every_regex(void)
     char pat[64], origin[32], e2[200];
     unsigned seed = 12345;
     patternset_init(&set);
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < npatterns; i++) {
         seed = seed * 1103515245 + 12345;
         int k = (int)(seed >> 16) % 6;
         const char *a = pieces[(seed >> 8) % 15], *b = pieces[(seed >> 20) % 15];
@@ -265,6 +267,37 @@ static void test_prefilter_agrees_with_running_every_regex(void)
     patternset_free(&set);
 }
 
+static void test_prefilter_agrees_with_running_every_regex(void)
+{
+    agree(300);
+}
+
+/* a large set (qregex files of ten thousand lines exist) keeps the prefilter */
+static void test_prefilter_agrees_on_a_large_set(void)
+{
+    agree(10000);
+}
+
+/* a definite match later in the file beats an earlier pattern that gave up */
+static void test_match_after_a_pattern_that_gave_up_wins(void)
+{
+    struct patternset set;
+    char e2[200];
+    const char *origin = NULL;
+    const char *subj = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!";
+    patternset_init(&set);
+    CU_ASSERT_EQUAL(patternset_add(&set, "^(a+)+$", "first", e2, sizeof(e2)), 0);
+    CU_ASSERT_EQUAL(patternset_add(&set, "aaa!", "second", e2, sizeof(e2)), 0);
+    CU_ASSERT_EQUAL_FATAL(patternset_finish(&set), 0);
+    CU_ASSERT_EQUAL(patternset_match(&set, subj, strlen(subj), &origin), PAT_MATCH);
+    CU_ASSERT_STRING_EQUAL(origin, "second");
+    CU_ASSERT_EQUAL(patternset_match_all(&set, subj, strlen(subj), &origin), PAT_MATCH);
+    CU_ASSERT_EQUAL(patternset_match(&set, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?", 31, &origin),
+                    PAT_ERROR);
+    CU_ASSERT_STRING_EQUAL(origin, "first");
+    patternset_free(&set);
+}
+
 int suite_regex(void)
 {
     CU_pSuite s = CU_add_suite("regex", NULL, NULL);
@@ -279,5 +312,7 @@ int suite_regex(void)
     CU_ADD_TEST(s, test_catastrophic_pattern_is_a_temporary_error);
     CU_ADD_TEST(s, test_required_literals);
     CU_ADD_TEST(s, test_prefilter_agrees_with_running_every_regex);
+    CU_ADD_TEST(s, test_prefilter_agrees_on_a_large_set);
+    CU_ADD_TEST(s, test_match_after_a_pattern_that_gave_up_wins);
     return 0;
 }
