@@ -135,6 +135,26 @@ static const char *quantifier_end(const char *p)
     return *p == '}' && digits ? p + 1 : NULL;
 }
 
+/*
+ * has_argument_escape - does the pattern hold, anywhere (classes too), an
+ * escape whose meaning reaches past its letter: \x41 \o{101} \0 \1 \cA
+ * \p{Lu} \N{U+41} \g{-1} \k<n>, or \Q..\E quoting (even a lone \E, which
+ * PCRE2 drops)?  Their arguments are not literal text, and inside a class
+ * they can swallow the ']' that seems to end it ("[\c]...", "[\E]...").
+ */
+static int has_argument_escape(const char *p)
+{
+    for (; *p; p++)
+        if (*p == '\\') {
+            if (!p[1])
+                return 0;
+            if (strchr("xo0123456789cpPNgkQE", p[1]))
+                return 1;
+            p++; /* an escaped backslash is not the start of another escape */
+        }
+    return 0;
+}
+
 void pattern_required_literal(const char *pat, char *out, size_t outlen)
 {
     char run[PAT_LITERAL_MAX + 1];
@@ -142,11 +162,9 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     const char *p = pat;
 
     out[0] = '\0';
-    /* option settings like (?x) change what characters mean, verbs like
-     * (*ACCEPT) end a match early, and \Q..\E quoting (even a lone \E, which
-     * PCRE2 ignores, so "[\E]..." opens a class whose first byte is ']')
-     * moves the ends of classes and groups: stay safe */
-    if (strstr(pat, "(?") || strstr(pat, "(*") || strstr(pat, "\\Q") || strstr(pat, "\\E") ||
+    /* option settings like (?x) change what characters mean, and verbs like
+     * (*ACCEPT) end a match early: stay safe */
+    if (strstr(pat, "(?") || strstr(pat, "(*") || has_argument_escape(pat) ||
         has_top_alternation(pat))
         return;
 #define END_RUN()                                                                                  \
@@ -182,9 +200,6 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
             unsigned char e = (unsigned char)p[1];
             if (!e)
                 break;
-            /* \x41 \1 \cA \p{Lu} \g{-1} ...: their arguments are not literals */
-            if (strchr("xo0123456789cpPNgk", e))
-                return (void)(out[0] = '\0');
             if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) {
                 END_RUN(); /* \d \w \b \s ...: not a literal character */
                 p += 2;

@@ -215,6 +215,10 @@ static void test_required_literals(void)
         {"\\p{Lu}bcd", ""},
         /* PCRE2 ignores \E, so ']' right after it is a class member */
         {"[\\E]){4 ]", ""},
+        /* \c takes the ']' as its argument, so the class goes on (fuzz) */
+        {"[\\c]v}p{]", ""},
+        /* an escaped backslash before x is no \x escape */
+        {"\\\\xabc", "\\xabc"},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
