@@ -72,6 +72,31 @@ POLICY_API policy_engine *policy_engine_ref(policy_engine *e);
 /* policy_engine_unref - drop a reference; frees the engine at zero. NULL is ok. */
 POLICY_API void policy_engine_unref(policy_engine *e);
 
+/* Stages as bits, for policy_engine_stages(). */
+enum {
+    POLICY_STAGE_CONNECT = 1u << 0,
+    POLICY_STAGE_HELO = 1u << 1,
+    POLICY_STAGE_AUTH = 1u << 2,
+    POLICY_STAGE_MAIL = 1u << 3,
+    POLICY_STAGE_RCPT = 1u << 4,
+    POLICY_STAGE_DATA = 1u << 5,
+    POLICY_STAGE_HEADER = 1u << 6,
+    POLICY_STAGE_BODY = 1u << 7,
+    POLICY_STAGE_EOM = 1u << 8
+};
+
+/*
+ * policy_engine_stages - the stages at which some layer of e has work to do
+ * (its configured action is not off and its configuration gives it
+ * something to check), as POLICY_STAGE_* bits.  Adapters use it to skip
+ * work: the milter does not ask the MTA for headers or the body when no bit
+ * of HEADER or BODY is set.  A per-client variable cannot add a stage a
+ * layer switched off in the file does not have: switch a layer off per
+ * client (POLICY_<LAYER>=off), not on.  Stages must still be called in
+ * order; skipping HEADER and BODY is always allowed.  Any thread.
+ */
+POLICY_API unsigned policy_engine_stages(const policy_engine *e);
+
 /* Log levels, numerically equal to syslog(3) priorities. */
 enum {
     POLICY_LOG_ERR = 3,

@@ -500,6 +500,24 @@ void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *ctx)
     e->log_ctx = ctx;
 }
 
+unsigned policy_engine_stages(const policy_engine *e)
+{
+    unsigned mask = 0;
+    if (!e)
+        return 0;
+    for (size_t i = 0; i < layer_count; i++) {
+        const struct layer_desc *d = layer_registry[i];
+        if (e->layers[i].common.action == LA_OFF)
+            continue;
+        unsigned have = 0;
+        for (int st = 0; st < STAGE_COUNT; st++)
+            if (d->hooks[st])
+                have |= 1u << st;
+        mask |= d->stages ? have & d->stages(e->layers[i].cfg) : have;
+    }
+    return mask;
+}
+
 int engine_layer_index(const struct layer_desc *d)
 {
     for (size_t i = 0; i < layer_count; i++)

@@ -39,6 +39,7 @@
 
 /* ---------------------------------------------------------------- stages */
 
+/* Same order as the POLICY_STAGE_* bits of the public header. */
 enum stage {
     STAGE_CONNECT,
     STAGE_HELO,
@@ -168,6 +169,9 @@ struct layer_desc {
     size_t state_size;
     void (*txn_reset)(void *state);
     layer_hook hooks[STAGE_COUNT];
+    /* optional: the stages (1u << STAGE_x) where this configuration has work
+     * to do, for policy_engine_stages(); NULL means every hooked stage */
+    unsigned (*stages)(const void *cfg);
 };
 
 /* The registry: every layer this build has, in the order they run. */

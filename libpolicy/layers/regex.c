@@ -192,6 +192,17 @@ static enum check regex_header(policy_session *s, const void *cfg, struct findin
     return res;
 }
 
+static unsigned regex_stages(const void *cfg)
+{
+    const struct regex_cfg *c = cfg;
+    static const enum stage at[RX_KINDS] = {STAGE_HELO, STAGE_MAIL, STAGE_RCPT};
+    unsigned mask = c->nrules ? 1u << STAGE_HEADER : 0;
+    for (int k = 0; k < RX_KINDS; k++)
+        if (c->sets[k][0].n || c->sets[k][1].n)
+            mask |= 1u << at[k];
+    return mask;
+}
+
 const struct layer_desc layer_regex = {
     .name = "regex",
     .default_action = LA_REJECT,
@@ -199,6 +210,7 @@ const struct layer_desc layer_regex = {
     .defaults = regex_defaults,
     .set = regex_set,
     .free = regex_free,
+    .stages = regex_stages,
     .hooks = {[STAGE_HELO] = regex_helo,
               [STAGE_MAIL] = regex_mail,
               [STAGE_RCPT] = regex_rcpt,

@@ -190,6 +190,37 @@ static void test_engine_is_shared_by_threads(void)
     policy_engine_unref(e);
 }
 
+static void test_stages_follow_what_is_configured(void)
+{
+    policy_engine *e =
+        test_engine("[probe]\naction = off\n[probe2]\naction = off\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    /* customers only: regex has no files, so no stage of its own */
+    CU_ASSERT_EQUAL(policy_engine_stages(e), POLICY_STAGE_MAIL | POLICY_STAGE_RCPT);
+    policy_engine_unref(e);
+
+    e = test_engine(
+        "[probe]\naction = off\n[probe2]\naction = off\n[regex]\nheader_block = Subject: x\n", err,
+        sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(policy_engine_stages(e),
+                    POLICY_STAGE_MAIL | POLICY_STAGE_RCPT | POLICY_STAGE_HEADER);
+    policy_engine_unref(e);
+
+    e = test_engine("[probe]\naction = off\n[probe2]\naction = off\n[customers]\naction = off\n",
+                    err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(policy_engine_stages(e), 0);
+    policy_engine_unref(e);
+
+    e = test_engine("[probe]\naction = warn\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_TRUE(policy_engine_stages(e) & POLICY_STAGE_BODY);
+    CU_ASSERT_TRUE(policy_engine_stages(e) & POLICY_STAGE_CONNECT);
+    policy_engine_unref(e);
+    CU_ASSERT_EQUAL(policy_engine_stages(NULL), 0);
+}
+
 static void test_version_is_semver(void)
 {
     int a, b, c;
@@ -218,6 +249,7 @@ int suite_engine(void)
     CU_ADD_TEST(s, test_common_keys_reach_the_layer);
     CU_ADD_TEST(s, test_refcount_keeps_engine_alive);
     CU_ADD_TEST(s, test_engine_is_shared_by_threads);
+    CU_ADD_TEST(s, test_stages_follow_what_is_configured);
     CU_ADD_TEST(s, test_version_is_semver);
     return 0;
 }
