@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev"
-TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps"
+TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl"
 
 missing=""
 for p in $BUILD $TEST; do
