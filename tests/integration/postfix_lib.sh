@@ -88,4 +88,11 @@ sink_start() {
     done
     return 1
 }
-sink_stop() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null; }
+sink_stop() {
+    [ -n "${SINK_PID:-}" ] || return 0
+    kill "$SINK_PID" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "$SINK_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+    SINK_PID=""
+}
