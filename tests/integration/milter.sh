@@ -158,6 +158,27 @@ wait "$PID_b"; same "milter B exits 0" "0" "$?"
 wait "$PID_c"; same "milter C exits 0" "0" "$?"
 PIDS=""
 
+# --- -u: privileges dropped after the socket is opened
+chmod 711 "$T"
+mkdir -p "$T/priv"
+chown nobody "$T/priv"
+conf "$T/priv/u.conf" reject
+chmod 644 "$T/priv/u.conf" "$T/badhelo" "$T/badmailfrom" "$T/badrcptto" "$T/tcp.smtp.cdb"
+SU="unix:$T/priv/u.sock"
+start u "$MILTER" -f -c "$T/priv/u.conf" -p "$SU" -u nobody
+check "-u nobody: the milter listens" wait_socket "$SU"
+same "-u nobody: the process runs as nobody" "$(id -u nobody)" \
+    "$(awk '/^Uid:/ { print ($2 == $3 && $3 == $4 && $4 == $5) ? $2 : "mixed" }' "/proc/$PID_u/status")"
+same "-u nobody: the socket is nobody's, mode 660" "nobody 660" "$(stat -c '%U %a' "$T/priv/u.sock")"
+tap "$(SOCK=$SU miltertest -s "$HERE/milter/defaults.lua" 2>&1 | grep -v "headers not asked\|body not asked\|relay refused" | sed 's/defaults:/-u nobody:/')"
+kill -HUP "$PID_u"
+for _ in $(seq 50); do grep -q "reloaded" "$T/u.log" && break; sleep 0.1; done
+check "-u nobody: SIGHUP reloads with nobody's rights" grep -q "reloaded" "$T/u.log"
+kill -TERM "$PID_u"; wait "$PID_u"; st=$?
+same "-u nobody: SIGTERM exits 0" 0 "$st"
+check "-u nobody: the socket is removed at exit" test ! -e "$T/priv/u.sock"
+PIDS=""
+
 # --- valgrind on the daemon (normal builds only: ASan and valgrind do not mix)
 if command -v valgrind >/dev/null && ! nm "$MILTER" 2>/dev/null | grep -q __asan_init; then
     conf "$T/v.conf" reject
