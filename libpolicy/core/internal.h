@@ -282,6 +282,7 @@ struct policy_session {
     struct var vars[POLICY_MAX_VARS];
     size_t nvars;
     enum layer_action *laction; /* effective action per layer for this client */
+    unsigned stage_mask;        /* stages whose layers run (POLICY_STAGES) */
 
     /* the transaction */
     struct arena txn;

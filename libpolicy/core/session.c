@@ -120,10 +120,36 @@ static int listed(const char *list, const char *word)
     return 0;
 }
 
+#define ENVELOPE_STAGES                                                                            \
+    ((1u << STAGE_CONNECT) | (1u << STAGE_HELO) | (1u << STAGE_AUTH) | (1u << STAGE_MAIL) |        \
+     (1u << STAGE_RCPT))
+#define CONTENT_STAGES                                                                             \
+    ((1u << STAGE_DATA) | (1u << STAGE_HEADER) | (1u << STAGE_BODY) | (1u << STAGE_EOM))
+
+/* stages_parse - POLICY_STAGES: "all", "envelope" (connect to rcpt) or
+ * "content" (data to eom): whose layers run.  -1 for anything else. */
+static int stages_parse(const char *v, unsigned *mask)
+{
+    if (str_ieq(v, "all"))
+        *mask = ENVELOPE_STAGES | CONTENT_STAGES;
+    else if (str_ieq(v, "envelope"))
+        *mask = ENVELOPE_STAGES;
+    else if (str_ieq(v, "content"))
+        *mask = CONTENT_STAGES;
+    else
+        return -1;
+    return 0;
+}
+
 /* compute_actions - the action of each layer for this client: configuration,
- * narrowed by POLICY_LAYERS and overridden by POLICY_<LAYER>. */
+ * narrowed by POLICY_LAYERS and overridden by POLICY_<LAYER>; and the
+ * stages whose layers run (POLICY_STAGES). */
 static void compute_actions(policy_session *s)
 {
+    const struct var *stages = var_find(s, "POLICY_STAGES");
+    s->stage_mask = ENVELOPE_STAGES | CONTENT_STAGES;
+    if (stages)
+        (void)stages_parse(stages->value, &s->stage_mask); /* validated by setvar */
     const struct var *only = var_find(s, "POLICY_LAYERS");
     for (size_t i = 0; i < layer_count; i++) {
         enum layer_action a = s->e->layers[i].common.action;
@@ -154,6 +180,9 @@ int policy_session_setvar(policy_session *s, const char *name, const char *value
             return -1;
         if (layer_from_var(name) >= 0 && layer_action_parse(value, &dummy))
             return -1; /* POLICY_<LAYER> takes an action name only */
+        unsigned mask;
+        if (!strcmp(name, "POLICY_STAGES") && stages_parse(value, &mask))
+            return -1;
         copy = strdup(value);
         if (!copy)
             return -1;
@@ -472,7 +501,7 @@ static policy_action run_layers(policy_session *s, enum stage st)
 {
     const policy_engine *e = s->e;
 
-    if (s->conn_accepted || s->txn_accepted)
+    if (s->conn_accepted || s->txn_accepted || !(s->stage_mask & (1u << st)))
         return POLICY_CONTINUE;
     for (size_t i = 0; i < layer_count; i++) {
         const struct layer_desc *d = layer_registry[i];

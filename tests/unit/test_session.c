@@ -442,6 +442,41 @@ static void test_policy_layers_variable_narrows_the_run(void)
     policy_engine_unref(e);
 }
 
+/* POLICY_STAGES: policy-queue runs only the content stages after a patched
+ * qmail-smtpd ran the envelope ones; the conversation is still recorded. */
+static void test_policy_stages_variable_picks_envelope_or_content(void)
+{
+    policy_engine *e = engine("[probe]\nstage = rcpt\n[probe2]\nstage = eom\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "sometimes"), -1);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "content"), 0);
+    policy_connect(s);
+    policy_mail(s, "<a@b>");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<x@y>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_REJECT);
+    policy_session_free(s);
+
+    s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "envelope"), 0);
+    policy_connect(s);
+    policy_mail(s, "<a@b>");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<x@y>"), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "ENVELOPE"), 0);
+    policy_session_free(s);
+
+    s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "envelope"), 0);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_PROBE", "off"), 0);
+    policy_connect(s);
+    policy_mail(s, "<a@b>");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<x@y>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE); /* probe2 at eom does not run */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 static void test_setvar_refuses_bad_names_and_sizes(void)
 {
     policy_engine *e = engine(NULL);
@@ -566,6 +601,7 @@ int suite_session(void)
     CU_ADD_TEST(s, test_disconnect_closes_the_session);
     CU_ADD_TEST(s, test_policy_layer_variable_overrides_action);
     CU_ADD_TEST(s, test_policy_layers_variable_narrows_the_run);
+    CU_ADD_TEST(s, test_policy_stages_variable_picks_envelope_or_content);
     CU_ADD_TEST(s, test_setvar_refuses_bad_names_and_sizes);
     CU_ADD_TEST(s, test_import_env_takes_only_known_variables);
     CU_ADD_TEST(s, test_headers_are_recorded_and_bounded);
