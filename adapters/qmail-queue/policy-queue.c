@@ -1,0 +1,414 @@
+/*
+ * policy-queue - libpolicy as a QMAILQUEUE program.
+ *
+ * qmail-smtpd (or qmail-inject) runs us instead of qmail-queue: the message
+ * on fd 0, the envelope on fd 1, the client in the environment.  We run the
+ * content stages of libpolicy (the envelope stages already ran in a patched
+ * qmail-smtpd) and then run the real qmail-queue with the added headers at
+ * the top of the message and the same envelope, passing its exit status on.
+ *
+ * The promise is qmail-queue's: exit 0 means the message is queued, and we
+ * exit 0 only when the real qmail-queue did.  Everything that stops us from
+ * checking the message or handing it on intact is a temporary failure.
+ *
+ * Exit codes (qmail-queue(8)): 31 rejected, 71 deferred, 82 with the
+ * library's own reply written to the error fd (6, or ERROR_FD) when it is
+ * open, 91 malformed envelope, 54 read error, 51 out of memory, 53 spool
+ * write error, 81 the real qmail-queue was killed, 120 it cannot be run;
+ * otherwise the real qmail-queue's own status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qq.h"
+
+#define DEFAULT_QUEUE       "/var/qmail/bin/qmail-queue"
+#define DEFAULT_CONFIG      "/etc/libpolicy/policy.conf"
+#define DEFAULT_SPOOL_LIMIT (8UL * 1024 * 1024)
+#define ENVELOPE_MAX        (64UL * 1024 * 1024)
+
+enum {
+    QQ_OK = 0,
+    QQ_PERM = 31,
+    QQ_NOMEM = 51,
+    QQ_WRITE = 53,
+    QQ_READ = 54,
+    QQ_TEMP = 71,
+    QQ_BUG = 81,
+    QQ_CUSTOM = 82,
+    QQ_ENVELOPE = 91,
+    QQ_EXEC = 120
+};
+
+/* A message or envelope: in memory, or mapped from an unlinked spool file. */
+struct blob {
+    char *data;
+    size_t len, cap;
+    int mapped;
+};
+
+static void blob_free(struct blob *b)
+{
+    if (b->mapped)
+        munmap(b->data, b->len ? b->len : 1);
+    else
+        free(b->data);
+}
+
+/* spool - move what is in memory to an unlinked file, read the rest of fd
+ * into it and map it.  Returns 0 or an exit code. */
+static int spool(int fd, struct blob *b)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/policy-queue.XXXXXX", dir && *dir ? dir : "/tmp");
+    int out = mkstemp(path);
+    if (out < 0)
+        return QQ_WRITE;
+    unlink(path);
+    size_t total = 0;
+    for (size_t off = 0; off < b->len;) {
+        ssize_t w = write(out, b->data + off, b->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(out);
+            return QQ_WRITE;
+        }
+        off += (size_t)w;
+    }
+    total = b->len;
+    free(b->data);
+    b->data = NULL;
+    char buf[65536];
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            close(out);
+            return QQ_READ;
+        }
+        if (r == 0)
+            break;
+        for (ssize_t off = 0; off < r;) {
+            ssize_t w = write(out, buf + off, (size_t)(r - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                close(out);
+                return QQ_WRITE;
+            }
+            off += w;
+        }
+        total += (size_t)r;
+    }
+    void *m = mmap(NULL, total ? total : 1, PROT_READ, MAP_PRIVATE, out, 0);
+    close(out);
+    if (m == MAP_FAILED)
+        return QQ_NOMEM;
+    b->data = m;
+    b->len = total;
+    b->mapped = 1;
+    return 0;
+}
+
+/* slurp - read fd to EOF in large reads: in memory up to limit (0: no
+ * spooling, fail above max), then spooled.  Returns 0 or an exit code. */
+static int slurp(int fd, struct blob *b, size_t limit, size_t max)
+{
+    memset(b, 0, sizeof(*b));
+    for (;;) {
+        if (b->cap - b->len < 65536) {
+            size_t nc = b->cap ? b->cap * 2 : 262144;
+            if (limit && nc > limit)
+                return spool(fd, b);
+            if (max && b->len >= max)
+                return QQ_ENVELOPE;
+            char *nd = realloc(b->data, nc);
+            if (!nd)
+                return QQ_NOMEM;
+            b->data = nd;
+            b->cap = nc;
+        }
+        ssize_t r = read(fd, b->data + b->len, b->cap - b->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return QQ_READ;
+        if (r == 0)
+            return 0;
+        b->len += (size_t)r;
+    }
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* error_fd - the fd for a custom reply, when it is open for writing, else -1. */
+static int error_fd(void)
+{
+    const char *v = getenv("ERROR_FD");
+    int fd = 6;
+    if (v && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 3 || n > 1023)
+            return -1;
+        fd = (int)n;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -1;
+    fl &= O_ACCMODE;
+    return fl == O_WRONLY || fl == O_RDWR ? fd : -1;
+}
+
+/* refuse - give the library's verdict back to qmail-smtpd: its own reply
+ * through the error fd when there is one, else the plain exit code. */
+static int refuse(int permanent, const policy_reply *r)
+{
+    int fd = error_fd();
+    int code = permanent ? QQ_PERM : QQ_TEMP;
+    if (fd < 0)
+        return code;
+    char line[300];
+    /* qmail-smtpd prints "554 " or "451 " and then this text */
+    int n = snprintf(line, sizeof(line), "%c%s (#%s)", permanent ? 'D' : 'Z',
+                     r->text && *r->text ? r->text : "message refused",
+                     r->xcode && *r->xcode ? r->xcode : (permanent ? "5.7.1" : "4.3.0"));
+    if (n < 0)
+        return code;
+    if ((size_t)n > 255) { /* qmail-smtpd's limit: one line of at most 255 bytes */
+        n = 255;
+        line[n] = '\0';
+    }
+    if (write_all(fd, line, (size_t)n) != 0)
+        return code;
+    return QQ_CUSTOM;
+}
+
+/* header_line - "Name: value\n" for an edit, CRLF folds as LF. */
+static int put_edit(int fd, const policy_edit *ed)
+{
+    if (write_all(fd, ed->name, strlen(ed->name)) || write_all(fd, ": ", 2))
+        return -1;
+    for (const char *v = ed->value; *v; v++)
+        if (*v != '\r' && write_all(fd, v, 1))
+            return -1;
+    return write_all(fd, "\n", 1);
+}
+
+/* header_span - where the first header named name starts in the header
+ * block, and its length with continuation lines; 0 when absent. */
+static size_t header_span(const char *h, size_t hlen, const char *name, size_t *start)
+{
+    size_t nl = strlen(name);
+    for (size_t p = 0; p < hlen;) {
+        const char *e = memchr(h + p, '\n', hlen - p);
+        size_t q = e ? (size_t)(e - h) + 1 : hlen;
+        if (q - p > nl && strncasecmp(h + p, name, nl) == 0 && h[p + nl] == ':') {
+            size_t r = q;
+            while (r < hlen && (h[r] == ' ' || h[r] == '\t')) {
+                e = memchr(h + r, '\n', hlen - r);
+                r = e ? (size_t)(e - h) + 1 : hlen;
+            }
+            *start = p;
+            return r - p;
+        }
+        p = q;
+    }
+    return 0;
+}
+
+/* write_message - the added headers, then the message; a changed header
+ * replaces the first of its name in place. */
+static int write_message(int fd, const struct blob *m, size_t hlen, const policy_edit *ed,
+                         size_t ned)
+{
+    size_t skip_at = 0, skip_len = 0;
+    const policy_edit *chg = NULL;
+
+    for (size_t i = 0; i < ned; i++) {
+        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER && !chg &&
+            (skip_len = header_span(m->data, hlen, ed[i].name, &skip_at)) > 0) {
+            chg = &ed[i];
+            continue;
+        }
+        if (put_edit(fd, &ed[i]))
+            return -1;
+    }
+    if (!chg)
+        return write_all(fd, m->data, m->len);
+    if (write_all(fd, m->data, skip_at) || put_edit(fd, chg))
+        return -1;
+    return write_all(fd, m->data + skip_at + skip_len, m->len - skip_at - skip_len);
+}
+
+/* hand_on - run the real qmail-queue with the message (and edits) on fd 0
+ * and the envelope on fd 1; its exit status, or ours for what went wrong. */
+static int hand_on(const char *queue, const struct blob *m, size_t hlen, const policy_edit *ed,
+                   size_t ned, const struct blob *env)
+{
+    int pm[2], pe[2];
+    if (pipe(pm) != 0)
+        return QQ_TEMP;
+    if (pipe(pe) != 0) {
+        close(pm[0]);
+        close(pm[1]);
+        return QQ_TEMP;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return QQ_TEMP;
+    if (pid == 0) {
+        close(pm[1]);
+        close(pe[1]);
+        if (dup2(pm[0], 0) < 0 || dup2(pe[0], 1) < 0)
+            _exit(QQ_EXEC);
+        if (pm[0] > 1)
+            close(pm[0]);
+        if (pe[0] > 1)
+            close(pe[0]);
+        execl(queue, queue, (char *)NULL);
+        _exit(QQ_EXEC);
+    }
+    close(pm[0]);
+    close(pe[0]);
+    /* a queue that stops reading makes the write fail; its status decides */
+    if (write_message(pm[1], m, hlen, ed, ned) == 0) {
+        close(pm[1]);
+        (void)write_all(pe[1], env->data, env->len);
+    } else {
+        close(pm[1]);
+    }
+    close(pe[1]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return QQ_BUG;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return QQ_BUG; /* killed: temporary, never 0 */
+}
+
+static size_t spool_limit(void)
+{
+    const char *v = getenv("POLICY_SPOOL_LIMIT");
+    if (!v || !*v)
+        return DEFAULT_SPOOL_LIMIT;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*end || n < 65536)
+        return DEFAULT_SPOOL_LIMIT;
+    return (size_t)n;
+}
+
+static policy_engine *open_engine(void)
+{
+    char err[512];
+    const char *path = getenv("POLICY_CONFIG");
+    if (!path || !*path)
+        path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
+    policy_engine *e = policy_engine_open(path, err, sizeof(err));
+    if (!e)
+        fprintf(stderr, "policy-queue: %s\n", err); /* qmail-smtpd's log */
+    return e;
+}
+
+/* check - the content stages for this message.  Returns -1 to hand it on,
+ * or the exit code that refuses or defers it. */
+static int check(policy_session *s, const struct qq_envelope *env, const struct blob *m,
+                 size_t *hlen)
+{
+    policy_action a = policy_connect(s);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        a = policy_mail(s, env->sender);
+    for (size_t i = 0; i < env->nrcpts && (a == POLICY_CONTINUE || a == POLICY_ACCEPT); i++)
+        a = policy_rcpt(s, env->rcpts[i]);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        a = policy_data(s);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        a = qq_message_scan(s, m->data, m->len, hlen);
+    switch (a) {
+    case POLICY_CONTINUE:
+    case POLICY_ACCEPT:
+        return -1;
+    case POLICY_REJECT:
+        return refuse(1, policy_last_reply(s));
+    case POLICY_DISCARD: /* only where configured: qmail has no discard; accept */
+        return -1;
+    default:
+        return refuse(0, policy_last_reply(s));
+    }
+}
+
+int main(void)
+{
+    extern char **environ;
+    struct blob msg, envb;
+    struct qq_envelope env;
+    int rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    if ((rc = slurp(0, &msg, spool_limit(), 0)) != 0)
+        return rc;
+    if ((rc = slurp(1, &envb, 0, ENVELOPE_MAX)) != 0)
+        return rc;
+    if (qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env) != 0)
+        return QQ_ENVELOPE;
+
+    const char *queue = getenv("POLICY_QMAILQUEUE");
+    if (!queue || !*queue)
+        queue = DEFAULT_QUEUE;
+    policy_engine *e = open_engine();
+    if (!e) {
+        static const policy_reply r = {
+            POLICY_TEMPFAIL, 451, "4.3.0", "mail filter configuration error, try again later",
+            "policy-queue",  NULL};
+        return refuse(0, &r);
+    }
+    const char *ip = getenv("TCPREMOTEIP");
+    policy_session *s =
+        policy_session_new(e, ip && *ip ? ip : "127.0.0.1", getenv("TCPREMOTEHOST"));
+    if (!s) {
+        policy_engine_unref(e);
+        return QQ_NOMEM;
+    }
+    (void)policy_session_import_env(s, environ);
+    if (!policy_session_getvar(s, "POLICY_STAGES"))
+        (void)policy_session_setvar(s, "POLICY_STAGES", "content");
+
+    size_t hlen = 0;
+    rc = check(s, &env, &msg, &hlen);
+    if (rc < 0) {
+        const policy_edit *ed;
+        size_t ned = policy_edits(s, &ed);
+        rc = hand_on(queue, &msg, hlen, ed, ned, &envb);
+    }
+    policy_session_free(s);
+    policy_engine_unref(e);
+    qq_envelope_free(&env);
+    blob_free(&msg);
+    blob_free(&envb);
+    return rc;
+}
