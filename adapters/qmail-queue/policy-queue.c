@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,20 +278,23 @@ static int hand_on(const char *queue, const struct blob *m, size_t hlen, const p
         close(pm[1]);
         return QQ_TEMP;
     }
-    pid_t pid = fork();
-    if (pid < 0)
-        return QQ_TEMP;
-    if (pid == 0) {
-        close(pm[1]);
-        close(pe[1]);
-        if (dup2(pm[0], 0) < 0 || dup2(pe[0], 1) < 0)
-            _exit(QQ_EXEC);
-        if (pm[0] > 1)
-            close(pm[0]);
-        if (pe[0] > 1)
-            close(pe[0]);
-        execl(queue, queue, (char *)NULL);
-        _exit(QQ_EXEC);
+    /* posix_spawn: vfork-speed, and no code of ours runs in the child */
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    char *const argv[] = {(char *)queue, NULL};
+    int err = posix_spawn_file_actions_init(&fa);
+    if (!err)
+        err = posix_spawn_file_actions_adddup2(&fa, pm[0], 0) ||
+              posix_spawn_file_actions_adddup2(&fa, pe[0], 1) ||
+              posix_spawn_file_actions_addclose(&fa, pm[1]) ||
+              posix_spawn_file_actions_addclose(&fa, pe[1]);
+    if (!err)
+        err = posix_spawn(&pid, queue, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err) {
+        close(pm[0]), close(pm[1]), close(pe[0]), close(pe[1]);
+        return err == ENOENT || err == EACCES || err == ENOEXEC ? QQ_EXEC : QQ_TEMP;
     }
     close(pm[0]);
     close(pe[0]);

@@ -9,6 +9,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 
 struct pattern {
     pcre2_code *code;
+    atomic_int jitted; /* JIT-compiled on first use (see run) */
     int negate;
     char origin[300];
     char literal[PAT_LITERAL_MAX + 1];
@@ -266,7 +269,9 @@ int patternset_add(struct patternset *s, const char *pattern, const char *origin
                  (const char *)msg, (size_t)eoff);
         return -1;
     }
-    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
+    /* JIT compilation waits for the first match (run): it is most of the
+     * cost of loading a pattern, and a process that lives for one message
+     * (policy-queue, qmail-smtpd) uses few of its patterns, if any. */
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 16;
         struct pattern *np = realloc(s->p, nc * sizeof(*np));
@@ -365,10 +370,32 @@ int patternset_finish(struct patternset *s)
     return 0;
 }
 
+/* One lock for every pattern's first JIT compilation: it happens once per
+ * pattern per process, and no thread matches a pattern before it is done. */
+static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* jit - JIT-compile p once.  The set is shared read-only by threads; the
+ * compiled code is the one thing that changes after load, under jit_lock,
+ * and "jitted" publishes it (acquire/release) before any match uses it.
+ * A pattern PCRE2 cannot JIT runs in the interpreter. */
+static void jit(const struct pattern *cp)
+{
+    struct pattern *p = (struct pattern *)cp;
+    if (atomic_load_explicit(&p->jitted, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&jit_lock);
+    if (!atomic_load_explicit(&p->jitted, memory_order_relaxed)) {
+        (void)pcre2_jit_compile(p->code, PCRE2_JIT_COMPLETE);
+        atomic_store_explicit(&p->jitted, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&jit_lock);
+}
+
 /* run - one compiled pattern against subject: 1 match, 0 none, -1 gave up. */
 static int run(const struct pattern *p, const char *subject, size_t len, pcre2_match_data *md,
                pcre2_match_context *mc)
 {
+    jit(p);
     int rc = pcre2_match(p->code, (PCRE2_SPTR)subject, len, 0, 0, md, mc);
     if (rc == PCRE2_ERROR_NOMATCH)
         return p->negate;

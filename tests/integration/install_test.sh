@@ -23,11 +23,12 @@ check "the header is installed as <libpolicy/policy.h>" test -f "$PREFIX/include
 check "the shared library is installed" test -e "$PREFIX/lib/libpolicy.so"
 check "the static library is installed" test -f "$PREFIX/lib/libpolicy.a"
 check "libpolicy.pc is installed" test -f "$PREFIX/lib/pkgconfig/libpolicy.pc"
-for m in man3/libpolicy.3 man5/policy.conf.5 man1/policyctl.1 man8/policy-milter.8; do
+for m in man3/libpolicy.3 man5/policy.conf.5 man1/policyctl.1 man8/policy-milter.8 man8/policy-queue.8; do
     check "man page $m is installed" test -s "$PREFIX/share/man/$m"
 done
 check "policyctl is installed" test -x "$PREFIX/bin/policyctl"
 check "policy-milter is installed in sbin" test -x "$PREFIX/sbin/policy-milter"
+check "policy-queue is installed in sbin" test -x "$PREFIX/sbin/policy-queue"
 same "the SONAME is libpolicy.so.0" "libpolicy.so.0" \
     "$(objdump -p "$PREFIX/lib/libpolicy.so" | awk '/SONAME/ {print $2}')"
 same "only policy_* symbols are exported" "" \
@@ -57,7 +58,7 @@ else
     notok "an outside program links the static library with pkg-config --static" \
         "$(cat "$T/cc-static.log") $out"
 fi
-for m in man3/libpolicy.3 man5/policy.conf.5 man1/policyctl.1 man8/policy-milter.8; do
+for m in man3/libpolicy.3 man5/policy.conf.5 man1/policyctl.1 man8/policy-milter.8 man8/policy-queue.8; do
     if man -l "$PREFIX/share/man/$m" >/dev/null 2>"$T/man.err" && [ ! -s "$T/man.err" ]; then
         ok "$m formats without warnings"
     else
