@@ -1,0 +1,33 @@
+/*
+ * qmail-policy.h - the glue between qmail-smtpd and libpolicy.  Copy
+ * qmail-policy.c and this file into the qmail source directory; the patch
+ * (netqmail-1.06.patch, notqmail-1.08.patch) calls these functions.
+ *
+ * Every function returning const char * returns NULL to go on, or a full
+ * SMTP reply ("550 5.7.1 text\r\n") for qmail-smtpd to send instead of its
+ * own; after a reply for which qpolicy_closing() is true, qmail-smtpd
+ * flushes and exits.  The library's errors never stop qmail-smtpd: a glue
+ * that cannot start (no memory, a configuration that does not load) defers
+ * every transaction with 451 and says why on stderr.
+ */
+#ifndef QMAIL_POLICY_H
+#define QMAIL_POLICY_H
+
+/* in setup(): engine (POLICY_CONFIG, else /etc/libpolicy/policy.conf when it
+ * exists, else the built-in defaults), the session for TCPREMOTEIP and
+ * TCPREMOTEHOST, the variables tcpserver set, and the connect stage */
+void qpolicy_setup(void);
+/* before the greeting: a reply that refuses the connection, or NULL */
+const char *qpolicy_connect(void);
+const char *qpolicy_helo(const char *helo);
+/* for qmail-smtpd builds with SMTP AUTH: after a successful AUTH */
+const char *qpolicy_auth(const char *user);
+const char *qpolicy_mail(const char *sender); /* the address qmail parsed, "" = <> */
+/* after qmail's own checks; qmail_refused: qmail's reply when it refuses
+ * (badmailfrom, relay), or NULL.  The library's reply wins when both object. */
+const char *qpolicy_rcpt(const char *recipient, const char *qmail_refused);
+const char *qpolicy_data(void);
+void qpolicy_rset(void); /* RSET, and after each message */
+int qpolicy_closing(void);
+
+#endif

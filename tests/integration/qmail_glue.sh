@@ -1,0 +1,75 @@
+#!/bin/bash
+# qmail_glue.sh - the qmail-smtpd glue under the real tcpserver with a real
+# tcp.smtp.cdb (tcprules): the variables tcpserver sets reach the library,
+# the library's RCPT replies replace qmail's, a broken configuration defers
+# with 451 instead of accepting unchecked.  tests/tools/qpolicy_drive calls
+# the glue exactly where the patched qmail-smtpd does.
+set -u
+. "$(dirname "$0")/lib.sh"
+B=$(cd "$1" && pwd)
+DRIVE="$B/tests/tools/qpolicy_drive"
+mktmp
+
+printf 'blocked@example.test\n' > "$T/badrcptto"
+printf '^bad\\.helo$\n' > "$T/badhelo"
+cat > "$T/policy.conf" <<CONF
+[customers]
+local_domains = example.test
+trusted_networks = 192.0.2.0/24
+[regex]
+badrcptto = $T/badrcptto
+badhelo = $T/badhelo
+CONF
+printf '[regex]\nbadrcptto = /nonexistent/file\n' > "$T/broken.conf"
+cat > "$T/tcp.smtp" <<RULES
+127.0.0.2:allow,RELAYCLIENT=""
+127.0.0.3:allow,POLICY_REGEX="warn"
+127.0.0.4:allow,POLICY_CONFIG="$T/broken.conf"
+127.0.0.5:deny
+:allow
+RULES
+tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
+
+PORT=$(( 20000 + RANDOM % 20000 ))
+for a in 2 3 4 5 6; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
+    tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 50); do tcpclient -H -R -l 0 127.0.0.1 "$PORT" true 2>/dev/null && break; sleep 0.1; done
+
+# talk FROM_IP COMMANDS - the replies, one per line, CR removed
+talk() {
+    printf '%b' "$2" > "$T/cmds"
+    timeout 10 tcpclient -H -R -l 0 -i "$1" 127.0.0.1 "$PORT" \
+        sh -c "cat '$T/cmds' >&7; cat <&6" 2>/dev/null | tr -d '\r'
+}
+reply_n() { sed -n "$1p"; }
+
+out=$(talk 127.0.0.6 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nRCPT blocked@example.test\nRCPT x@elsewhere.test\nQUIT\n')
+same "a good local recipient is accepted" "250 ok" "$(reply_n 4 <<< "$out")"
+same "badrcptto: the library's reply" "553 5.7.1 sorry, your envelope recipient has been denied" \
+    "$(reply_n 5 <<< "$out")"
+same "relay: the library's reply replaces qmail's" "553 5.7.1 <x@elsewhere.test>: Relay access denied" \
+    "$(reply_n 6 <<< "$out")"
+
+out=$(talk 127.0.0.2 'HELO client.test\nMAIL a@sender.test\nRCPT x@elsewhere.test\nQUIT\n')
+same "tcp.smtp RELAYCLIENT reaches the library: relay accepted" "250 ok" "$(reply_n 4 <<< "$out")"
+
+out=$(talk 127.0.0.6 'HELO bad.helo\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n')
+same "badhelo: refused at RCPT (delay_reject)" "553" "$(reply_n 4 <<< "$out" | cut -c1-3)"
+out=$(talk 127.0.0.3 'HELO bad.helo\nMAIL a@sender.test\nRCPT blocked@example.test\nQUIT\n')
+same "tcp.smtp POLICY_REGEX=warn reaches the library: only logged" "250 ok" "$(reply_n 4 <<< "$out")"
+
+out=$(talk 127.0.0.4 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n')
+same "a configuration that does not load: MAIL deferred with 451" \
+    "451 4.3.0 mail filter unavailable, try again later" "$(reply_n 3 <<< "$out")"
+check "the reason is on stderr (tcpserver's log)" grep -q "libpolicy: .*broken.conf:2" "$T/server.err"
+
+out=$(talk 127.0.0.5 'HELO client.test\nQUIT\n')
+same "tcp.smtp deny: tcpserver refuses before the glue runs" "" "$out"
+
+out=$(talk 127.0.0.6 'HELO client.test\nMAIL a@sender.test\nRCPT blocked@example.test\nRCPT good@example.test\nDATA\nRSET\nMAIL b@sender.test\nRCPT good@example.test\nQUIT\n')
+same "DATA after one good recipient goes ahead" "354 go ahead" "$(reply_n 6 <<< "$out")"
+same "a second transaction after RSET works" "250 ok" "$(reply_n 9 <<< "$out")"
+finish
