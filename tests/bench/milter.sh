@@ -25,21 +25,9 @@ chmod 755 "$T"
 PIDS=""
 trap 'set +e; pf_stop "$T/pf"; sink_stop; for p in $PIDS; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
 
-# every local layer on: customers, and regex with 900 qregex patterns and header rules
-for f in badhelo badmailfrom badrcptto; do
-    for i in $(seq 300); do echo "^$f-$i[0-9]+\\.spam\\.example\$"; done > "$T/$f"
-done
-cat > "$T/policy.conf" <<CONF
-[customers]
-local_domains = sink.test
-trusted_networks = 192.0.2.0/24
-[regex]
-badhelo = $T/badhelo
-badmailfrom = $T/badmailfrom
-badrcptto = $T/badrcptto
-header_block = Subject: make\\s+money\\s+fast
-header_block = X-Mailer: .*bulk.?mailer
-CONF
+# every local layer on (layers_conf.sh); clients are not customers
+. "$HERE/layers_conf.sh"
+layers_conf "$T" sink.test 192.0.2.0/24
 
 BASE=$(( 20000 + RANDOM % 20000 ))
 SINK=$BASE NP=$((BASE + 1)) PP=$((BASE + 2))

@@ -12,19 +12,8 @@ echo
 # policy-queue with the layers a qmail host runs after qmail-smtpd: the
 # content stages of customers + regex (900 qregex patterns, header rules)
 Q=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-bq.XXXXXX")
-for f in badhelo badmailfrom badrcptto; do
-    for i in $(seq 300); do echo "^$f-$i[0-9]+\\.spam\\.example\$"; done > "$Q/$f"
-done
-cat > "$Q/policy.conf" <<CONF
-[customers]
-local_domains = example.test
-[regex]
-badhelo = $Q/badhelo
-badmailfrom = $Q/badmailfrom
-badrcptto = $Q/badrcptto
-header_block = Subject: make\\s+money\\s+fast
-header_block = X-Mailer: .*bulk.?mailer
-CONF
+. "$(dirname "$0")/layers_conf.sh"
+layers_conf "$Q" example.test
 grep -v '^bad' "$Q/policy.conf" > "$Q/small.conf"
 for c in small policy; do
     [ $c = small ] && echo "policy-queue, customers + two header rules:" ||
