@@ -369,34 +369,34 @@ static int check(policy_session *s, const struct qq_envelope *env, const struct 
 int main(void)
 {
     extern char **environ;
-    struct blob msg, envb;
-    struct qq_envelope env;
+    struct blob msg = {0}, envb = {0};
+    struct qq_envelope env = {0};
+    policy_engine *e = NULL;
+    policy_session *s = NULL;
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = slurp(0, &msg, spool_limit(), 0)) != 0)
-        return rc;
-    if ((rc = slurp(1, &envb, 0, ENVELOPE_MAX)) != 0)
-        return rc;
-    if (qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env) != 0)
-        return QQ_ENVELOPE;
-
+    if ((rc = slurp(0, &msg, spool_limit(), 0)) != 0 ||
+        (rc = slurp(1, &envb, 0, ENVELOPE_MAX)) != 0)
+        goto out;
+    if (qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env) != 0) {
+        rc = QQ_ENVELOPE;
+        goto out;
+    }
     const char *queue = getenv("POLICY_QMAILQUEUE");
     if (!queue || !*queue)
         queue = DEFAULT_QUEUE;
-    policy_engine *e = open_engine();
-    if (!e) {
+    if (!(e = open_engine())) {
         static const policy_reply r = {
             POLICY_TEMPFAIL, 451, "4.3.0", "mail filter configuration error, try again later",
             "policy-queue",  NULL};
-        return refuse(0, &r);
+        rc = refuse(0, &r);
+        goto out;
     }
     const char *ip = getenv("TCPREMOTEIP");
-    policy_session *s =
-        policy_session_new(e, ip && *ip ? ip : "127.0.0.1", getenv("TCPREMOTEHOST"));
-    if (!s) {
-        policy_engine_unref(e);
-        return QQ_NOMEM;
+    if (!(s = policy_session_new(e, ip && *ip ? ip : "127.0.0.1", getenv("TCPREMOTEHOST")))) {
+        rc = QQ_NOMEM;
+        goto out;
     }
     (void)policy_session_import_env(s, environ);
     if (!policy_session_getvar(s, "POLICY_STAGES"))
@@ -409,6 +409,7 @@ int main(void)
         size_t ned = policy_edits(s, &ed);
         rc = hand_on(queue, &msg, hlen, ed, ned, &envb);
     }
+out:
     policy_session_free(s);
     policy_engine_unref(e);
     qq_envelope_free(&env);
