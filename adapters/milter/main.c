@@ -257,9 +257,16 @@ int main(int argc, char **argv)
         case 'P':
             pidfile = optarg;
             break;
-        case 't':
-            timeout = atoi(optarg);
+        case 't': {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 1 || t > 86400) {
+                fprintf(stderr, "policy-milter: -t wants seconds, 1 to 86400: %s\n", optarg);
+                return EX_USAGE;
+            }
+            timeout = (int)t;
             break;
+        }
         case 'T':
             check_only = 1;
             break;

@@ -80,11 +80,13 @@ tap() {
         esac
     done <<< "$1"
 }
-mt() { # mt SOCKET SCRIPT
-    local out
+mt() { # mt SOCKET SCRIPT - each script ends by saying it ran to its end
+    local out st
     out=$(SOCK=$1 miltertest -s "$HERE/milter/$2" 2>&1)
+    st=$?
     [ -n "$out" ] || out="not ok - $2 printed nothing"
     tap "$out"
+    [ "$st" -eq 0 ] || notok "miltertest $2 exited $st"
 }
 mt "$SA" envelope.lua
 mt "$SA" content.lua
@@ -145,6 +147,7 @@ out=$("$MILTER" -f -c "$T/bad.conf" -p "unix:$T/bad.sock" 2>&1); st=$?
 same "a bad file at start exits 78" "78" "$st"
 check "the start error names the file and section" grep -q "bad.conf:1" <<< "$out"
 "$MILTER" -x >/dev/null 2>&1; same "an unknown option exits 64" "64" "$?"
+"$MILTER" -t abc -T >/dev/null 2>&1; same "a bad -t exits 64" "64" "$?"
 
 # --- SIGTERM: clean exit, socket and pid file removed
 kill -TERM "$PID_a"

@@ -27,17 +27,20 @@ run(function()
           content(c, {"Subject", "make\n\tmoney fast"}, nil) == "y")
     mt.abort(c)
 
-    -- malformed input: NUL bytes, a 10,000-byte value, an empty name
+    -- malformed input: NUL bytes, long values, an empty name (miltertest
+    -- itself crashes on values near 10,000 bytes: rawmilter.py sends those)
     check("transaction for malformed headers", message(c))
     check("NUL byte in a header value continues",
           content(c, {"X-Nul", "a\0b", "Subject", "hello"}, nil) == "c")
-    check("10,000-byte header value continues",
-          content(c, {"X-Long", string.rep("x", 10000)}, nil) == "c")
-    check("10,000-byte value matching a rule is still blocked",
-          content(c, {"Subject", "make money fast " .. string.rep("y", 10000)}, nil) == "y")
+    check("1,000-byte header value continues",
+          content(c, {"X-Long", string.rep("x", 1000)}, nil) == "c")
+    check("1,000-byte value matching a rule is still blocked",
+          content(c, {"Subject", "make money fast " .. string.rep("y", 1000)}, nil) == "y")
     mt.abort(c)
-    check("empty header name and value continue", message(c) and
-          content(c, {"", ""}, nil) == "c")
+    -- (an empty header name makes libmilter itself drop the connection:
+    -- rawmilter.py checks that the daemon keeps serving)
+    check("transaction after odd headers", message(c) and
+          content(c, {"X-Empty", ""}, nil) == "c")
     check("end of message accepts after odd headers", reply(mt.eom(c), c) == "c")
     mt.disconnect(c)
 
@@ -49,4 +52,5 @@ run(function()
     check("a session after an abrupt disconnect works", message(c) and
           content(c, {"Subject", "hi"}, nil) == "c" and reply(mt.eom(c), c) == "c")
     mt.disconnect(c)
+    print("ok - content.lua ran to its end")
 end)

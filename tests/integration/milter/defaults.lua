@@ -9,4 +9,5 @@ run(function()
     check("defaults: relay refused (no customers, no local domains)",
           reply(mt.rcptto(c, "<x@elsewhere.test>"), c) == "y")
     mt.disconnect(c)
+    print("ok - defaults.lua ran to its end")
 end)
