@@ -192,17 +192,16 @@ static int refuse(int permanent, const policy_reply *r)
     int code = permanent ? QQ_PERM : QQ_TEMP;
     if (fd < 0)
         return code;
-    char line[300];
-    /* qmail-smtpd prints "554 " or "451 " and then this text */
-    int n = snprintf(line, sizeof(line), "%c%s (#%s)", permanent ? 'D' : 'Z',
-                     r->text && *r->text ? r->text : "message refused",
-                     r->xcode && *r->xcode ? r->xcode : (permanent ? "5.7.1" : "4.3.0"));
-    if (n < 0)
+    /* qmail-smtpd prints "554 " or "451 " and then this text: one line of
+     * at most 255 bytes, so a long text is cut, never the status code */
+    char suffix[24], line[256];
+    snprintf(suffix, sizeof(suffix), " (#%.10s)",
+             r->xcode && *r->xcode ? r->xcode : (permanent ? "5.7.1" : "4.3.0"));
+    int room = (int)(sizeof(line) - 2 - strlen(suffix));
+    int n = snprintf(line, sizeof(line), "%c%.*s%s", permanent ? 'D' : 'Z', room,
+                     r->text && *r->text ? r->text : "message refused", suffix);
+    if (n < 0 || (size_t)n >= sizeof(line))
         return code;
-    if ((size_t)n > 255) { /* qmail-smtpd's limit: one line of at most 255 bytes */
-        n = 255;
-        line[n] = '\0';
-    }
     if (write_all(fd, line, (size_t)n) != 0)
         return code;
     return QQ_CUSTOM;

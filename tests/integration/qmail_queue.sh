@@ -62,6 +62,16 @@ same "ERROR_FD=4 not open: falls back to 31" 31 "$RC"
 pq policy.conf "$T/spam" "$T/env" bash -c 'exec "$0" 6< /dev/null'
 same "fd 6 open read-only: falls back to 31" 31 "$RC"
 
+# a long reply is cut to qmail-smtpd's 255 bytes, keeping the status code:
+# POLICY_STAGES=all runs the envelope checks here; the reply quotes the
+# 300-byte address (refused as syntax: a local part is at most 64 bytes)
+long=$(printf 'x%.0s' $(seq 300))
+printf 'Fa@sender.test\0T%s@elsewhere.test\0\0' "$long" > "$T/longenv"
+pq policy.conf "$T/clean" "$T/longenv" POLICY_STAGES=all bash -c 'exec "$0" 6> "'"$T"'/fd6l"'
+same "long reply: exit 82" 82 "$RC"
+check "long reply: at most 255 bytes on fd 6" test "$(wc -c < "$T/fd6l")" -le 255
+check "long reply: still ends with the status code" grep -qE ' \(#5\.[0-9]\.[0-9]+\)$' "$T/fd6l"
+
 pq temp.conf "$T/spam" "$T/env"
 same "deferred, no error fd: exit 71" 71 "$RC"
 pq temp.conf "$T/spam" "$T/env" bash -c 'exec "$0" 6> "'"$T"'/fd6t"'
