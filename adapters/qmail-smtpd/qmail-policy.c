@@ -5,9 +5,12 @@
  * client in the environment; this glue keeps one engine and one session for
  * that process.  The content stages run later, in policy-queue.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpolicy/policy.h>
@@ -22,6 +25,45 @@ static policy_engine *engine;
 static policy_session *session;
 static int closing;
 static char reply[600];
+static unsigned long throttle;      /* bytes per second, 0 = none */
+static unsigned long long received; /* bytes from the client so far */
+static struct timespec started;
+
+/* number - a variable as an unsigned count; 0 when unset or not a number */
+static unsigned long number(const char *name)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return 0;
+    unsigned long n = strtoul(v, &end, 10);
+    return *end || n > 100000000UL ? 0 : n;
+}
+
+static void time_is_up(int sig)
+{
+    static const char msg[] = "421 4.4.2 session time limit exceeded, closing connection\r\n";
+    (void)sig;
+    (void)!write(1, msg, sizeof(msg) - 1);
+    _exit(0);
+}
+
+void qpolicy_received(long n)
+{
+    if (!throttle || n <= 0)
+        return;
+    received += (unsigned long long)n;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double elapsed = (double)(now.tv_sec - started.tv_sec) + (now.tv_nsec - started.tv_nsec) / 1e9;
+    double due = (double)received / (double)throttle; /* when this much may have arrived */
+    if (due > elapsed) {
+        double wait = due - elapsed;
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+}
 
 /* format - the session's last reply as one SMTP reply line */
 static const char *format(policy_action a)
@@ -65,6 +107,13 @@ static const char *unavailable(void)
 void qpolicy_setup(void)
 {
     char err[512];
+    unsigned long limit = number("POLICY_SESSION_LIMIT");
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    throttle = number("POLICY_THROTTLE");
+    if (limit) {
+        signal(SIGALRM, time_is_up);
+        alarm((unsigned)limit);
+    }
     const char *path = getenv("POLICY_CONFIG");
     if (!path || !*path)
         path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;

@@ -26,12 +26,14 @@ cat > "$T/tcp.smtp" <<RULES
 127.0.0.3:allow,POLICY_REGEX="warn"
 127.0.0.4:allow,POLICY_CONFIG="$T/broken.conf"
 127.0.0.5:deny
+127.0.0.7:allow,POLICY_SESSION_LIMIT="1"
+127.0.0.8:allow,POLICY_THROTTLE="20000"
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
-for a in 2 3 4 5 6; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in 2 3 4 5 6 7 8; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
     tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
 SRV=$!
@@ -72,4 +74,27 @@ same "tcp.smtp deny: tcpserver refuses before the glue runs" "" "$out"
 out=$(talk 127.0.0.6 'HELO client.test\nMAIL a@sender.test\nRCPT blocked@example.test\nRCPT good@example.test\nDATA\nRSET\nMAIL b@sender.test\nRCPT good@example.test\nQUIT\n')
 same "DATA after one good recipient goes ahead" "354 go ahead" "$(reply_n 6 <<< "$out")"
 same "a second transaction after RSET works" "250 ok" "$(reply_n 9 <<< "$out")"
+# session time limit from tcp.smtp: 421 after 1 s, then the glue ends the process
+printf 'HELO client.test\n' > "$T/cmds"
+out=$(timeout 10 tcpclient -H -R -l 0 -i 127.0.0.7 127.0.0.1 "$PORT" \
+    sh -c "cat '$T/cmds' >&7; sleep 3; cat <&6" 2>/dev/null | tr -d '\r')
+same "POLICY_SESSION_LIMIT=1: 421 when the time is up" \
+    "421 4.4.2 session time limit exceeded, closing connection" "$(reply_n 3 <<< "$out")"
+
+# receive throttle from tcp.smtp: 60 KB at 20,000 bytes/s take about 3 s
+{ for i in $(seq 60); do printf 'HELO %0999d\n' 0; done; printf 'QUIT\n'; } > "$T/bulk"
+elapsed() { # elapsed IP -> seconds to push the bulk input through
+    local s e
+    s=$(date +%s.%N)
+    timeout 20 tcpclient -H -R -l 0 -i "$1" 127.0.0.1 "$PORT" \
+        sh -c "cat '$T/bulk' >&7; cat <&6 > /dev/null" 2>/dev/null
+    e=$(date +%s.%N)
+    awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }'
+}
+slow=$(elapsed 127.0.0.8)
+fast=$(elapsed 127.0.0.6)
+check "POLICY_THROTTLE=20000: 60 KB take at least 2.5 s (took $slow s)" \
+    awk -v t="$slow" 'BEGIN { exit !(t >= 2.5) }'
+check "no throttle: the same 60 KB take under 1.5 s (took $fast s)" \
+    awk -v t="$fast" 'BEGIN { exit !(t < 1.5) }'
 finish

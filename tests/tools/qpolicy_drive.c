@@ -49,6 +49,7 @@ int main(void)
     }
     say(NULL, "220 drive ESMTP\r\n");
     while (fgets(line, sizeof(line), stdin)) {
+        qpolicy_received((long)strlen(line)); /* where the patch hooks saferead() */
         line[strcspn(line, "\r\n")] = '\0';
         char *arg = strchr(line, ' ');
         if (arg)
