@@ -66,6 +66,16 @@ class Milter:
     def connect(self, host=b"mx.sender.test", ip=b"192.0.2.50"):
         return self.ask(b"C", host + b"\0" + b"4" + struct.pack(">H", 25) + ip + b"\0")
 
+    def transaction(self, data=False):
+        """negotiate, connect, MAIL and a good RCPT (and DATA when asked)"""
+        self.negotiate()
+        self.connect()
+        self.ask(b"M", b"<a@sender.test>\0")
+        self.ask(b"R", b"<good@example.test>\0")
+        if data:
+            self.ask(b"T")
+        return self
+
     def close(self):
         try:
             self.send(b"Q")
@@ -124,22 +134,13 @@ check("end of message without a transaction is not accepted", r[0] not in (b"c",
 m.close()
 healthy("RCPT before MAIL")
 
-m = Milter()
-m.negotiate()
-m.connect()
-m.ask(b"M", b"<a@sender.test>\0")
-m.ask(b"R", b"<good@example.test>\0")
+m = Milter().transaction()
 r = m.ask(b"L", b"Subject\0make money fast\0")
 check("a header without DATA still meets the header rule", r[0] == b"y", repr(r))
 m.close()
 
 # values miltertest cannot send (it crashes near 10,000 bytes)
-m = Milter()
-m.negotiate()
-m.connect()
-m.ask(b"M", b"<a@sender.test>\0")
-m.ask(b"R", b"<good@example.test>\0")
-m.ask(b"T")
+m = Milter().transaction(data=True)
 r = m.ask(b"L", b"X-Long\0" + b"x" * 10000 + b"\0")
 check("10,000-byte header value continues", r[0] == b"c", repr(r))
 r = m.ask(b"L", b"X-Longer\0" + b"x" * 60000 + b"\0")
@@ -182,12 +183,7 @@ m.s.sendall(struct.pack(">I", 100) + b"M<half")
 m.s.close()
 healthy("packet cut off mid-way")
 
-m = Milter()
-m.negotiate()
-m.connect()
-m.ask(b"M", b"<a@sender.test>\0")
-m.ask(b"R", b"<good@example.test>\0")
-m.ask(b"T")
+m = Milter().transaction(data=True)
 r = m.ask(b"L", b"\0\0")
 check("empty header name: libmilter drops the connection, nothing accepted", r[0] is None, repr(r))
 m.close()
