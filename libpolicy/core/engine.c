@@ -500,6 +500,13 @@ void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *ctx)
     e->log_ctx = ctx;
 }
 
+/* the public stage bits are the internal stage numbers as bits */
+_Static_assert(POLICY_STAGE_CONNECT == 1u << STAGE_CONNECT &&
+                   POLICY_STAGE_AUTH == 1u << STAGE_AUTH && POLICY_STAGE_RCPT == 1u << STAGE_RCPT &&
+                   POLICY_STAGE_HEADER == 1u << STAGE_HEADER &&
+                   POLICY_STAGE_EOM == 1u << STAGE_EOM && STAGE_COUNT == 9,
+               "POLICY_STAGE_* bits must follow enum stage");
+
 unsigned policy_engine_stages(const policy_engine *e)
 {
     unsigned mask = 0;
