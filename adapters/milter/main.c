@@ -289,6 +289,12 @@ int main(int argc, char **argv)
     if (!log_stderr)
         openlog("policy-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
 
+    /* before the socket exists: a SIGHUP from a supervisor that sees the
+     * socket must find the handler, not the default action (exit) */
+    if (!check_only && catch_signals() != 0) {
+        fprintf(stderr, "policy-milter: cannot install signal handlers: %s\n", strerror(errno));
+        return EX_OSERR;
+    }
     current = load(config, err, sizeof(err));
     if (!current) {
         fprintf(stderr, "policy-milter: %s\n", err);
@@ -340,11 +346,6 @@ int main(int argc, char **argv)
         milter_log(LOG_ERR, "cannot drop privileges to %s: %s", user, strerror(errno));
         return EX_OSERR;
     }
-    if (catch_signals() != 0) {
-        milter_log(LOG_ERR, "cannot install signal handlers: %s", strerror(errno));
-        return EX_OSERR;
-    }
-
     /* smfi_main's thread and all of libmilter's start with the signals blocked */
     sigset_t set, old;
     sigemptyset(&set);
@@ -376,8 +377,12 @@ int main(int argc, char **argv)
             milter_log(LOG_NOTICE, "stopping on signal %d", b);
             smfi_stop();
         } else {
-            milter_log(b ? LOG_ERR : LOG_NOTICE, "milter loop ended%s", b ? " with an error" : "");
-            status = b ? EX_OSERR : 0;
+            /* we did not ask libmilter to stop: a signal reached its own
+             * signal thread, or its loop failed.  Exit non-zero so that a
+             * supervisor restarts the filter. */
+            milter_log(LOG_ERR, "libmilter's loop ended without being asked%s",
+                       b ? " (error)" : " (a signal reached libmilter's signal thread)");
+            status = EX_OSERR;
         }
         break;
     }

@@ -214,8 +214,9 @@ if command -v valgrind >/dev/null && ! nm "$MILTER" 2>/dev/null | grep -q __asan
         --suppressions="$(dirname "$0")/milter/libmilter.supp" --log-file="$T/valgrind.out" \
         "$MILTER" -f -c "$T/policy.conf" -p "$SOCK" 2>> "$T/milter.log" &
     MPID=$!
-    for _ in $(seq 200); do [ -S "$T/milter.sock" ] && break; sleep 0.1; done
-    ( for _ in 1 2 3 4 5; do sleep 0.5; kill -HUP "$MPID" 2>/dev/null; done ) &
+    for _ in $(seq 300); do [ -S "$T/milter.sock" ] && grep -q started "$T/milter.log" && break; sleep 0.1; done
+    reloads0=$(grep -c "reloaded" "$T/milter.log")
+    ( for _ in 1 2 3 4 5; do sleep 1; kill -HUP "$MPID" 2>/dev/null; done ) &
     HUPPER=$!
     smtp-source -s 50 -m "$V" -l 1024 -N -f vg@client.test -t vg@sink.test "127.0.0.1:$PORT" \
         2> "$T/vg.err"
@@ -223,6 +224,8 @@ if command -v valgrind >/dev/null && ! nm "$MILTER" 2>/dev/null | grep -q __asan
     pf_drain "$T/pf" 120
     same "valgrind: $V messages through Postfix, none lost" "$V" \
         "$(grep -h "^X-Rcpt-Args: <[0-9]*vg@sink.test>" "$T"/sink/* 2>/dev/null | sort -u | wc -l)"
+    same "valgrind: the daemon reloaded at each of the 5 SIGHUPs" 5 \
+        "$(( $(grep -c "reloaded" "$T/milter.log") - reloads0 ))"
     kill -TERM "$MPID"; wait "$MPID"; st=$?; MPID=""
     same "valgrind: the daemon under load and reloads is clean" 0 "$st"
     [ "$st" = 0 ] || head -40 "$T/valgrind.out"
