@@ -179,6 +179,24 @@ POLICY_API policy_action policy_data(policy_session *s);
 POLICY_API policy_action policy_header(policy_session *s, const char *name, const char *value);
 POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_t len);
 POLICY_API policy_action policy_eom(policy_session *s);
+/*
+ * The greeting, for adapters that send it themselves (the qmail-smtpd glue).
+ *
+ * policy_greeting_delay - after policy_connect() has let the client in: how
+ * many milliseconds to hold the 220 greeting back (layer 4, [botnet]): 0 for
+ * customers, else POLICY_GREETDELAY or SMTPD_GREETDELAY when the client
+ * has one, else greet_delay, greet_delay_unknown (no PTR name) or
+ * greet_delay_dynamic (a generic PTR name) from the configuration.
+ *
+ * policy_early_talker - report that the client sent something before the
+ * greeting (watch the socket during the delay).  Returns the verdict now:
+ * POLICY_CONTINUE when it is only logged, tagged or kept for RCPT
+ * (delay_reject), POLICY_REJECT (554: refuse the greeting and close) when
+ * [botnet] early_talker_drop or the client's DROP_PRE_GREET says so.
+ */
+POLICY_API unsigned long policy_greeting_delay(policy_session *s);
+POLICY_API policy_action policy_early_talker(policy_session *s);
+
 /* End of a transaction: RSET, or after eom.  Keeps connection, HELO and AUTH. */
 POLICY_API void policy_reset(policy_session *s);
 

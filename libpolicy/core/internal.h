@@ -183,6 +183,7 @@ extern const char *const layer_reserved[];
 /* The layers the core calls by index. */
 extern const struct layer_desc layer_customers;
 extern const struct layer_desc layer_regex;
+extern const struct layer_desc layer_botnet;
 
 /* ------------------------------------------------------------ engine */
 
@@ -278,6 +279,7 @@ struct policy_session {
     const char *customer_why;
     int tcprules_deny; /* 1 deny, -1 unreadable */
     int conn_accepted; /* allowlisted for the whole connection */
+    int early_talker;  /* the adapter saw input before its greeting */
 
     struct var vars[POLICY_MAX_VARS];
     size_t nvars;
@@ -347,6 +349,9 @@ double log_now(void);
 void customers_classify(policy_session *s);
 /* customers_is_local - is the domain of addr (as normalized) a local domain? */
 int customers_addr_is_local(const policy_engine *e, const char *addr);
+
+/* botnet: the greeting delay for this client in ms; *why says why. */
+unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why);
 
 /* tcprules: look ip/host/info up in an open cdb the way tcpserver does and
  * call fn(name, value, ctx) for each +NAME=value of the first rule found.

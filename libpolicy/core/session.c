@@ -220,9 +220,11 @@ const char *policy_session_getvar(const policy_session *s, const char *name)
 /* The variables the library knows, for policy_session_import_env(). */
 static int known_var(const char *name)
 {
-    static const char *const known[] = {
-        "RELAYCLIENT", "RBLSMTPD",      "CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT",
-        "BADMIMETYPE", "BADLOADERTYPE", "SPFBEHAVIOR",       NULL};
+    static const char *const known[] = {"RELAYCLIENT",       "RBLSMTPD",
+                                        "CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT",
+                                        "BADMIMETYPE",       "BADLOADERTYPE",
+                                        "SPFBEHAVIOR",       "SMTPD_GREETDELAY",
+                                        "DROP_PRE_GREET",    NULL};
     for (size_t i = 0; known[i]; i++)
         if (!strcmp(name, known[i]))
             return 1;
@@ -497,7 +499,7 @@ static void verdict_fill(struct verdict *v, policy_action a, int code, const cha
  * run_layers - run every enabled layer that has a hook for this stage.
  * Returns the verdict to give now, or POLICY_CONTINUE (reply not yet set).
  */
-static policy_action run_layers(policy_session *s, enum stage st)
+static policy_action run_some(policy_session *s, enum stage st, const struct layer_desc *only)
 {
     const policy_engine *e = s->e;
 
@@ -510,7 +512,7 @@ static policy_action run_layers(policy_session *s, enum stage st)
         struct finding f;
         enum check r;
 
-        if (!d->hooks[st] || act == LA_OFF)
+        if (!d->hooks[st] || act == LA_OFF || (only && d != only))
             continue;
         if ((d->flags & LAYER_INBOUND) && s->customer)
             continue;
@@ -594,6 +596,11 @@ static policy_action run_layers(policy_session *s, enum stage st)
     return POLICY_CONTINUE;
 }
 
+static policy_action run_layers(policy_session *s, enum stage st)
+{
+    return run_some(s, st, NULL);
+}
+
 /* finish - common tail of a stage: decide, record the reply, return. */
 static policy_action finish(policy_session *s, enum stage st, policy_action a)
 {
@@ -644,6 +651,31 @@ policy_action policy_connect(policy_session *s)
     }
     customers_classify(s);
     return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT));
+}
+
+unsigned long policy_greeting_delay(policy_session *s)
+{
+    int i = engine_layer_index(&layer_botnet);
+    const char *why = "";
+    unsigned long ms;
+
+    if (!s || i < 0 || s->state != SS_CONNECTED || s->conn_accepted || s->laction[i] == LA_OFF)
+        return 0;
+    ms = botnet_greet_delay(s, s->e->layers[i].cfg, &why);
+    if (ms)
+        plog(s, POLICY_LOG_INFO, "greeting delay %lums: %s", ms, why);
+    return ms;
+}
+
+policy_action policy_early_talker(policy_session *s)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    stage_begin(s);
+    if (s->state != SS_CONNECTED || s->helo_given)
+        return out_of_order(s, STAGE_CONNECT, "early talker reported after the greeting");
+    s->early_talker = 1;
+    return finish(s, STAGE_CONNECT, run_some(s, STAGE_CONNECT, &layer_botnet));
 }
 
 policy_action policy_helo(policy_session *s, const char *helo)

@@ -8,6 +8,7 @@
 
 const struct layer_desc *const layer_registry[] = {
     &layer_customers, /* 5: customers and relay (decides who is a customer first) */
+    &layer_botnet,    /* 4: greeting delay, early talker */
     &layer_regex,     /* qregex badhelo/badmailfrom/badrcptto, header blocks */
 };
 
@@ -15,5 +16,5 @@ const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
 
 /* Sections of policy.conf that name layers still to come (ARCHITECTURE.md):
  * refused with a clear message instead of "unknown section". */
-const char *const layer_reserved[] = {"rdns",  "dnsbl", "spf",      "recipients",  "botnet", "spam",
+const char *const layer_reserved[] = {"rdns",  "dnsbl", "spf",      "recipients",  "spam",
                                       "virus", "rate",  "greylist", "attachments", NULL};

@@ -15,7 +15,7 @@ static const struct {
 } suites[] = {
     {"util", suite_util},         {"engine", suite_engine},       {"session", suite_session},
     {"address", suite_address},   {"customers", suite_customers}, {"regex", suite_regex},
-    {"tcprules", suite_tcprules},
+    {"tcprules", suite_tcprules}, {"botnet", suite_botnet},
 };
 
 int main(int argc, char **argv)

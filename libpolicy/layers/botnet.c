@@ -1,0 +1,127 @@
+/*
+ * botnet.c - layer 4, suspect connections: the greeting delay and the
+ * early talker.
+ *
+ * A real MTA waits for the server's 220 greeting before it speaks; much
+ * bulk-mail software does not.  An adapter that owns the greeting (the
+ * qmail-smtpd glue) asks policy_greeting_delay() how long to hold it back,
+ * watches the socket meanwhile, and reports input that arrives before the
+ * greeting with policy_early_talker().  The delay follows smtp-delay: none
+ * for customers, a short one for clients with a proper name, longer ones
+ * for clients without a PTR name or with a generic (dial-up, DSL, cable)
+ * one.  An early talker is this layer's MATCH: its action and delay_reject
+ * decide what happens, like any other layer's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/internal.h"
+#include "../support/hostname.h"
+
+/* RFC 5321 4.5.3.2.1: a client waits 5 minutes for the greeting. */
+#define GREET_DELAY_MAX 120000UL
+
+struct botnet_cfg {
+    unsigned long delay;         /* ms: a client with a proper name */
+    unsigned long delay_unknown; /* ms: no PTR name */
+    unsigned long delay_dynamic; /* ms: a generic PTR name */
+    int early_drop;              /* refuse an early talker at once */
+};
+
+static int botnet_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
+{
+    struct botnet_cfg *c = cfg;
+    unsigned long *ms = !strcmp(key, "greet_delay")           ? &c->delay
+                        : !strcmp(key, "greet_delay_unknown") ? &c->delay_unknown
+                        : !strcmp(key, "greet_delay_dynamic") ? &c->delay_dynamic
+                                                              : NULL;
+    if (ms) {
+        if (cfg_parse_duration(v, ms) || *ms > GREET_DELAY_MAX)
+            return cfg_fail(err, "expected a duration up to 120s (\"5s\", \"500ms\"), got '%s'", v);
+        return 0;
+    }
+    if (!strcmp(key, "early_talker_drop"))
+        return cfg_parse_bool(v, &c->early_drop) ? cfg_fail(err, "expected yes or no") : 0;
+    return CFG_UNKNOWN_KEY;
+}
+
+/* var_delay - a per-client delay from a variable: POLICY_GREETDELAY takes a
+ * duration, SMTPD_GREETDELAY (the qmail greetdelay patch) seconds, which
+ * the same parser reads.  1 when set and valid. */
+static int var_delay(const policy_session *s, const char *name, unsigned long *ms)
+{
+    const char *v = policy_session_getvar(s, name);
+    if (!v || !*v)
+        return 0;
+    if (cfg_parse_duration(v, ms)) {
+        plog(s, POLICY_LOG_WARNING, "ignored %s=%s: not a duration", name, v);
+        return 0;
+    }
+    if (*ms > GREET_DELAY_MAX)
+        *ms = GREET_DELAY_MAX;
+    return 1;
+}
+
+unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why)
+{
+    const struct botnet_cfg *c = cfg;
+    unsigned long ms;
+    unsigned generic;
+
+    if (s->customer) {
+        *why = s->customer_why ? s->customer_why : "customer";
+        return 0;
+    }
+    if (var_delay(s, "POLICY_GREETDELAY", &ms)) {
+        *why = "POLICY_GREETDELAY";
+        return ms;
+    }
+    if (var_delay(s, "SMTPD_GREETDELAY", &ms)) {
+        *why = "SMTPD_GREETDELAY";
+        return ms;
+    }
+    if (!s->host[0]) {
+        *why = "no rDNS name";
+        return c->delay_unknown;
+    }
+    generic = host_generic(s->host, s->family, s->addr);
+    if (generic) {
+        *why = generic & HOST_IP_IN_NAME ? "IP address in rDNS name" : "dynamic-looking rDNS name";
+        return c->delay_dynamic;
+    }
+    *why = "rDNS name";
+    return c->delay;
+}
+
+static enum check botnet_connect(policy_session *s, const void *cfg, struct finding *f)
+{
+    const struct botnet_cfg *c = cfg;
+    const char *drop = policy_session_getvar(s, "DROP_PRE_GREET");
+
+    if (!s->early_talker)
+        return CHECK_NOMATCH;
+    finding_set(f, 550, "5.5.1", "protocol error: talked before the greeting");
+    finding_reason(f, "early talker");
+    f->no_delay = c->early_drop || (drop && *drop && strcmp(drop, "0") != 0);
+    return CHECK_MATCH;
+}
+
+/* The connect hook only has work when an adapter reports an early talker,
+ * which no stage call does: a milter need not ask for anything on its
+ * account. */
+static unsigned botnet_stages(const void *cfg)
+{
+    (void)cfg;
+    return 0;
+}
+
+const struct layer_desc layer_botnet = {
+    .name = "botnet",
+    .flags = LAYER_INBOUND,
+    .default_action = LA_REJECT,
+    .cfg_size = sizeof(struct botnet_cfg),
+    .set = botnet_set,
+    .stages = botnet_stages,
+    .hooks = {[STAGE_CONNECT] = botnet_connect},
+};
