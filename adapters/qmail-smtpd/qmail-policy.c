@@ -6,10 +6,12 @@
  * that process.  The content stages run later, in policy-queue.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -139,6 +141,68 @@ const char *qpolicy_connect(void)
     if (!session)
         return NULL; /* refuse per transaction instead, with a reason */
     return format(policy_connect(session));
+}
+
+/* deadline - now + ms on the monotonic clock */
+static struct timespec deadline(unsigned long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static long ms_left(const struct timespec *until)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left =
+        (long)(until->tv_sec - now.tv_sec) * 1000 + (until->tv_nsec - now.tv_nsec) / 1000000;
+    return left > 0 ? left : 0;
+}
+
+/* talked - 1 when the client sends something before until, 0 when it stays
+ * quiet, -1 when it hangs up (qmail-smtpd will read the EOF) */
+static int talked(const struct timespec *until)
+{
+    for (;;) {
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        int n = poll(&p, 1, (int)ms_left(until));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0; /* quiet all along (or poll failed: greet as usual) */
+        char c;
+        ssize_t r = recv(0, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r < 0 && errno == ENOTSOCK)
+            return 1; /* a pipe (sslserver, tests): readable is talking */
+        return r > 0 ? 1 : r == 0 ? -1 : 0;
+    }
+}
+
+const char *qpolicy_greet(void)
+{
+    if (!session)
+        return NULL;
+    unsigned long ms = policy_greeting_delay(session);
+    if (!ms)
+        return NULL;
+    struct timespec until = deadline(ms);
+    if (talked(&until) != 1)
+        return NULL;
+    const char *r = format(policy_early_talker(session));
+    if (!r) { /* only noted, or kept for RCPT: the early talker waits it out */
+        long left = ms_left(&until);
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    return r;
 }
 
 const char *qpolicy_helo(const char *helo)

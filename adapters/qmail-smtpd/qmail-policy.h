@@ -19,6 +19,12 @@
 void qpolicy_setup(void);
 /* before the greeting: a reply that refuses the connection, or NULL */
 const char *qpolicy_connect(void);
+/* after qpolicy_connect() let the client in, before smtp_greet(): holds the
+ * greeting back as long as the library says for this client ([botnet],
+ * POLICY_GREETDELAY, SMTPD_GREETDELAY) while watching fd 0; input in that
+ * time is reported as an early talker.  A reply that refuses the client, or
+ * NULL to greet. */
+const char *qpolicy_greet(void);
 const char *qpolicy_helo(const char *helo);
 /* for qmail-smtpd builds with SMTP AUTH: after a successful AUTH */
 const char *qpolicy_auth(const char *user);

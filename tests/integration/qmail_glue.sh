@@ -21,6 +21,9 @@ badrcptto = $T/badrcptto
 badhelo = $T/badhelo
 CONF
 printf '[regex]\nbadrcptto = /nonexistent/file\n' > "$T/broken.conf"
+# tcpserver -H looks no names up: every client here has "no rDNS name"
+printf '[customers]\nlocal_domains = example.test\ntrusted_networks = 192.0.2.0/24\n[botnet]\ngreet_delay = 0\ngreet_delay_unknown = 1500ms\n' \
+    > "$T/greet.conf"
 cat > "$T/tcp.smtp" <<RULES
 127.0.0.2:allow,RELAYCLIENT=""
 127.0.0.3:allow,POLICY_REGEX="warn"
@@ -28,12 +31,16 @@ cat > "$T/tcp.smtp" <<RULES
 127.0.0.5:deny
 127.0.0.7:allow,POLICY_SESSION_LIMIT="1"
 127.0.0.8:allow,POLICY_THROTTLE="20000"
+127.0.0.9:allow,SMTPD_GREETDELAY="2"
+127.0.0.10:allow,SMTPD_GREETDELAY="2",DROP_PRE_GREET="1"
+127.0.0.11:allow,POLICY_CONFIG="$T/greet.conf"
+127.0.0.12:allow,POLICY_CONFIG="$T/greet.conf",RELAYCLIENT=""
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
-for a in 2 3 4 5 6 7 8; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in 2 3 4 5 6 7 8 9 10 11 12; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
     tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
 SRV=$!
@@ -97,4 +104,49 @@ check "POLICY_THROTTLE=20000: 60 KB take at least 2.5 s (took $slow s)" \
     awk -v t="$slow" 'BEGIN { exit !(t >= 2.5) }'
 check "no throttle: the same 60 KB take under 1.5 s (took $fast s)" \
     awk -v t="$fast" 'BEGIN { exit !(t < 1.5) }'
+
+# greeting delay and early talkers (layer 4).  timed IP SCRIPT: run SCRIPT
+# as the client (fd 6 reads, fd 7 writes) and print its output, CR removed,
+# then "elapsed=<seconds>"
+timed() {
+    local s e
+    s=$(date +%s.%N)
+    timeout 15 tcpclient -H -R -l 0 -i "$1" 127.0.0.1 "$PORT" sh -c "$2" 2>/dev/null | tr -d '\r'
+    e=$(date +%s.%N)
+    awk -v s="$s" -v e="$e" 'BEGIN { printf "elapsed=%.1f\n", e - s }'
+}
+secs() { sed -n 's/^elapsed=//p'; }
+printf 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n' > "$T/cmds"
+EARLY="cat '$T/cmds' >&7; cat <&6"                            # speaks at once
+PATIENT="IFS= read -r g <&6; echo \"\$g\"; cat '$T/cmds' >&7; cat <&6" # waits for 220
+
+out=$(timed 127.0.0.9 "$EARLY")
+same "SMTPD_GREETDELAY=2, early talker: greeted after the delay all the same" "220 drive ESMTP" \
+    "$(reply_n 1 <<< "$out")"
+check "SMTPD_GREETDELAY=2: the early talker waited the 2 s out ($(secs <<< "$out") s)" \
+    awk -v t="$(secs <<< "$out")" 'BEGIN { exit !(t >= 1.9) }'
+same "early talker: refused at RCPT (delay_reject)" \
+    "550 5.5.1 protocol error: talked before the greeting" "$(reply_n 4 <<< "$out")"
+
+out=$(timed 127.0.0.10 "$EARLY")
+same "DROP_PRE_GREET=1: 554 instead of the greeting, then the connection ends" \
+    "554 5.5.1 protocol error: talked before the greeting
+elapsed=$(secs <<< "$out")" "$out"
+check "DROP_PRE_GREET=1: no waiting for the early talker ($(secs <<< "$out") s)" \
+    awk -v t="$(secs <<< "$out")" 'BEGIN { exit !(t < 1.5) }'
+
+out=$(timed 127.0.0.11 "$PATIENT")
+same "greet_delay_unknown=1500ms: a patient client gets its greeting" "220 drive ESMTP" \
+    "$(reply_n 1 <<< "$out")"
+check "greet_delay_unknown=1500ms: held back for 1.5 s ($(secs <<< "$out") s)" \
+    awk -v t="$(secs <<< "$out")" 'BEGIN { exit !(t >= 1.4 && t < 3) }'
+same "a patient client is not an early talker" "250 ok" "$(reply_n 4 <<< "$out")"
+
+out=$(timed 127.0.0.12 "$PATIENT")
+check "RELAYCLIENT: customers are greeted without delay ($(secs <<< "$out") s)" \
+    awk -v t="$(secs <<< "$out")" 'BEGIN { exit !(t < 0.5) }'
+lines=$(wc -l < "$T/server.err")
+timed 127.0.0.9 "exec 7>&- 6<&-" > /dev/null
+sleep 2.5
+same "a client hanging up during the delay: the glue ends quietly" "$lines" "$(wc -l < "$T/server.err")"
 finish

@@ -43,6 +43,8 @@ int main(void)
     char line[1100];
     qpolicy_setup();
     const char *r = qpolicy_connect();
+    if (!r)
+        r = qpolicy_greet();
     if (r) {
         fputs(r, stdout);
         return 0;
