@@ -26,7 +26,8 @@
 
 static const char usage_text[] =
     "usage: policyctl check [-c FILE] --ip IP [--host NAME] [--helo NAME] [--auth USER]\n"
-    "                       [--from ADDR] [--rcpt ADDR]... [--var NAME=VALUE]... [-v]\n"
+    "                       [--early-talker] [--from ADDR] [--rcpt ADDR]... [--var NAME=VALUE]...\n"
+    "                       [-v]\n"
     "                       [MESSAGE-FILE | -]\n"
     "       policyctl version\n"
     "       policyctl help\n";
@@ -38,6 +39,7 @@ struct check_opts {
     char *vars[MAX_VARS];
     size_t nvars;
     int verbose;
+    int early_talker;
 };
 
 static int usage(const char *why)
@@ -226,6 +228,11 @@ static int run_check(const struct check_opts *o)
     a = report("connect", s, policy_connect(s));
     if (refused(a))
         goto refused;
+    unsigned long delay = policy_greeting_delay(s);
+    if (delay)
+        printf("greet\tcontinue\t0\t-\tbotnet\tgreeting delayed %lums\n", delay);
+    if (o->early_talker && refused(a = report("early", s, policy_early_talker(s))))
+        goto refused;
     if (o->helo && refused(a = report("helo", s, policy_helo(s, o->helo))))
         goto refused;
     if (o->auth && refused(a = report("auth", s, policy_auth(s, o->auth))))
@@ -269,13 +276,18 @@ out:
 
 static int cmd_check(int argc, char **argv)
 {
-    enum { O_IP = 256, O_HOST, O_HELO, O_AUTH, O_FROM, O_RCPT, O_VAR };
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},  {"ip", required_argument, NULL, O_IP},
-        {"host", required_argument, NULL, O_HOST}, {"helo", required_argument, NULL, O_HELO},
-        {"auth", required_argument, NULL, O_AUTH}, {"from", required_argument, NULL, O_FROM},
-        {"rcpt", required_argument, NULL, O_RCPT}, {"var", required_argument, NULL, O_VAR},
-        {"verbose", no_argument, NULL, 'v'},       {NULL, 0, NULL, 0}};
+    enum { O_IP = 256, O_HOST, O_HELO, O_AUTH, O_FROM, O_RCPT, O_VAR, O_EARLY };
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"ip", required_argument, NULL, O_IP},
+                                             {"host", required_argument, NULL, O_HOST},
+                                             {"helo", required_argument, NULL, O_HELO},
+                                             {"auth", required_argument, NULL, O_AUTH},
+                                             {"from", required_argument, NULL, O_FROM},
+                                             {"rcpt", required_argument, NULL, O_RCPT},
+                                             {"var", required_argument, NULL, O_VAR},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"early-talker", no_argument, NULL, O_EARLY},
+                                             {NULL, 0, NULL, 0}};
     struct check_opts o;
     int c;
 
@@ -288,6 +300,9 @@ static int cmd_check(int argc, char **argv)
             break;
         case 'v':
             o.verbose = 1;
+            break;
+        case O_EARLY:
+            o.early_talker = 1;
             break;
         case O_IP:
             o.ip = optarg;
