@@ -56,7 +56,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
              "trusted_networks = 10.0.0.0/8 2001:db8::/32\nsender_login = address\n"
              "[regex]\nbadhelo = %s/badhelo\nbadmailfrom = %s/badmailfrom\n"
              "badrcptto = %s/badrcptto\nbadrcpttonorelay = %s/badrcpttonorelay\n"
-             "header_block = Subject: viagra\nheader_block = X-Mailer: !^ok\n",
+             "header_block = Subject: viagra\nheader_block = X-Mailer: !^ok\n"
+             "[botnet]\ngreet_delay = 1\ngreet_delay_unknown = 2\ngreet_delay_dynamic = 3\n",
              dir, dir, dir, dir);
     put("policy.conf", conf);
     snprintf(conf, sizeof(conf), "%s/policy.conf", dir);
@@ -140,14 +141,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "not-an-ip", "",         "IPv6:::1"};
     struct prog g = {data, size};
     char a1[300], a2[300];
+    const char *ip = ips[byte(&g) % (sizeof(ips) / sizeof(*ips))];
+    char host[300];
     policy_session *s =
-        policy_session_new(engine, ips[byte(&g) % (sizeof(ips) / sizeof(*ips))], NULL);
+        policy_session_new(engine, ip, byte(&g) & 1 ? str(&g, host, sizeof(host)) : NULL);
     if (!s)
         abort();
     for (int steps = 0; g.left && steps < 200; steps++) {
         policy_action a = POLICY_CONTINUE;
         int stage = 1;
-        switch (byte(&g) % 14) {
+        switch (byte(&g) % 15) {
         case 0:
             a = policy_connect(s);
             break;
@@ -192,6 +195,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 12:
             a = policy_helo(s, NULL);
+            break;
+        case 13: /* the greeting, as the qmail glue drives it */
+            (void)policy_greeting_delay(s);
+            a = policy_early_talker(s);
             break;
         default:
             a = policy_rcpt(s, "postmaster");
