@@ -109,13 +109,7 @@ static const char *unavailable(void)
 void qpolicy_setup(void)
 {
     char err[512];
-    unsigned long limit = number("POLICY_SESSION_LIMIT");
     clock_gettime(CLOCK_MONOTONIC, &started);
-    throttle = number("POLICY_THROTTLE");
-    if (limit) {
-        signal(SIGALRM, time_is_up);
-        alarm((unsigned)limit);
-    }
     const char *path = getenv("POLICY_CONFIG");
     if (!path || !*path)
         path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
@@ -136,11 +130,29 @@ void qpolicy_setup(void)
         (void)policy_session_setvar(session, "POLICY_STAGES", "envelope");
 }
 
+/* limits - arm the session time limit and set the receive throttle: the
+ * library's decision for this client, or without a library (a configuration
+ * that does not load) the tcp.smtp variables as they are */
+static void limits(void)
+{
+    unsigned long limit = session ? policy_session_limit(session) : number("POLICY_SESSION_LIMIT");
+    throttle = session ? policy_receive_throttle(session) : number("POLICY_THROTTLE");
+    if (limit) {
+        signal(SIGALRM, time_is_up);
+        alarm(limit > 86400 ? 86400 : (unsigned)limit);
+    }
+}
+
 const char *qpolicy_connect(void)
 {
-    if (!session)
+    if (!session) {
+        limits();
         return NULL; /* refuse per transaction instead, with a reason */
-    return format(policy_connect(session));
+    }
+    const char *r = format(policy_connect(session));
+    if (!r)
+        limits();
+    return r;
 }
 
 /* deadline - now + ms on the monotonic clock */

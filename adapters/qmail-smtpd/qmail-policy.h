@@ -36,11 +36,12 @@ const char *qpolicy_data(void);
 void qpolicy_rset(void); /* RSET, and after each message */
 int qpolicy_closing(void);
 /* from saferead(), after each read of n > 0 bytes from the client: the
- * receive throttle POLICY_THROTTLE (bytes per second, the throttle.c idea)
- * sleeps here as long as the session's average rate is above it.  The
- * session time limit POLICY_SESSION_LIMIT (seconds) is armed by
- * qpolicy_setup(): when it runs out the client gets 421 and the process
- * ends.  Both come from tcp.smtp (or the environment); unset or 0 = none. */
+ * receive throttle (bytes per second, the throttle.c idea) sleeps here as
+ * long as the session's average rate is above it.  The session time limit
+ * is armed by qpolicy_connect(): when it runs out the client gets 421 and
+ * the process ends.  Both are the library's decision for the client
+ * ([botnet] session_limit and throttle, or the client's POLICY_SESSION_LIMIT
+ * and POLICY_THROTTLE from tcp.smtp); 0 = none. */
 void qpolicy_received(long n);
 
 #endif

@@ -197,6 +197,19 @@ POLICY_API policy_action policy_eom(policy_session *s);
 POLICY_API unsigned long policy_greeting_delay(policy_session *s);
 POLICY_API policy_action policy_early_talker(policy_session *s);
 
+/*
+ * Connection limits, for adapters that own the connection (layer 4,
+ * [botnet]), after policy_connect():
+ * policy_session_limit - seconds the whole connection may last (0: no
+ * limit): the client's POLICY_SESSION_LIMIT, else session_limit for
+ * clients that are not customers;
+ * policy_receive_throttle - bytes per second the client may send (0: no
+ * limit, the throttle.c idea): POLICY_THROTTLE, else throttle for clients
+ * that are not customers.
+ */
+POLICY_API unsigned long policy_session_limit(policy_session *s);
+POLICY_API unsigned long policy_receive_throttle(policy_session *s);
+
 /* End of a transaction: RSET, or after eom.  Keeps connection, HELO and AUTH. */
 POLICY_API void policy_reset(policy_session *s);
 

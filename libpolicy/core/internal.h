@@ -352,6 +352,9 @@ int customers_addr_is_local(const policy_engine *e, const char *addr);
 
 /* botnet: the greeting delay for this client in ms; *why says why. */
 unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why);
+/* botnet: the session time limit (seconds) and receive throttle (bytes/s). */
+unsigned long botnet_session_limit(const policy_session *s, const void *cfg);
+unsigned long botnet_throttle(const policy_session *s, const void *cfg);
 
 /* tcprules: look ip/host/info up in an open cdb the way tcpserver does and
  * call fn(name, value, ctx) for each +NAME=value of the first rule found.

@@ -667,6 +667,28 @@ unsigned long policy_greeting_delay(policy_session *s)
     return ms;
 }
 
+/* botnet_cfg_for - the [botnet] configuration when the layer is on for this
+ * connected client, else NULL */
+static const void *botnet_cfg_for(const policy_session *s)
+{
+    int i = engine_layer_index(&layer_botnet);
+    if (!s || i < 0 || s->state == SS_NEW || s->laction[i] == LA_OFF)
+        return NULL;
+    return s->e->layers[i].cfg;
+}
+
+unsigned long policy_session_limit(policy_session *s)
+{
+    const void *cfg = botnet_cfg_for(s);
+    return cfg ? botnet_session_limit(s, cfg) : 0;
+}
+
+unsigned long policy_receive_throttle(policy_session *s)
+{
+    const void *cfg = botnet_cfg_for(s);
+    return cfg ? botnet_throttle(s, cfg) : 0;
+}
+
 policy_action policy_early_talker(policy_session *s)
 {
     if (!s)

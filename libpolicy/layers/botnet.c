@@ -27,6 +27,8 @@ struct botnet_cfg {
     unsigned long delay_unknown; /* ms: no PTR name */
     unsigned long delay_dynamic; /* ms: a generic PTR name */
     int early_drop;              /* refuse an early talker at once */
+    unsigned long session_limit; /* ms a connection may last, 0 = no limit */
+    unsigned long throttle;      /* bytes per second received, 0 = no limit */
 };
 
 static int botnet_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
@@ -41,15 +43,26 @@ static int botnet_set(void *cfg, const char *key, const char *v, struct cfg_err 
             return cfg_fail(err, "expected a duration up to 120s (\"5s\", \"500ms\"), got '%s'", v);
         return 0;
     }
+    if (!strcmp(key, "session_limit")) {
+        if (cfg_parse_duration(v, &c->session_limit) || c->session_limit > 86400000UL)
+            return cfg_fail(err, "expected a duration up to 24h (\"10m\", \"300s\"), got '%s'", v);
+        return 0;
+    }
+    if (!strcmp(key, "throttle"))
+        return cfg_parse_uint(v, 1000000000UL, &c->throttle)
+                   ? cfg_fail(err, "expected bytes per second, got '%s'", v)
+                   : 0;
     if (!strcmp(key, "early_talker_drop"))
         return cfg_parse_bool(v, &c->early_drop) ? cfg_fail(err, "expected yes or no") : 0;
     return CFG_UNKNOWN_KEY;
 }
 
-/* var_delay - a per-client delay from a variable: POLICY_GREETDELAY takes a
- * duration, SMTPD_GREETDELAY (the qmail greetdelay patch) seconds, which
- * the same parser reads.  1 when set and valid. */
-static int var_delay(const policy_session *s, const char *name, unsigned long *ms)
+/* var_delay - a per-client time from a variable, in ms, at most max: a
+ * duration ("500ms", "2m"), or plain seconds as the qmail patches write
+ * them (SMTPD_GREETDELAY=5), which the same parser reads.  1 when set and
+ * valid. */
+static int var_delay(const policy_session *s, const char *name, unsigned long *ms,
+                     unsigned long max)
 {
     const char *v = policy_session_getvar(s, name);
     if (!v || !*v)
@@ -58,8 +71,8 @@ static int var_delay(const policy_session *s, const char *name, unsigned long *m
         plog(s, POLICY_LOG_WARNING, "ignored %s=%s: not a duration", name, v);
         return 0;
     }
-    if (*ms > GREET_DELAY_MAX)
-        *ms = GREET_DELAY_MAX;
+    if (*ms > max)
+        *ms = max;
     return 1;
 }
 
@@ -73,11 +86,11 @@ unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const
         *why = s->customer_why ? s->customer_why : "customer";
         return 0;
     }
-    if (var_delay(s, "POLICY_GREETDELAY", &ms)) {
+    if (var_delay(s, "POLICY_GREETDELAY", &ms, GREET_DELAY_MAX)) {
         *why = "POLICY_GREETDELAY";
         return ms;
     }
-    if (var_delay(s, "SMTPD_GREETDELAY", &ms)) {
+    if (var_delay(s, "SMTPD_GREETDELAY", &ms, GREET_DELAY_MAX)) {
         *why = "SMTPD_GREETDELAY";
         return ms;
     }
@@ -92,6 +105,28 @@ unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const
     }
     *why = "rDNS name";
     return c->delay;
+}
+
+unsigned long botnet_session_limit(const policy_session *s, const void *cfg)
+{
+    const struct botnet_cfg *c = cfg;
+    unsigned long ms;
+    if (var_delay(s, "POLICY_SESSION_LIMIT", &ms, 86400000UL))
+        return (ms + 999) / 1000;
+    return s->customer ? 0 : (c->session_limit + 999) / 1000;
+}
+
+unsigned long botnet_throttle(const policy_session *s, const void *cfg)
+{
+    const struct botnet_cfg *c = cfg;
+    const char *v = policy_session_getvar(s, "POLICY_THROTTLE");
+    unsigned long n;
+    if (v && *v) {
+        if (!cfg_parse_uint(v, 1000000000UL, &n))
+            return n;
+        plog(s, POLICY_LOG_WARNING, "ignored POLICY_THROTTLE=%s: not bytes per second", v);
+    }
+    return s->customer ? 0 : c->throttle;
 }
 
 static enum check botnet_connect(policy_session *s, const void *cfg, struct finding *f)

@@ -198,6 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 13: /* the greeting, as the qmail glue drives it */
             (void)policy_greeting_delay(s);
+            (void)policy_session_limit(s);
+            (void)policy_receive_throttle(s);
             a = policy_early_talker(s);
             break;
         default:

@@ -24,6 +24,7 @@ printf '[regex]\nbadrcptto = /nonexistent/file\n' > "$T/broken.conf"
 # tcpserver -H looks no names up: every client here has "no rDNS name"
 printf '[customers]\nlocal_domains = example.test\ntrusted_networks = 192.0.2.0/24\n[botnet]\ngreet_delay = 0\ngreet_delay_unknown = 1500ms\n' \
     > "$T/greet.conf"
+printf '[customers]\ntrusted_networks = 192.0.2.0/24\n[botnet]\nsession_limit = 1s\n' > "$T/limits.conf"
 cat > "$T/tcp.smtp" <<RULES
 127.0.0.2:allow,RELAYCLIENT=""
 127.0.0.3:allow,POLICY_REGEX="warn"
@@ -35,12 +36,14 @@ cat > "$T/tcp.smtp" <<RULES
 127.0.0.10:allow,SMTPD_GREETDELAY="2",DROP_PRE_GREET="1"
 127.0.0.11:allow,POLICY_CONFIG="$T/greet.conf"
 127.0.0.12:allow,POLICY_CONFIG="$T/greet.conf",RELAYCLIENT=""
+127.0.0.13:allow,POLICY_CONFIG="$T/limits.conf"
+127.0.0.14:allow,POLICY_CONFIG="$T/limits.conf",RELAYCLIENT=""
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
-for a in 2 3 4 5 6 7 8 9 10 11 12; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in $(seq 2 14); do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
     tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
 SRV=$!
@@ -87,6 +90,14 @@ out=$(timeout 10 tcpclient -H -R -l 0 -i 127.0.0.7 127.0.0.1 "$PORT" \
     sh -c "cat '$T/cmds' >&7; sleep 3; cat <&6" 2>/dev/null | tr -d '\r')
 same "POLICY_SESSION_LIMIT=1: 421 when the time is up" \
     "421 4.4.2 session time limit exceeded, closing connection" "$(reply_n 3 <<< "$out")"
+for ip in 127.0.0.13 127.0.0.14; do
+    out=$(timeout 10 tcpclient -H -R -l 0 -i $ip 127.0.0.1 "$PORT" \
+        sh -c "cat '$T/cmds' >&7; sleep 2; echo QUIT >&7; cat <&6" 2>/dev/null | tr -d '\r')
+    [ $ip = 127.0.0.13 ] && same "[botnet] session_limit = 1s: 421 when the time is up" \
+        "421 4.4.2 session time limit exceeded, closing connection" "$(reply_n 3 <<< "$out")"
+    [ $ip = 127.0.0.14 ] && same "[botnet] session_limit: not for customers (RELAYCLIENT)" \
+        "221 drive" "$(reply_n 3 <<< "$out")"
+done
 
 # receive throttle from tcp.smtp: 60 KB at 20,000 bytes/s take about 3 s
 { for i in $(seq 60); do printf 'HELO %0999d\n' 0; done; printf 'QUIT\n'; } > "$T/bulk"

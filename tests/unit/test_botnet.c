@@ -1,8 +1,9 @@
 /*
  * test_botnet.c - layer 4: generic PTR names are told from servers' names,
  * the greeting delay follows the client (customer, variables, no name,
- * generic name, proper name), and an early talker meets the layer's action
- * at once or at RCPT as configured.
+ * generic name, proper name), an early talker meets the layer's action at
+ * once or at RCPT as configured, and the connection limits come from the
+ * configuration or the client's variables.
  */
 #include <CUnit/CUnit.h>
 #include <arpa/inet.h>
@@ -178,6 +179,52 @@ static void test_early_talker(void)
     policy_engine_unref(e);
 }
 
+static void limits_for(policy_engine *e, const char *ip, const char *var, const char *value,
+                       unsigned long *limit, unsigned long *throttle)
+{
+    policy_session *s = policy_session_new(e, ip, NULL);
+    if (var)
+        CU_ASSERT_EQUAL(policy_session_setvar(s, var, value), 0);
+    CU_ASSERT_EQUAL(policy_session_limit(s), 0); /* not before connect */
+    policy_connect(s);
+    *limit = policy_session_limit(s);
+    *throttle = policy_receive_throttle(s);
+    policy_session_free(s);
+}
+
+static void test_connection_limits(void)
+{
+    unsigned long limit, throttle;
+    policy_engine *e = engine("[botnet]\nsession_limit = 10m\nthrottle = 20000\n");
+    limits_for(e, "192.0.2.1", NULL, NULL, &limit, &throttle);
+    CU_ASSERT_EQUAL(limit, 600);
+    CU_ASSERT_EQUAL(throttle, 20000);
+    limits_for(e, "127.0.0.1", NULL, NULL, &limit, &throttle); /* customers: none */
+    CU_ASSERT_EQUAL(limit, 0);
+    CU_ASSERT_EQUAL(throttle, 0);
+    /* the client's variables win, for customers too (tcp.smtp said so) */
+    limits_for(e, "127.0.0.1", "POLICY_SESSION_LIMIT", "30", &limit, &throttle);
+    CU_ASSERT_EQUAL(limit, 30);
+    limits_for(e, "192.0.2.1", "POLICY_SESSION_LIMIT", "1500ms", &limit, &throttle);
+    CU_ASSERT_EQUAL(limit, 2); /* rounded up: a limit never shortens */
+    limits_for(e, "192.0.2.1", "POLICY_THROTTLE", "5000", &limit, &throttle);
+    CU_ASSERT_EQUAL(throttle, 5000);
+    limits_for(e, "192.0.2.1", "POLICY_THROTTLE", "fast", &limit, &throttle);
+    CU_ASSERT_EQUAL(throttle, 20000);
+    CU_ASSERT_TRUE(test_log_has("ignored POLICY_THROTTLE=fast"));
+    limits_for(e, "192.0.2.1", "POLICY_BOTNET", "off", &limit, &throttle);
+    CU_ASSERT_EQUAL(limit + throttle, 0);
+    policy_engine_unref(e);
+
+    e = engine("");
+    limits_for(e, "192.0.2.1", NULL, NULL, &limit, &throttle);
+    CU_ASSERT_EQUAL(limit + throttle, 0);
+    policy_engine_unref(e);
+    CU_ASSERT_PTR_NULL(test_engine("[botnet]\nsession_limit = 2d\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(test_engine("[botnet]\nthrottle = -1\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "bytes per second"));
+}
+
 int suite_botnet(void)
 {
     CU_pSuite s = CU_add_suite("botnet", NULL, NULL);
@@ -187,5 +234,6 @@ int suite_botnet(void)
     CU_ADD_TEST(s, test_delay_follows_the_client);
     CU_ADD_TEST(s, test_bad_delays_are_named);
     CU_ADD_TEST(s, test_early_talker);
+    CU_ADD_TEST(s, test_connection_limits);
     return 0;
 }
