@@ -183,6 +183,7 @@ extern const char *const layer_reserved[];
 /* The layers the core calls by index. */
 extern const struct layer_desc layer_customers;
 extern const struct layer_desc layer_regex;
+extern const struct layer_desc layer_recipients;
 
 /* ------------------------------------------------------------ engine */
 
@@ -347,6 +348,8 @@ double log_now(void);
 void customers_classify(policy_session *s);
 /* customers_is_local - is the domain of addr (as normalized) a local domain? */
 int customers_addr_is_local(const policy_engine *e, const char *addr);
+/* customers_domain_is_local - is a normalized domain ("": none) a local domain? */
+int customers_domain_is_local(const policy_engine *e, const char *domain);
 
 /* tcprules: look ip/host/info up in an open cdb the way tcpserver does and
  * call fn(name, value, ctx) for each +NAME=value of the first rule found.
