@@ -222,7 +222,8 @@ static int known_var(const char *name)
 {
     static const char *const known[] = {
         "RELAYCLIENT", "RBLSMTPD",      "CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT",
-        "BADMIMETYPE", "BADLOADERTYPE", "SPFBEHAVIOR",       NULL};
+        "BADMIMETYPE", "BADLOADERTYPE", "SPFBEHAVIOR",       "CHKUSER_SENDER_MX",
+        NULL};
     for (size_t i = 0; known[i]; i++)
         if (!strcmp(name, known[i]))
             return 1;
