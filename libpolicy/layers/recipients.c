@@ -24,11 +24,10 @@
 #include "../support/address.h"
 #include "../support/recipmap.h"
 
-#define RCPT_MAX_SOURCES    8
-#define RCPT_MAX_CANDIDATES 8    /* user-a-b-c: the address and its bases */
-#define RCPT_REPLY_MAX      300  /* configured reply texts */
-#define RCPT_QMAIL_DEFAULT  4096 /* bytes of a .qmail-default we look at */
-#define RCPT_LIMIT_MAX      1000000UL
+#define RCPT_MAX_SOURCES   8
+#define RCPT_REPLY_MAX     300  /* configured reply texts */
+#define RCPT_QMAIL_DEFAULT 4096 /* bytes of a .qmail-default we look at */
+#define RCPT_LIMIT_MAX     1000000UL
 
 enum src_kind { SRC_MAP, SRC_VPOPMAIL, SRC_QMAIL_USERS };
 
@@ -286,54 +285,16 @@ static unsigned recipients_stages(const void *cfg)
 
 /* ------------------------------------------------------------ sources */
 
-/* The local part to look up and the lengths of its bases: "user-a-b" is
- * tried as "user-a-b", "user-a", "user" (chkuser's extensions). */
-struct candidates {
-    char local[ADDR_LOCAL_MAX + 1];
-    size_t len[RCPT_MAX_CANDIDATES];
-    size_t n;
-};
-
-static void candidates_make(struct candidates *k, const char *local, const char *sep)
-{
-    size_t ll = strlen(local);
-    memcpy(k->local, local, ll + 1);
-    k->len[0] = ll;
-    k->n = 1;
-    if (!*sep)
-        return;
-    for (size_t i = ll; i-- > 1 && k->n < RCPT_MAX_CANDIDATES;)
-        if (strchr(sep, local[i]))
-            k->len[k->n++] = i;
-}
-
-/* map_lookup - each candidate as local@domain, then the domain's entry. */
-static enum answer map_lookup(const struct source *s, const struct candidates *k,
+/* map_lookup - recipmap's answer in the layer's terms. */
+static enum answer map_lookup(const struct source *s, const struct recipmap_query *k,
                               const char *domain)
 {
-    char key[RECIPMAP_KEY_MAX + 1];
-    size_t dl = strlen(domain);
-    for (size_t i = 0; i < k->n; i++) {
-        size_t ll = k->len[i];
-        if (ll + 1 + dl > RECIPMAP_KEY_MAX)
-            continue;
-        memcpy(key, k->local, ll);
-        if (s->map.fold)
-            recipmap_fold(key, ll);
-        key[ll] = '@';
-        memcpy(key + ll + 1, domain, dl);
-        int r = recipmap_has(&s->map, key, ll + 1 + dl);
-        if (r < 0)
-            return ANS_ERROR;
-        if (r > 0)
-            return ANS_FOUND;
-    }
-    switch (recipmap_domain(&s->map, domain)) {
-    case 2:
-        return ANS_FOUND;
+    switch (recipmap_lookup(&s->map, k, domain)) {
     case 1:
-        return ANS_NOTFOUND;
+        return ANS_FOUND;
     case 0:
+        return ANS_NOTFOUND;
+    case 2:
         return ANS_NODOMAIN;
     default:
         return ANS_ERROR;
@@ -401,7 +362,7 @@ static int qmail_default_catches(int dfd)
 /* vpop_lookup - domains/<domain>/<user>/, .qmail-<user>, .qmail-<ext>-default
  * files, then a delivering .qmail-default.  Names are checked to be one
  * directory entry each, so "../" and "/" lead nowhere. */
-static enum answer vpop_lookup(const struct source *s, const struct candidates *k,
+static enum answer vpop_lookup(const struct source *s, const struct recipmap_query *k,
                                const char *domain)
 {
     char user[ADDR_LOCAL_MAX + 1];
@@ -460,7 +421,7 @@ static enum answer users_find(const struct source *s, const char *local, size_t 
     return ANS_NOTFOUND;
 }
 
-static enum answer users_lookup(const struct source *s, const struct candidates *k)
+static enum answer users_lookup(const struct source *s, const struct recipmap_query *k)
 {
     for (size_t i = 0; i < k->n; i++) {
         enum answer a = users_find(s, k->local, k->len[i]);
@@ -472,7 +433,7 @@ static enum answer users_lookup(const struct source *s, const struct candidates 
 
 /* lookup - ask every source in order; the first that knows the address
  * wins.  An error counts only when no other source found it. */
-static enum answer lookup(const struct recipients_cfg *c, const struct candidates *k,
+static enum answer lookup(const struct recipients_cfg *c, const struct recipmap_query *k,
                           const char *domain, const char **which)
 {
     enum answer best = ANS_NODOMAIN;
@@ -513,7 +474,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     const struct recipients_cfg *c = cfg;
     struct recipients_state *st = session_layer_state(s, &layer_recipients);
     struct addr a;
-    struct candidates k;
+    struct recipmap_query k;
     const char *which = "";
 
     if (!st || addr_parse(s->rcpt, &a) != ADDR_OK)
@@ -542,7 +503,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     if (!local || !c->nsrc)
         return CHECK_NOMATCH; /* remote: the relay rule's business */
 
-    candidates_make(&k, a.local, c->ext_sep);
+    recipmap_query_make(&k, a.local, c->ext_sep);
     switch (lookup(c, &k, domain, &which)) {
     case ANS_FOUND:
         return CHECK_NOMATCH;

@@ -460,3 +460,48 @@ int recipmap_domain(const struct recipmap *m, const char *domain)
         return -1;
     return d && d[0] == '*' ? 2 : 1;
 }
+
+void recipmap_query_make(struct recipmap_query *q, const char *local, const char *sep)
+{
+    size_t ll = strnlen(local, sizeof(q->local) - 1);
+    memcpy(q->local, local, ll);
+    q->local[ll] = '\0';
+    q->len[0] = ll;
+    q->n = 1;
+    if (!sep || !*sep)
+        return;
+    for (size_t i = ll; i-- > 1 && q->n < RECIPMAP_MAX_FORMS;)
+        if (strchr(sep, q->local[i]))
+            q->len[q->n++] = i;
+}
+
+int recipmap_lookup(const struct recipmap *m, const struct recipmap_query *q, const char *domain)
+{
+    char key[RECIPMAP_KEY_MAX + 1];
+    size_t dl = strnlen(domain, ADDR_DOMAIN_MAX + 1);
+    if (dl > ADDR_DOMAIN_MAX)
+        return 2;
+    for (size_t i = 0; i < q->n; i++) {
+        size_t ll = q->len[i];
+        if (ll + 1 + dl > RECIPMAP_KEY_MAX)
+            continue;
+        memcpy(key, q->local, ll);
+        if (m->fold)
+            recipmap_fold(key, ll);
+        key[ll] = '@';
+        memcpy(key + ll + 1, domain, dl);
+        int r = recipmap_has(m, key, ll + 1 + dl);
+        if (r != 0)
+            return r;
+    }
+    switch (recipmap_domain(m, domain)) {
+    case 2:
+        return 1;
+    case 1:
+        return 0;
+    case 0:
+        return 2;
+    default:
+        return -1;
+    }
+}

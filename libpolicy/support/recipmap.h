@@ -74,6 +74,24 @@ int recipmap_has(const struct recipmap *m, const char *key, size_t klen);
  * catch-all, 1 listed (it has addresses), 0 unknown, -1 damaged. */
 int recipmap_domain(const struct recipmap *m, const char *domain);
 
+/* A recipient to look up: its local part and the lengths of the forms to
+ * try, "user-a-b" -> "user-a-b", "user-a", "user" (extensions, chkuser). */
+#define RECIPMAP_MAX_FORMS 8
+struct recipmap_query {
+    char local[64 + 1];
+    size_t len[RECIPMAP_MAX_FORMS];
+    size_t n;
+};
+
+/* recipmap_query_make - the forms of local (dequoted, at most 64 bytes)
+ * with every separator character of sep ("" none), longest first. */
+void recipmap_query_make(struct recipmap_query *q, const char *local, const char *sep);
+
+/* recipmap_lookup - each form as form@domain, then the domain's entry:
+ * 1 found (or catch-all), 0 not found in a listed domain, 2 the map does
+ * not know the domain, -1 damaged file. */
+int recipmap_lookup(const struct recipmap *m, const struct recipmap_query *q, const char *domain);
+
 /* recipmap_fold - lowercase the ASCII letters of n bytes of s in place. */
 void recipmap_fold(char *s, size_t n);
 
