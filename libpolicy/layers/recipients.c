@@ -481,7 +481,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     const char *domain = a.domain[0] ? a.domain : c->default_domain;
     int local = domain && customers_domain_is_local(s->e, domain);
-    if (local && str_ieq(a.local, "postmaster"))
+    if ((local || !a.domain[0]) && str_ieq(a.local, "postmaster"))
         return CHECK_NOMATCH; /* RFC 5321 4.5.1: always accepted */
 
     unsigned long rcpt_limit = limit_of(s, "CHKUSER_RCPTLIMIT", c->rcpt_limit);
