@@ -477,15 +477,17 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     struct recipmap_query k;
     const char *which = "";
 
-    if (!st || addr_parse(s->rcpt, &a) != ADDR_OK)
+    unsigned long rcpt_limit = limit_of(s, "CHKUSER_RCPTLIMIT", c->rcpt_limit);
+    unsigned long wrong_limit = limit_of(s, "CHKUSER_WRONGRCPTLIMIT", c->wrong_limit);
+    if (!st || (!c->nsrc && !rcpt_limit && !wrong_limit))
+        return CHECK_NOMATCH; /* nothing to do: cost nothing */
+    if (addr_parse(s->rcpt, &a) != ADDR_OK)
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     const char *domain = a.domain[0] ? a.domain : c->default_domain;
     int local = domain && customers_domain_is_local(s->e, domain);
     if ((local || !a.domain[0]) && str_ieq(a.local, "postmaster"))
         return CHECK_NOMATCH; /* RFC 5321 4.5.1: always accepted */
 
-    unsigned long rcpt_limit = limit_of(s, "CHKUSER_RCPTLIMIT", c->rcpt_limit);
-    unsigned long wrong_limit = limit_of(s, "CHKUSER_WRONGRCPTLIMIT", c->wrong_limit);
     st->rcpts++;
     /* a customer's remote recipients are not the mail bomb's */
     if (wrong_limit && st->wrong >= wrong_limit && (local || !s->customer)) {
