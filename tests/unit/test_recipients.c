@@ -475,9 +475,12 @@ static const char *users_cdb(void)
     int fd = open(p, O_WRONLY | O_TRUNC);
     struct cdb_make cm;
     cdb_make_start(&cm, fd);
-    cdb_make_add(&cm, "", 0, "-", 1);                    /* wildcard characters */
-    cdb_make_add(&cm, "!joe\0", 5, "joe\0001001\0", 11); /* =joe:joe:1001:... */
-    cdb_make_add(&cm, "!ezmlm-", 7, "ezmlm\0", 6);       /* +ezmlm-:ezmlm:... */
+    cdb_make_add(&cm, "", 0, "-", 1); /* wildcard characters */
+    cdb_make_add(&cm, "!joe\0", 5,
+                 "joe\0"
+                 "1001",
+                 8);                               /* =joe:joe:1001:... */
+    cdb_make_add(&cm, "!ezmlm-", 7, "ezmlm\0", 6); /* +ezmlm-:ezmlm:... */
     cdb_make_finish(&cm);
     close(fd);
     return p;
