@@ -470,9 +470,13 @@ void recipmap_query_make(struct recipmap_query *q, const char *local, const char
     q->n = 1;
     if (!sep || !*sep)
         return;
-    for (size_t i = ll; i-- > 1 && q->n < RECIPMAP_MAX_FORMS;)
-        if (strchr(sep, q->local[i]))
+    for (size_t i = ll; i-- > 1 && q->n < RECIPMAP_MAX_FORMS;) {
+        unsigned char c = (unsigned char)q->local[i];
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+            continue; /* letters never separate: skip the strchr */
+        if (c && strchr(sep, c))
             q->len[q->n++] = i;
+    }
 }
 
 int recipmap_lookup(const struct recipmap *m, const struct recipmap_query *q, const char *domain)
