@@ -335,6 +335,20 @@ static int dot_qmail(int dfd, const char *local, size_t n, int deflt)
     return entry_exists(dfd, name, 0);
 }
 
+/* vpasswd_has - is user (n bytes, lowercase) a key of the domain's
+ * vpasswd.cdb, vpopmail's index of its users (it also finds the users that
+ * big domains keep in hashed subdirectories)?  1, 0 (or no index), -1. */
+static int vpasswd_has(int dfd, const char *user, size_t n)
+{
+    unsigned dlen;
+    int fd = openat(dfd, "vpasswd.cdb", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int r = cdb_seek(fd, user, (unsigned)n, &dlen);
+    close(fd);
+    return r > 0 ? 1 : r == 0 ? 0 : -1;
+}
+
 /* qmail_default_catches - does the domain's .qmail-default deliver (a
  * catch-all), rather than bounce as vpopmail's "bounce-no-mailbox" does? */
 static int qmail_default_catches(int dfd)
@@ -359,7 +373,7 @@ static int qmail_default_catches(int dfd)
     return strstr(buf, "bounce-no-mailbox") == NULL;
 }
 
-/* vpop_lookup - domains/<domain>/<user>/, .qmail-<user>, .qmail-<ext>-default
+/* vpop_lookup - domains/<domain>/<user>/ or vpasswd.cdb, .qmail-<user>, .qmail-<ext>-default
  * files, then a delivering .qmail-default.  Names are checked to be one
  * directory entry each, so "../" and "/" lead nowhere. */
 static enum answer vpop_lookup(const struct source *s, const struct recipmap_query *k,
@@ -381,7 +395,7 @@ static enum answer vpop_lookup(const struct source *s, const struct recipmap_que
         memcpy(user, k->local, n);
         user[n] = '\0';
         recipmap_fold(user, n); /* vpopmail and qmail-local lowercase */
-        if ((r = entry_exists(dfd, user, 1)) == 0)
+        if ((r = entry_exists(dfd, user, 1)) == 0 && (r = vpasswd_has(dfd, user, n)) == 0)
             r = dot_qmail(dfd, user, n, 0);
         for (size_t j = n; r == 0 && i == 0 && j-- > 1;) /* list-sub -> .qmail-list-default */
             if (user[j] == '-')

@@ -439,6 +439,15 @@ static void test_vpopmail_tree(void)
     mkpath("vpop/domains/catch.test/.qmail-default",
            "| /home/vpopmail/bin/vdelivermail '' ann@vpop.test\n");
     mkpath("vpop/secret", NULL);
+    /* vpasswd.cdb: a user kept in a hashed subdirectory of a big domain */
+    const char *vp = test_write("vpop/domains/vpop.test/vpasswd.cdb", "");
+    int fd = open(vp, O_WRONLY | O_TRUNC);
+    struct cdb_make cm;
+    cdb_make_start(&cm, fd);
+    cdb_make_add(&cm, "hashed", 6,
+                 "x:89:89:Hashed:/home/vpopmail/domains/vpop.test/0/hashed:NOQUOTA", 63);
+    cdb_make_finish(&cm);
+    close(fd);
     snprintf(conf, sizeof(conf),
              "[customers]\nlocal_domains = vpop.test catch.test novpop.test\n"
              "[recipients]\nvpopmail_dir = %s/vpop\n",
@@ -452,6 +461,8 @@ static void test_vpopmail_tree(void)
     CU_ASSERT_EQUAL(rcpt(e, "<first.last@vpop.test>"), 250);
     CU_ASSERT_EQUAL(rcpt(e, "<list-subscribe@vpop.test>"), 250);
     CU_ASSERT_EQUAL(rcpt(e, "<nobody@vpop.test>"), 550);
+    CU_ASSERT_EQUAL(rcpt(e, "<Hashed@vpop.test>"), 250);
+    CU_ASSERT_EQUAL(rcpt(e, "<hashed-ext@vpop.test>"), 250);
     CU_ASSERT_EQUAL(rcpt(e, "<whoever@catch.test>"), 250);
     CU_ASSERT_EQUAL(rcpt(e, "<whoever@novpop.test>"), 250); /* domain in no source */
     /* path tricks lead nowhere */
