@@ -17,6 +17,7 @@
 #define EX_DEFERRED 2
 #define EX_USAGE    64
 #define EX_CONFIG   78
+#define EX_DATAERR  65
 #define EX_SOFTWARE 70
 
 #define MAX_RCPTS  1000
@@ -29,6 +30,7 @@ static const char usage_text[] =
     "                       [--early-talker] [--from ADDR] [--rcpt ADDR]... [--var NAME=VALUE]...\n"
     "                       [-v]\n"
     "                       [MESSAGE-FILE | -]\n"
+    "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
     "       policyctl version\n"
     "       policyctl help\n";
 
@@ -348,12 +350,38 @@ static int cmd_check(int argc, char **argv)
     return run_check(&o);
 }
 
+/* cmd_makemap - recipients.txt -> recipients.cdb, atomically (temp + rename). */
+static int cmd_makemap(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"case-sensitive", no_argument, NULL, 'k'},
+                                             {NULL, 0, NULL, 0}};
+    unsigned flags = 0;
+    char err[1024];
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+k", longopts, NULL)) != -1) {
+        if (c != 'k')
+            return usage(NULL);
+        flags |= POLICY_MAP_CASE_SENSITIVE;
+    }
+    if (argc - optind != 2)
+        return usage("makemap takes an input and an output file");
+    if (policy_makemap_recipients(argv[optind], argv[optind + 1], flags, err, sizeof(err)) != 0) {
+        fprintf(stderr, "policyctl: %s\n", err);
+        return EX_DATAERR;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return usage("no command");
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "makemap"))
+        return cmd_makemap(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("policyctl (libpolicy %s)\n", policy_version());
         return 0;

@@ -231,6 +231,23 @@ typedef struct policy_edit {
  * length.  Owned by the session; valid until the next stage call or reset. */
 POLICY_API size_t policy_edits(const policy_session *s, const policy_edit **edits);
 
+/* ------------------------------------------------------------ maps */
+
+/*
+ * policy_makemap_recipients - compile recipients.txt into the cdb map that
+ * [recipients] map = names.  The text: one address a line, "@domain" for
+ * every address of a domain (catch-all), "address: target, ..." for an alias
+ * or a mailing list, '#' at the start of a line or after white space starts
+ * a comment.  Writes out_path.tmp.PID, fsyncs it and renames it over
+ * out_path: engines that mapped the old file keep it until they are freed
+ * (a reload opens the new one).  in_path "-" reads standard input.  flags:
+ * POLICY_MAP_CASE_SENSITIVE keeps the case of local parts (for fold_case =
+ * no).  Returns 0, or -1 with one line naming file and line in err.
+ */
+#define POLICY_MAP_CASE_SENSITIVE 0x1u
+POLICY_API int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags,
+                                         char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -183,6 +183,7 @@ extern const char *const layer_reserved[];
 /* The layers the core calls by index. */
 extern const struct layer_desc layer_customers;
 extern const struct layer_desc layer_regex;
+extern const struct layer_desc layer_recipients;
 extern const struct layer_desc layer_botnet;
 
 /* ------------------------------------------------------------ engine */
@@ -349,6 +350,8 @@ double log_now(void);
 void customers_classify(policy_session *s);
 /* customers_is_local - is the domain of addr (as normalized) a local domain? */
 int customers_addr_is_local(const policy_engine *e, const char *addr);
+/* customers_domain_is_local - is a normalized domain ("": none) a local domain? */
+int customers_domain_is_local(const policy_engine *e, const char *domain);
 
 /* botnet: the greeting delay for this client in ms; *why says why. */
 unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why);

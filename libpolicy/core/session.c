@@ -220,11 +220,17 @@ const char *policy_session_getvar(const policy_session *s, const char *name)
 /* The variables the library knows, for policy_session_import_env(). */
 static int known_var(const char *name)
 {
-    static const char *const known[] = {"RELAYCLIENT",       "RBLSMTPD",
-                                        "CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT",
-                                        "BADMIMETYPE",       "BADLOADERTYPE",
-                                        "SPFBEHAVIOR",       "SMTPD_GREETDELAY",
-                                        "DROP_PRE_GREET",    NULL};
+    static const char *const known[] = {"RELAYCLIENT",
+                                        "RBLSMTPD",
+                                        "CHKUSER_RCPTLIMIT",
+                                        "CHKUSER_WRONGRCPTLIMIT",
+                                        "CHKUSER_SENDER_MX",
+                                        "BADMIMETYPE",
+                                        "BADLOADERTYPE",
+                                        "SPFBEHAVIOR",
+                                        "SMTPD_GREETDELAY",
+                                        "DROP_PRE_GREET",
+                                        NULL};
     for (size_t i = 0; known[i]; i++)
         if (!strcmp(name, known[i]))
             return 1;

@@ -133,6 +133,11 @@ static int is_local(const struct customers_cfg *c, const struct addr *a)
     return a->domain[0] == '\0' || domainset_match(&c->local, a->domain);
 }
 
+int customers_domain_is_local(const policy_engine *e, const char *domain)
+{
+    return domain[0] == '\0' || domainset_match(&cfg_of(e)->local, domain);
+}
+
 int customers_addr_is_local(const policy_engine *e, const char *addr)
 {
     struct addr a;

@@ -7,14 +7,15 @@
 #include "../core/internal.h"
 
 const struct layer_desc *const layer_registry[] = {
-    &layer_customers, /* 5: customers and relay (decides who is a customer first) */
-    &layer_botnet,    /* 4: greeting delay, early talker */
-    &layer_regex,     /* qregex badhelo/badmailfrom/badrcptto, header blocks */
+    &layer_customers,  /* 5: customers and relay (decides who is a customer first) */
+    &layer_recipients, /* 3: does the recipient exist (chkuser), RCPT limits */
+    &layer_botnet,     /* 4: greeting delay, early talker, connection limits */
+    &layer_regex,      /* qregex badhelo/badmailfrom/badrcptto, header blocks */
 };
 
 const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
 
 /* Sections of policy.conf that name layers still to come (ARCHITECTURE.md):
  * refused with a clear message instead of "unknown section". */
-const char *const layer_reserved[] = {"rdns",  "dnsbl", "spf",      "recipients",  "spam",
-                                      "virus", "rate",  "greylist", "attachments", NULL};
+const char *const layer_reserved[] = {"rdns", "dnsbl",    "spf",         "spam", "virus",
+                                      "rate", "greylist", "attachments", NULL};

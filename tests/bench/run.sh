@@ -9,6 +9,8 @@ S=${2:-3}
 echo
 "$B/tests/bench/bench_patterns" "$S"
 echo
+"$B/tests/bench/bench_recipients" "$S"
+echo
 # policy-queue with the layers a qmail host runs after qmail-smtpd: the
 # content stages of customers + regex (900 qregex patterns, header rules)
 Q=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-bq.XXXXXX")

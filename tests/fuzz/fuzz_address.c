@@ -1,6 +1,7 @@
 /*
  * fuzz_address.c - libFuzzer harness for the address parser, the domain
- * normalizer and the relay decision built on them.  Checks invariants, not
+ * normalizer, the recipients layer's normalization (extension forms, case
+ * folding of map keys) and the relay decision built on them.  Checks invariants, not
  * just crashes: a parsed address has bounded parts, a normalized domain is
  * lowercase with no empty label.
  */
@@ -10,6 +11,7 @@
 
 #include "address.h"
 #include "internal.h"
+#include "recipmap.h"
 
 static policy_engine *engine;
 
@@ -34,6 +36,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char dom[ADDR_DOMAIN_MAX + 1];
     (void)addr_domain_normalize(in, n, dom);
+
+    /* the recipients layer's forms of a local part: each a prefix of the
+     * one before, cut at a separator, never empty, at most 8 */
+    struct recipmap_query q;
+    recipmap_query_make(&q, a.local, "-+.");
+    if (q.n < 1 || q.n > RECIPMAP_MAX_FORMS || q.len[0] != strlen(a.local))
+        abort();
+    for (size_t i = 1; i < q.n; i++)
+        if (q.len[i] == 0 || q.len[i] >= q.len[i - 1] || !strchr("-+.", q.local[q.len[i]]))
+            abort();
+    /* a map line: its key is folded and bounded */
+    struct recipmap_entry en;
+    char why[160];
+    if (recipmap_parse_line(in, n, 1, &en, why, sizeof(why)) == 0 && en.kind != RML_BLANK) {
+        if (en.klen > RECIPMAP_KEY_MAX || en.klen != strlen(en.key) || en.domain_off >= en.klen)
+            abort();
+        for (size_t i = 0; i < en.klen; i++)
+            if (en.key[i] >= 'A' && en.key[i] <= 'Z')
+                abort();
+    }
 
     if (!engine)
         engine = policy_engine_open(NULL, NULL, 0);

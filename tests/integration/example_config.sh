@@ -13,7 +13,10 @@ printf '^nobody@example\\.com$\n' > "$T/badrcptto"
 printf '@example\\.com$\n' > "$T/badmailfromnorelay"
 printf '127.:allow,RELAYCLIENT=""\n:allow\n' > "$T/tcp.smtp"
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.tmp" < "$T/tcp.smtp"
-sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" "$EX" > "$T/policy.conf"
+printf 'u@mail.example.com\n@example.net\nu@example.com\n' > "$T/recipients.txt"
+"$P" makemap "$T/recipients.txt" "$T/recipients.cdb"
+sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" \
+    -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" "$EX" > "$T/policy.conf"
 
 run() { local s=0; "$P" check -c "$T/policy.conf" "$@" >"$T/out" 2>&1 || s=$?; echo $s; }
 same "the example configuration loads and accepts mail for a local domain" 0 \
@@ -26,4 +29,8 @@ same "the example refuses a forged local sender from a stranger" 1 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from boss@example.com --rcpt u@example.net)"
 same "the example's sender_login refuses another user's address" 1 \
     "$(run --ip 198.51.100.1 --auth alice@example.com --from bob@example.com --rcpt u@remote.example)"
+same "the example refuses an unknown local recipient" 1 \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt nobody@example.com)"
+same "the example reaches user-ext@ through user@" 0 \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u-news@example.com)"
 finish

@@ -13,9 +13,9 @@ static const struct {
     const char *name;
     int (*add)(void);
 } suites[] = {
-    {"util", suite_util},         {"engine", suite_engine},       {"session", suite_session},
-    {"address", suite_address},   {"customers", suite_customers}, {"regex", suite_regex},
-    {"tcprules", suite_tcprules}, {"botnet", suite_botnet},
+    {"util", suite_util},         {"engine", suite_engine},         {"session", suite_session},
+    {"address", suite_address},   {"customers", suite_customers},   {"regex", suite_regex},
+    {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
 };
 
 int main(int argc, char **argv)

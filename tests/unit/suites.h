@@ -9,6 +9,7 @@ int suite_address(void);
 int suite_customers(void);
 int suite_regex(void);
 int suite_tcprules(void);
+int suite_recipients(void);
 int suite_botnet(void);
 
 #endif

@@ -131,7 +131,7 @@ static void test_common_keys_reach_the_layer(void)
                                    err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
     const struct layer_inst *l = NULL;
-    for (size_t i = 0; i < layer_count; i++)
+    for (size_t i = 0; i < layer_count && !l; i++) /* by name: the registry grows */
         if (!strcmp(e->layers[i].desc->name, "probe"))
             l = &e->layers[i];
     CU_ASSERT_PTR_NOT_NULL_FATAL(l);
