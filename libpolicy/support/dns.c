@@ -212,6 +212,20 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         q_unlink_free(q);
 }
 
+/* qname_ok - a name we may ask about: looser than a host name, because SPF
+ * macros put local parts into names, but printable, unescaped, bounded. */
+static int qname_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > DNS_NAME_MAX || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= ' ' || c > '~' || c == '\\' || (c == '.' && name[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
 struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum dns_type type,
                         size_t txt_max, double deadline, dns_cb cb, void *arg)
 {
@@ -223,7 +237,7 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
     len = strnlen(name, DNS_NAME_MAX + 2);
     if (len && name[len - 1] == '.')
         len--;
-    if (!dns_hostname_ok(name, len))
+    if (!qname_ok(name, len))
         return NULL;
     q = calloc(1, sizeof(*q));
     if (!q)

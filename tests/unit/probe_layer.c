@@ -119,7 +119,8 @@ static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
 static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
 const struct layer_desc *const layer_registry[] = {&layer_customers, &layer_rdns,  &layer_dnsbl,
-                                                   &layer_regex,     &layer_probe, &layer_probe2};
+                                                   &layer_spf,       &layer_regex, &layer_probe,
+                                                   &layer_probe2};
 const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
-const char *const layer_reserved[] = {"spf",  "recipients", "botnet",      "spam", "virus",
-                                      "rate", "greylist",   "attachments", NULL};
+const char *const layer_reserved[] = {"recipients", "botnet",   "spam",        "virus",
+                                      "rate",       "greylist", "attachments", NULL};
