@@ -280,8 +280,10 @@ out:
         SPF_response_free(resp);
     if (req)
         SPF_request_free(req);
-    if (server)
+    if (server) {
+        server->resolver = NULL; /* the caller's: SPF_server_free() would destroy it */
         SPF_server_free(server);
+    }
     spf_session = NULL;
 
     finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, s->ip,

@@ -70,6 +70,8 @@ static int servers_csv(const char *in, char *out, size_t outlen)
         memcpy(word, w, n);
         word[n] = '\0';
         w += n;
+        if (word[0] == '[' && !strchr(word, ']'))
+            return -1;
         const char *c1 = strchr(word, ':');
         int bare6 = word[0] != '[' && c1 && strchr(c1 + 1, ':');
         int r = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", bare6 ? "[" : "", word,
@@ -462,8 +464,12 @@ static void parse_ptr(const unsigned char *buf, int len, struct dns_answer *a)
     unsigned char dummy[4] = {0, 0, 0, 0};
     int r = ares_parse_ptr_reply(buf, len, dummy, sizeof(dummy), AF_INET, &he);
     if (r != ARES_SUCCESS) {
-        a->status = r == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
-        a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
+        /* c-ares refuses a reply whose PTR is not a host name (EBADRESP):
+         * like Postfix, a name that is not a host name is no name at all */
+        a->status = r == ARES_ENODATA || r == ARES_EBADRESP ? DNS_NOTFOUND : DNS_ERROR;
+        a->why = r == ARES_ENODATA    ? "no data"
+                 : r == ARES_EBADRESP ? "PTR is not a valid host name"
+                                      : "malformed answer";
         return;
     }
     size_t bad = 0;

@@ -13,9 +13,10 @@ static const struct {
     const char *name;
     int (*add)(void);
 } suites[] = {
-    {"util", suite_util},         {"engine", suite_engine},       {"session", suite_session},
-    {"address", suite_address},   {"customers", suite_customers}, {"regex", suite_regex},
-    {"tcprules", suite_tcprules},
+    {"util", suite_util},           {"engine", suite_engine},
+    {"session", suite_session},     {"address", suite_address},
+    {"customers", suite_customers}, {"regex", suite_regex},
+    {"tcprules", suite_tcprules},   {"dns", suite_dns},
 };
 
 int main(int argc, char **argv)

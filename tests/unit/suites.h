@@ -9,5 +9,6 @@ int suite_address(void);
 int suite_customers(void);
 int suite_regex(void);
 int suite_tcprules(void);
+int suite_dns(void);
 
 #endif
