@@ -29,6 +29,8 @@ struct spf_cfg {
  * messages, while spf_check() runs. */
 static _Thread_local jmp_buf *spf_jump;
 static _Thread_local policy_session *spf_session;
+/* the response libspf2 is building: static storage survives the longjmp */
+static _Thread_local SPF_response_t *spf_resp;
 static void (*spf_prev_error)(const char *, int, const char *) __attribute__((noreturn));
 
 __attribute__((noreturn)) static void on_spf_error(const char *file, int line, const char *msg)
@@ -250,9 +252,9 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
             err = SPF_E_INVALID_CHAR;
             goto out;
         }
-        SPF_response_t *r = NULL;
-        err = SPF_request_query_mailfrom(req, &r);
-        resp = r;
+        spf_resp = NULL;
+        err = SPF_request_query_mailfrom(req, &spf_resp);
+        resp = spf_resp;
         if (resp) {
             result = SPF_response_result(resp);
             if (err == SPF_E_SUCCESS)
@@ -262,11 +264,11 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
                 sanitize_copy(comment, sizeof(comment), c, strlen(c));
         }
     } else {
+        /* libspf2 gave up halfway; its objects are whole (it builds them
+         * before it uses them), so they are freed below */
         result = SPF_RESULT_TEMPERROR;
         err = SPF_E_INTERNAL_ERROR;
-        resp = NULL; /* libspf2 gave up halfway: leak rather than free a torn object */
-        req = NULL;
-        server = NULL;
+        resp = spf_resp;
     }
 out:
     spf_jump = NULL;
@@ -278,6 +280,7 @@ out:
         add_received_spf(s, resp, result, identity);
     if (resp)
         SPF_response_free(resp);
+    spf_resp = NULL;
     if (req)
         SPF_request_free(req);
     if (server) {

@@ -321,12 +321,14 @@ static void step(struct dns *d, const void *group, double now)
     tvp = ares_timeout(d->ch, &maxtv, &tv);
     int ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
 
-    int bits = ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+    /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit:
+     * test the same bits unsigned */
+    unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
+    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
         short ev = 0;
-        if (ARES_GETSOCK_READABLE(bits, i))
+        if (bits & (1u << i))
             ev |= POLLIN;
-        if (ARES_GETSOCK_WRITABLE(bits, i))
+        if (bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
             ev |= POLLOUT;
         if (!ev)
             continue;
