@@ -359,12 +359,14 @@ void dns_wait(struct dns *d, const void *group)
 {
     if (!d)
         return;
+    /* read what has arrived before giving up on anything: answers that came
+     * in while the client talked count even when their deadline has passed
+     * by the time the verdict is collected */
     for (int rounds = 0; rounds < 100000; rounds++) {
-        double now = dns_now_ms();
-        expire(d, now);
         if (!dns_pending(d, group))
             return;
-        step(d, group, now);
+        step(d, group, dns_now_ms());
+        expire(d, dns_now_ms());
     }
 }
 

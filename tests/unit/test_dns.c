@@ -246,6 +246,41 @@ static void test_question_gives_up_at_its_deadline(void)
     close(fd);
 }
 
+/* an answer that arrived in time counts even when it is collected late */
+static void test_answer_in_time_counts_when_collected_late(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa, from;
+    socklen_t sl = sizeof(sa), fl = sizeof(from);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char servers[64];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    struct dns *d = dns_new(servers, 200, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    char g;
+    struct dns_q *q = dns_start(d, &g, "2.0.0.127.bl.test", DNS_A, 0, 0, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    /* play the server: answer the question at once */
+    unsigned char buf[512];
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT_FATAL(n > 12);
+    struct pkt p;
+    unsigned char ip[4] = {127, 0, 0, 2};
+    reply(&p, "2.0.0.127.bl.test", DNS_A, 1);
+    memcpy(p.b, buf, 2); /* the question's ID */
+    answer(&p, DNS_A, ip, 4);
+    sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+    usleep(400 * 1000); /* the client takes its time: past the deadline */
+    dns_wait(d, &g);
+    CU_ASSERT_EQUAL(dns_answer_of(q)->status, DNS_FOUND);
+    dns_free(d);
+    close(fd);
+}
+
 static void test_bad_server_list_is_refused(void)
 {
     CU_ASSERT_PTR_NULL(dns_new("[::1", 100, err, sizeof(err)));
@@ -480,6 +515,7 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_reverse_names);
     CU_ADD_TEST(s, test_hostname_check);
     CU_ADD_TEST(s, test_question_gives_up_at_its_deadline);
+    CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
     CU_ADD_TEST(s, test_bad_server_list_is_refused);
     CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
     CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
