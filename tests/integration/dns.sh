@@ -40,6 +40,7 @@ stage_line() {
         '$1 == st { print $2 " " $3 " " $4 " " $5 " " $6 }'
 }
 rcpt() { local c=$1; shift; stage_line "$c" rcpt --helo client.example --from a@sender.example --rcpt u@example.com "$@"; }
+short4() { cut -d' ' -f1-4; }
 # elapsed_ms CMD... - run CMD, print how long it took
 elapsed_ms() {
     local t0 t1
@@ -242,6 +243,34 @@ check "rdns: the PTR name reaches the log (host=)" grep -q "action=reject .*host
 same "rdns + dnsbl: clean client passes" "continue 250 2.1.5 - recipient ok" "$(rcpt both --ip 192.0.2.10)"
 same "rdns + dnsbl: missing PTR and unlisted: rdns rejects" "reject 550 5.7.25 rdns" \
     "$(rcpt both --ip 192.0.2.12 | cut -d' ' -f1-4)"
+
+# the action x on_error matrix for both layers: listed and no-answer clients
+for layer in rdns dnsbl; do
+    if [ $layer = rdns ]; then keys='[rdns]'; listed=192.0.2.12; code="550 5.7.25"; tcode="450 4.7.25"
+    else keys='[dnsbl]\nzones = bl.test'; listed=127.0.0.2; code="554 5.7.1"; tcode="454 4.7.1"; fi
+    for act in reject tempfail tag warn off; do
+        conf "m_${layer}_$act" "$DNS_PORT" "$keys\naction = $act"
+        case $act in
+        reject) want="reject $code $layer" ;;
+        tempfail) want="tempfail $tcode $layer" ;;
+        *) want="continue 250 2.1.5 -" ;;
+        esac
+        same "matrix: $layer listed, action = $act" "$want" "$(rcpt "m_${layer}_$act" --ip "$listed" | short4)"
+        same "matrix: $layer not listed, action = $act" "continue 250 2.1.5 -" \
+            "$(rcpt "m_${layer}_$act" --ip 192.0.2.10 | short4)"
+        for oe in tempfail accept; do
+            conf "n_${layer}_${act}_$oe" "$DEAD_PORT" "$keys\naction = $act\non_error = $oe"
+            if [ $act = off ] || [ $act = warn ] || [ $oe = accept ]; then want="continue 250 2.1.5 -"
+            else want="tempfail 451 $([ $layer = rdns ] && echo 4.7.25 || echo 4.7.1) $layer"; fi
+            same "matrix: $layer no answer, action = $act, on_error = $oe" "$want" \
+                "$(rcpt "n_${layer}_${act}_$oe" --ip "$listed" | short4)"
+        done
+    done
+    "$P" check -c "$T/m_${layer}_tag.conf" --ip "$listed" --from a@b.example --rcpt u@example.com "$T/msg" > "$T/tag.out" 2>&1
+    check "matrix: $layer action = tag adds X-Policy-Tag" grep -q "^edit	add	X-Policy-Tag: $layer; " "$T/tag.out"
+    "$P" check -v -c "$T/n_${layer}_warn_tempfail.conf" --ip "$listed" --from a@b.example --rcpt u@example.com 2> "$T/w.err" >/dev/null
+    check "matrix: $layer no answer under action = warn is logged as warn-error" grep -q "action=warn-error .*layer=$layer" "$T/w.err"
+done
 
 # configuration errors
 for bad in 'zones = bl.test=127.0.0.[2..x]' 'zones = bl.test*0' 'zones = not_a..zone' \

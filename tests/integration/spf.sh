@@ -97,6 +97,19 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "spf: dead resolver costs the timeout, not more (${ms} ms)" test "$ms" -lt 1900
 conf dfail "$FAIL_PORT" 'behavior = 3'
 same "spf: SERVFAIL resolver: 451 4.7.24" "tempfail 451 4.7.24 spf" "$(verdict dfail 192.0.2.10 a@spf-pass.test | short)"
+# actions on a fail, on_error under warn
+for act in tempfail tag warn off; do
+    conf "a_$act" "$DNS_PORT" "action = $act"
+    case $act in
+    tempfail) want="tempfail 450 4.7.23 spf" ;;
+    *) want="$PASS" ;;
+    esac
+    same "spf: fail with action = $act" "$want" "$(verdict "a_$act" 192.0.2.10 a@spf-fail.test | short)"
+done
+"$P" check -c "$T/a_tag.conf" --ip 192.0.2.10 --helo h.test --from a@spf-fail.test --rcpt u@example.com "$T/msg" > "$T/tag.out" 2>&1
+check "spf: action = tag adds X-Policy-Tag" grep -q "^edit	add	X-Policy-Tag: spf; SPF fail" "$T/tag.out"
+conf warnerr "$DNS_PORT" 'action = warn'
+same "spf: temperror under action = warn never defers" "$PASS" "$(verdict warnerr 192.0.2.10 a@spf-inc.test | short)"
 # configuration
 printf '[spf]\nbehavior = 7\n' > "$T/bad.conf"
 st=0; "$P" check -c "$T/bad.conf" --ip 192.0.2.1 >/dev/null 2>&1 || st=$?

@@ -5,7 +5,7 @@
 # ------------------------------------------------------------ milter
 MILTER="$B/adapters/milter/policy-milter"
 export MTLIB="$HERE/milter/lib.lua"
-conf mil "$DNS_PORT" '[rdns]\n[dnsbl]\nzones = bl.test wl.test*-2'
+conf mil "$DNS_PORT" '[rdns]\n[dnsbl]\nzones = bl.test wl.test*-2\n[spf]'
 conf mildead "$DEAD_PORT" '[rdns]\n[dnsbl]\nzones = bl.test'
 conf mildeadacc "$DEAD_PORT" '[rdns]\non_error = accept\n[dnsbl]\nzones = bl.test\non_error = accept'
 # milter_run CONF LUA - start a milter on CONF, run the script, stop it
@@ -47,11 +47,26 @@ run(function()
     check("IPv6 clean client passes", tx("unknown", "2001:db8::10") == "ccc")
     check("DNSWL-listed client passes", tx("unknown", "192.0.2.50") == "ccc")
     check("authenticated listed client passes", tx("unknown", "192.0.2.66", "alice") == "ccc")
+    -- SPF: fail refused at RCPT; pass gets a Received-SPF header at end of message
+    local c = session("unknown", "192.0.2.10", "client.example")
+    reply(mt.mailfrom(c, "<a@spf-fail.test>"), c)
+    check("SPF fail: RCPT refused", reply(mt.rcptto(c, "<u@example.com>"), c) == "y")
+    mt.disconnect(c)
+    c = session("unknown", "192.0.2.10", "client.example")
+    reply(mt.mailfrom(c, "<a@spf-pass.test>"), c)
+    check("SPF pass: RCPT continues", reply(mt.rcptto(c, "<u@example.com>"), c) == "c")
+    reply(mt.data(c), c)
+    content(c, {"Subject", "hi", "From", "<a@spf-pass.test>"}, "hello\r\n")
+    check("SPF pass: end of message continues", reply(mt.eom(c), c) == "c")
+    check("SPF pass: Received-SPF header added", mt.eom_check(c, MT_HDRADD, "Received-SPF"))
+    mt.disconnect(c)
 end)
 LUA
 milter_run mil "$T/dns.lua"
 check "milter: the dnsbl reject names the list and its TXT in the log" \
     grep -q "action=reject ip=192.0.2.66 .*layer=dnsbl .*listed in bl.test" "$T/mil.mlog"
+check "milter: the SPF reject is logged with 5.7.23" \
+    grep -q "stage=rcpt action=reject ip=192.0.2.10 .*layer=spf code=550 xcode=5.7.23" "$T/mil.mlog"
 check "milter: the rdns reject is logged at RCPT" \
     grep -q "stage=rcpt action=reject ip=192.0.2.12 .*layer=rdns code=550 xcode=5.7.25" "$T/mil.mlog"
 cat > "$T/dead.lua" <<'LUA'
