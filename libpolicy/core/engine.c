@@ -541,6 +541,10 @@ unsigned policy_engine_stages(const policy_engine *e)
                 have |= 1u << st;
         mask |= d->stages ? have & d->stages(e->layers[i].cfg) : have;
     }
+    /* verdicts of connect, HELO and MAIL are remembered (or, for the DNS
+     * layers, collected) at the first RCPT: that stage has work then too */
+    if (mask & ((1u << STAGE_CONNECT) | (1u << STAGE_HELO) | (1u << STAGE_MAIL)))
+        mask |= 1u << STAGE_RCPT;
     return mask;
 }
 

@@ -216,6 +216,14 @@ static void test_stages_follow_what_is_configured(void)
     CU_ASSERT_EQUAL(policy_engine_stages(e), 0);
     policy_engine_unref(e);
 
+    /* a DNS layer acts at connect; its verdict arrives at RCPT */
+    e = test_engine("[probe]\naction = off\n[probe2]\naction = off\n[customers]\naction = off\n"
+                    "[dnsbl]\nzones = bl.example\n",
+                    err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(policy_engine_stages(e), POLICY_STAGE_CONNECT | POLICY_STAGE_RCPT);
+    policy_engine_unref(e);
+
     e = test_engine("[probe]\naction = warn\n", err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
     CU_ASSERT_TRUE(policy_engine_stages(e) & POLICY_STAGE_BODY);
