@@ -21,6 +21,7 @@
 
 struct spf_cfg {
     int behavior; /* qmail-spf SPFBEHAVIOR, 0..6 */
+    int check_helo;
     int received_spf;
     unsigned long timeout_ms;
 };
@@ -211,7 +212,7 @@ static void add_received_spf(policy_session *s, SPF_response_t *resp, SPF_result
 }
 
 enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int received_spf,
-                     struct finding *f)
+                     int helo_identity, struct finding *f)
 {
     SPF_server_t *volatile server = NULL;
     SPF_request_t *volatile req = NULL;
@@ -224,7 +225,8 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
     char comment[POLICY_TEXT_MAX + 1] = "";
 
     pthread_once(&handlers_once, install_handlers);
-    if (*s->sender) {
+    int use_from = *s->sender && !helo_identity;
+    if (use_from) {
         snprintf(identity, sizeof(identity), "%s", s->sender);
     } else { /* the null sender: the HELO identity (RFC 7208 2.4) */
         snprintf(identity, sizeof(identity), "postmaster@%s", s->helo_given ? s->helo : "");
@@ -247,7 +249,7 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
         else
             SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)s->addr);
         SPF_request_set_helo_dom(req, s->helo_given && *s->helo ? s->helo : domain);
-        if (*s->sender && SPF_request_set_env_from(req, s->sender) != 0) {
+        if (use_from && SPF_request_set_env_from(req, s->sender) != 0) {
             result = SPF_RESULT_PERMERROR; /* not an address libspf2 can use */
             err = SPF_E_INVALID_CHAR;
             goto out;
@@ -322,6 +324,13 @@ out:
         break;
     }
     int perm = result == SPF_RESULT_PERMERROR;
+    if (helo_identity) {
+        finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
+                    "Helo command [%s] rejected: SPF %s (%s) from [%s]%s%s", s->helo,
+                    perm ? "validation error" : "validation failed", result_name(result), s->ip,
+                    comment[0] ? ": " : "", comment);
+        return CHECK_MATCH;
+    }
     finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
                 "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s%s", s->sender,
                 perm ? "validation error" : "validation failed", result_name(result), domain, s->ip,
@@ -349,6 +358,9 @@ static int spf_set(void *cfg, const char *key, const char *v, struct cfg_err *er
         c->behavior = (int)n;
         return 0;
     }
+    if (!strcmp(key, "check_helo"))
+        return cfg_parse_bool(v, &c->check_helo) ? cfg_fail(err, "expected yes or no, got '%s'", v)
+                                                 : 0;
     if (!strcmp(key, "received_spf"))
         return cfg_parse_bool(v, &c->received_spf)
                    ? cfg_fail(err, "expected yes or no, got '%s'", v)
@@ -382,7 +394,16 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
         finding_reason(f, "out of memory");
         return CHECK_ERROR;
     }
-    enum check r = spf_check(s, dns, behavior, c->received_spf, f);
+    enum check r = CHECK_NOMATCH;
+    /* RFC 7208 2.3: the HELO identity first; only its refusal counts (a
+     * HELO name without SPF, or DNS trouble there, leaves MAIL FROM to decide) */
+    if (c->check_helo && *s->sender && strchr(s->helo, '.') &&
+        dns_hostname_ok(s->helo, strlen(s->helo)))
+        r = spf_check(s, dns, behavior, 0, 1, f);
+    if (r != CHECK_MATCH) {
+        memset(f, 0, sizeof(*f));
+        r = spf_check(s, dns, behavior, c->received_spf, 0, f);
+    }
     spf_dns_free(dns);
     return r;
 }

@@ -14,11 +14,12 @@
 
 #include "../core/internal.h"
 
-/* spf_check - evaluate the session's sender (or HELO, for the null sender)
- * at SPFBEHAVIOR level behavior with DNS from dns (not freed); adds the
- * Received-SPF edit when asked.  MATCH, ERROR (temperror) or NOMATCH. */
+/* spf_check - evaluate the session's sender (the HELO identity for the null
+ * sender, or when helo_identity is set) at SPFBEHAVIOR level behavior with
+ * DNS from dns (not freed); adds the Received-SPF edit when asked.  MATCH,
+ * ERROR (temperror) or NOMATCH. */
 enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int received_spf,
-                     struct finding *f);
+                     int helo_identity, struct finding *f);
 
 /* spf_dns_new - a libspf2 DNS layer answering through the session's
  * resolver, every lookup bounded by deadline_ms (absolute); free with

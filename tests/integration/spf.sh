@@ -73,6 +73,16 @@ same "spf: null sender: the HELO identity passes" "$PASS" "$(verdict l3 192.0.2.
 same "spf: null sender: the HELO identity fails" "reject 550 5.7.23 spf" "$(verdict l3 192.0.2.11 '' | short)"
 same "spf: an authenticated customer is not checked" "$PASS" \
     "$(verdict l3 192.0.2.10 a@spf-fail.test --auth alice | short)"
+# the HELO identity (check_helo)
+conf helo "$DNS_PORT" 'check_helo = yes'
+same "spf: check_helo refuses a client its HELO name's record does not allow" \
+    "reject 550 5.7.23 spf Helo command [helo.client.test] rejected: SPF validation failed (fail) from [192.0.2.11]:" \
+    "$(verdict helo 192.0.2.11 a@spf-pass.test | cut -d' ' -f1-14)"
+same "spf: without check_helo the same client passes on its sender" "$PASS" \
+    "$(verdict l3 192.0.2.11 a@spf-pass.test | short)"
+same "spf: check_helo passes a client its HELO record allows" "$PASS" "$(verdict helo 192.0.2.10 a@spf-pass.test | short)"
+same "spf: check_helo: a HELO without SPF leaves MAIL FROM to decide" "reject 550 5.7.23 spf" \
+    "$("$P" check -c "$T/helo.conf" --ip 192.0.2.10 --helo nospf.client.test --from a@spf-fail.test --rcpt u@example.com | awk -F'\t' '$1 == "rcpt" { print $2, $3, $4, $5 }')"
 # Received-SPF
 h=$(header l3 192.0.2.10 a@spf-pass.test)
 check "spf: Received-SPF: pass is added as an edit ($h)" grep -q "^Received-SPF: pass .*client-ip=192.0.2.10" <<< "$h"

@@ -403,7 +403,7 @@ static enum check spf_with_zone(const char *ip, const char *from, SPF_dns_server
 {
     *s = spf_session(e, ip, "helo.example", from);
     memset(f, 0, sizeof(*f));
-    return spf_check(*s, zone, behavior, 1, f);
+    return spf_check(*s, zone, behavior, 1, 0, f);
 }
 
 static void spf_done(policy_session *s, policy_engine *e)
