@@ -272,6 +272,19 @@ for layer in rdns dnsbl; do
     check "matrix: $layer no answer under action = warn is logged as warn-error" grep -q "action=warn-error .*layer=$layer" "$T/w.err"
 done
 
+# no dns_servers: /etc/resolv.conf (nameserver 127.0.0.1 in our namespace);
+# a hostile server on port 53 lists everybody
+if python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 53))' 2>/dev/null; then
+    python3 "$HERE/dns/fakedns.py" hostile 53 > "$T/fake53" 2>&1 &
+    EXTRA_PIDS="$EXTRA_PIDS $!"
+    for _ in $(seq 50); do grep -q ready "$T/fake53" && break; sleep 0.1; done
+    printf '[customers]\nlocal_domains = example.com\ntrusted_networks = 10.255.255.0/24\n[dnsbl]\nzones = any.test\n' > "$T/resolv.conf.conf"
+    same "without dns_servers the servers of /etc/resolv.conf are asked" "reject 554 5.7.1 dnsbl" \
+        "$(rcpt resolv.conf --ip 192.0.2.10 | short4)"
+else
+    notok "port 53 is free in the test namespace"
+fi
+
 # configuration errors
 for bad in 'zones = bl.test=127.0.0.[2..x]' 'zones = bl.test*0' 'zones = not_a..zone' \
     'helo_zones = dbl.test*2' 'threshold = 1\nallowlist_threshold = 1' 'timeout = forever'; do
