@@ -706,6 +706,9 @@ static policy_action finish(policy_session *s, enum stage st, policy_action a)
 static void stage_begin(policy_session *s)
 {
     s->stage_started = log_now();
+    /* answers that came in while the client talked: names become known and
+     * the questions that depend on them go out now, not at RCPT */
+    dns_poll(s->dns);
 }
 
 /* ------------------------------------------------------------ stages */

@@ -301,23 +301,19 @@ size_t dns_pending(struct dns *d, const void *group)
     return n;
 }
 
-/* step - one poll round, at most until the earliest deadline of group. */
-static void step(struct dns *d, const void *group, double now)
+/* pump - one poll round of at most ms milliseconds (c-ares' own timers may
+ * make it shorter); answers that arrived are handed to their owners. */
+static void pump(struct dns *d, double ms_max)
 {
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
     struct pollfd pfd[ARES_GETSOCK_MAXNUM];
     nfds_t n = 0;
-    double until = 0;
     struct timeval maxtv, tv, *tvp;
 
-    for (struct dns_q *q = d->qs; q; q = q->next)
-        if (q->group == group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
-            until = q->deadline;
-    double wait = until - now;
-    if (wait < 0)
-        wait = 0;
-    maxtv.tv_sec = (time_t)(wait / 1000.0);
-    maxtv.tv_usec = (suseconds_t)((wait - (double)maxtv.tv_sec * 1000.0) * 1000.0);
+    if (ms_max < 0)
+        ms_max = 0;
+    maxtv.tv_sec = (time_t)(ms_max / 1000.0);
+    maxtv.tv_usec = (suseconds_t)((ms_max - (double)maxtv.tv_sec * 1000.0) * 1000.0);
     tvp = ares_timeout(d->ch, &maxtv, &tv);
     int ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
 
@@ -338,11 +334,8 @@ static void step(struct dns *d, const void *group, double now)
         n++;
     }
     int r = poll(pfd, n, ms);
-    if (r <= 0) {
-        if (r < 0 && errno != EINTR)
-            ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-        else
-            ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* c-ares timeouts */
+    if (r <= 0) { /* nothing to read (or EINTR): let c-ares run its timers */
+        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
         return;
     }
     for (nfds_t i = 0; i < n; i++) {
@@ -353,6 +346,22 @@ static void step(struct dns *d, const void *group, double now)
         ares_socket_t wr = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
         ares_process_fd(d->ch, rd, wr);
     }
+}
+
+/* step - one poll round, at most until the earliest deadline of group. */
+static void step(struct dns *d, const void *group, double now)
+{
+    double until = 0;
+    for (struct dns_q *q = d->qs; q; q = q->next)
+        if (q->group == group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
+            until = q->deadline;
+    pump(d, until - now);
+}
+
+void dns_poll(struct dns *d)
+{
+    if (d && d->qs)
+        pump(d, 0);
 }
 
 void dns_wait(struct dns *d, const void *group)

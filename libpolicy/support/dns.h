@@ -78,6 +78,10 @@ double dns_deadline_of(const struct dns_q *q);
 /* dns_wait - process answers until no question of group is pending (each
  * gives up at its own deadline): the wait lasts as long as the slowest. */
 void dns_wait(struct dns *d, const void *group);
+/* dns_poll - hand out whatever answers have arrived, without waiting (so a
+ * name is known, and the question that depends on it sent, as early as
+ * possible). */
+void dns_poll(struct dns *d);
 /* dns_pending - questions of group still waiting (no blocking). */
 size_t dns_pending(struct dns *d, const void *group);
 /* dns_release_group - the owner is gone: no more callbacks, memory reused. */

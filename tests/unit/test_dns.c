@@ -23,6 +23,7 @@
 #include <spf2/spf_dns_zone.h>
 
 static char err[512];
+static policy_engine *engine(const char *conf);
 
 /* ------------------------------------------------------------ packets */
 
@@ -281,6 +282,57 @@ static void test_answer_in_time_counts_when_collected_late(void)
     close(fd);
 }
 
+/* the PTR name is known at the next stage after its answer came in, and
+ * the forward question goes out then, not at RCPT */
+static void test_ptr_name_is_known_before_rcpt(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa, from;
+    socklen_t sl = sizeof(sa), fl = sizeof(from);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char conf[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:%u\ndns_timeout = 2s\n[customers]\n"
+             "trusted_networks = 10.0.0.0/8\n[rdns]\nforward_confirm = yes\n",
+             ntohs(sa.sin_port));
+    policy_engine *e = engine(conf);
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    unsigned char buf[512];
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT_FATAL(n > 12);
+    struct pkt p, rd;
+    reply(&p, "10.2.0.192.in-addr.arpa", DNS_PTR, 1);
+    memcpy(p.b, buf, 2);
+    rd.n = 0;
+    put_name(&rd, "late.client.test");
+    answer(&p, DNS_PTR, rd.b, rd.n);
+    sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+    usleep(50 * 1000);
+    CU_ASSERT_STRING_EQUAL(s->host, "");
+    policy_helo(s, "client.example"); /* the next stage reads the answer */
+    CU_ASSERT_STRING_EQUAL(s->host, "late.client.test");
+    /* and the forward question is out already */
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT(n > 12 && memmem(buf, (size_t)n,
+                               "\x04"
+                               "late"
+                               "\x06"
+                               "client"
+                               "\x04"
+                               "test",
+                               17) != NULL);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    close(fd);
+}
+
 static void test_bad_server_list_is_refused(void)
 {
     CU_ASSERT_PTR_NULL(dns_new("[::1", 100, err, sizeof(err)));
@@ -516,6 +568,7 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_hostname_check);
     CU_ADD_TEST(s, test_question_gives_up_at_its_deadline);
     CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
+    CU_ADD_TEST(s, test_ptr_name_is_known_before_rcpt);
     CU_ADD_TEST(s, test_bad_server_list_is_refused);
     CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
     CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
