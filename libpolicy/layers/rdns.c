@@ -171,8 +171,10 @@ static void start_forward(policy_session *s, void *arg)
                       st->deadline, NULL, NULL);
 }
 
-/* generic_ipv4 - does name carry the four octets (either order, as digit
- * runs, zero-padded or in hex)?  "1-2-3-4.pool.example" "host004003002001" */
+/* generic_name - does name carry the client's address?  IPv4: the four
+ * octets in either order as digit runs, zero-padded or in hex
+ * ("1-2-3-4.pool.example", "host004003002001"); IPv6: the interface
+ * identifier in hex. */
 static int generic_name(const policy_session *s, const char *name)
 {
     char pat[64];
@@ -260,6 +262,8 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
         size_t alen = s->family == AF_INET ? 4 : 16;
         for (size_t i = 0; i < st->nnames && confirmed < 0; i++) {
             const struct dns_answer *a = st->fwd[i] ? dns_answer_of(st->fwd[i]) : NULL;
+            if (!a && !dns_hostname_ok(st->names[i], strlen(st->names[i])))
+                continue; /* an MTA-given name that is no host name: not confirmed */
             if (!a || a->status == DNS_ERROR || a->status == DNS_PENDING) {
                 errors++;
                 continue;

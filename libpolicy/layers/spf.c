@@ -234,6 +234,10 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
     domain = strrchr(identity, '@');
     domain = domain ? domain + 1 : identity;
 
+    if (!*domain) { /* null sender and no HELO: nothing to check */
+        result = SPF_RESULT_NONE;
+        goto out;
+    }
     spf_session = s;
     if (setjmp(jb) == 0) {
         spf_jump = &jb;

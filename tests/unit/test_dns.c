@@ -371,6 +371,15 @@ static void test_rdns_takes_the_mta_name_and_spots_generic_ones(void)
         CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "5.7.1");
         policy_session_free(s);
     }
+    /* forward confirmation of an MTA-given name that is no host name */
+    policy_engine *e2 = engine("[general]\ndns_servers = 127.0.0.1:9\n[customers]\n"
+                               "trusted_networks = 10.0.0.0/8\n[rdns]\nforward_confirm = yes\n"
+                               "delay_reject = no\n");
+    policy_session *s2 = policy_session_new(e2, "192.0.2.13", "bad name!");
+    CU_ASSERT_EQUAL(policy_connect(s2), POLICY_REJECT);
+    CU_ASSERT_STRING_EQUAL(policy_last_reply(s2)->xcode, "5.7.25");
+    policy_session_free(s2);
+    policy_engine_unref(e2);
     const char *fine[][2] = {{"192.0.2.13", "mail.example.com"},
                              {"192.0.2.13", "mx13.example.com"}};
     for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
@@ -521,6 +530,14 @@ static void test_spf_results_through_the_zone_layer(void)
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 5, &f, &e, &s), CHECK_NOMATCH);
     spf_done(s, e);
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 6, &f, &e, &s), CHECK_MATCH);
+    spf_done(s, e);
+    /* the null sender without HELO: nothing to check (none) */
+    s = spf_session(&e, "192.0.2.10", "", "");
+    s->helo_given = 0;
+    s->helo[0] = '\0';
+    memset(&f, 0, sizeof(f));
+    CU_ASSERT_EQUAL(spf_check(s, z, 5, 1, 0, &f), CHECK_NOMATCH);
+    CU_ASSERT_EQUAL(spf_check(s, z, 6, 1, 0, &f), CHECK_MATCH);
     spf_done(s, e);
     /* the null sender is checked as postmaster@HELO */
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "", z, 3, &f, &e, &s), CHECK_MATCH);
