@@ -118,3 +118,23 @@ same "qmail: RBLSMTPD=\"-text\" from tcp.smtp: 553 with that text" \
     "553 5.7.1 Go away, you are listed" "$(qtalk 127.0.0.5)"
 same "qmail: RBLSMTPD=\"text\" from tcp.smtp: 451 with that text" \
     "451 4.7.1 Come back later" "$(qtalk 127.0.0.6)"
+
+# ------------------------------------------------------------ valgrind
+# the milter with all three DNS layers under valgrind (normal builds only)
+if command -v valgrind >/dev/null && ! nm "$MILTER" 2>/dev/null | grep -q __asan_init; then
+    vsock="unix:$T/vmil.sock"
+    valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+        --suppressions="$HERE/milter/libmilter.supp" --log-file="$T/vmil.valgrind" \
+        "$MILTER" -f -c "$T/mil.conf" -p "$vsock" 2> "$T/vmil.mlog" &
+    vpid=$!
+    EXTRA_PIDS="$EXTRA_PIDS $vpid"
+    for _ in $(seq 200); do [ -S "$T/vmil.sock" ] && break; sleep 0.1; done
+    SOCK=$vsock miltertest -s "$T/dns.lua" > "$T/vmil.out" 2>&1
+    check "valgrind: the DNS checks through the milter give the same answers" \
+        sh -c "! grep -q '^not ok' '$T/vmil.out' && grep -c '^ok' '$T/vmil.out' | grep -qx 12"
+    kill -TERM "$vpid"
+    wait "$vpid"
+    st=$?
+    same "valgrind: the milter with the DNS layers runs clean (no errors, no definite leaks)" 0 "$st"
+    [ "$st" = 0 ] || head -40 "$T/vmil.valgrind"
+fi
