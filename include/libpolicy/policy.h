@@ -88,7 +88,8 @@ enum {
 /*
  * policy_engine_stages - the stages at which some layer of e has work to do
  * (its configured action is not off and its configuration gives it
- * something to check), as POLICY_STAGE_* bits.  Adapters use it to skip
+ * something to check), as POLICY_STAGE_* bits; RCPT whenever connect, HELO
+ * or MAIL has work, since their verdicts are given there.  Adapters use it to skip
  * work: the milter does not ask the MTA for headers or the body when no bit
  * of HEADER or BODY is set.  A per-client variable cannot add a stage a
  * layer switched off in the file does not have: switch a layer off per

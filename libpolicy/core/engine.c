@@ -40,9 +40,18 @@ struct parse {
 };
 
 /* Every key of [general], in one place for parsing and for duplicate checks. */
-enum { G_DNS_SERVERS, G_TCPRULES, G_HOSTNAME, G_DELAY_REJECT, G_LOG_LEVEL, G_LOG_FACILITY };
+enum {
+    G_DNS_SERVERS,
+    G_TCPRULES,
+    G_HOSTNAME,
+    G_DELAY_REJECT,
+    G_LOG_LEVEL,
+    G_LOG_FACILITY,
+    G_DNS_TIMEOUT
+};
 static const char *const general_keys[] = {"dns_servers",  "tcprules",  "hostname",
-                                           "delay_reject", "log_level", "log_facility"};
+                                           "delay_reject", "log_level", "log_facility",
+                                           "dns_timeout"};
 
 static const struct {
     const char *name;
@@ -164,6 +173,11 @@ static int general_set(struct parse *p, const char *key, const char *v)
     case G_LOG_LEVEL:
         if (lookup_name(v, &g->log_level, log_levels, sizeof(log_levels) / sizeof(*log_levels)))
             return cfg_fail(&p->err, "expected err, warning, notice, info or debug, got '%s'", v);
+        return 0;
+    case G_DNS_TIMEOUT:
+        if (cfg_parse_duration(v, &g->dns_timeout_ms) || g->dns_timeout_ms < 10 ||
+            g->dns_timeout_ms > 300000)
+            return cfg_fail(&p->err, "expected a duration from 10ms to 5m, got '%s'", v);
         return 0;
     case G_LOG_FACILITY:
         if (lookup_name(v, &g->log_facility, facilities, sizeof(facilities) / sizeof(*facilities)))
@@ -350,6 +364,7 @@ static void general_defaults(struct general_cfg *g)
 {
     memset(g, 0, sizeof(*g));
     g->delay_reject = 1;
+    g->dns_timeout_ms = 5000;
     g->log_level = LOG_INFO;
     g->log_facility = LOG_MAIL;
 }
@@ -468,6 +483,10 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
     for (size_t i = 0; i < layer_count; i++) {
         struct layer_inst *l = &e->layers[i];
         struct cfg_err ce = {{0}};
+        /* an opt-in layer (one that asks the network) runs only when its
+         * section is in the file, or a POLICY_<LAYER> variable turns it on */
+        if ((l->desc->flags & LAYER_OPTIN) && !l->configured)
+            l->common.action = LA_OFF;
         const char *key = NULL;
         if (l->desc->load && l->desc->load(l->cfg, e, &ce, &key) != 0) {
             format_error(err, errlen, where, line_of(e, l->desc->name, key), l->desc->name, key,
@@ -522,6 +541,10 @@ unsigned policy_engine_stages(const policy_engine *e)
                 have |= 1u << st;
         mask |= d->stages ? have & d->stages(e->layers[i].cfg) : have;
     }
+    /* verdicts of connect, HELO and MAIL are remembered (or, for the DNS
+     * layers, collected) at the first RCPT: that stage has work then too */
+    if (mask & ((1u << STAGE_CONNECT) | (1u << STAGE_HELO) | (1u << STAGE_MAIL)))
+        mask |= 1u << STAGE_RCPT;
     return mask;
 }
 

@@ -63,7 +63,10 @@ enum check {
     CHECK_NOMATCH = 0, /* nothing to object to */
     CHECK_MATCH,       /* the layer objects; see the finding */
     CHECK_ERROR,       /* temporary failure: cannot tell now */
-    CHECK_ACCEPT       /* allowlisted: skip the rest of this scope's checks */
+    CHECK_ACCEPT,      /* allowlisted: skip the rest of this scope's checks */
+    CHECK_PENDING      /* questions asked, verdict not needed yet: the core calls the
+                        * hook again, with session_may_defer() false, before the
+                        * remembered verdicts are enforced (first RCPT) */
 };
 
 /* The configured consequence of a MATCH, weakest first. */
@@ -147,6 +150,7 @@ struct layer_common {
 typedef enum check (*layer_hook)(policy_session *s, const void *cfg, struct finding *f);
 
 #define LAYER_INBOUND 0x1 /* does not apply to customers */
+#define LAYER_OPTIN   0x2 /* off unless its section appears in the configuration */
 
 /*
  * A layer module.  The engine parses the common keys (action, on_error,
@@ -168,6 +172,8 @@ struct layer_desc {
     /* per-session state: size, and a reset at the start of every transaction */
     size_t state_size;
     void (*txn_reset)(void *state);
+    /* optional: release what the state holds, at policy_session_free() */
+    void (*state_free)(policy_session *s, void *state);
     layer_hook hooks[STAGE_COUNT];
     /* optional: the stages (1u << STAGE_x) where this configuration has work
      * to do, for policy_engine_stages(); NULL means every hooked stage */
@@ -185,17 +191,31 @@ extern const struct layer_desc layer_customers;
 extern const struct layer_desc layer_regex;
 extern const struct layer_desc layer_recipients;
 extern const struct layer_desc layer_botnet;
+extern const struct layer_desc layer_rdns;
+extern const struct layer_desc layer_dnsbl;
+extern const struct layer_desc layer_spf;
+
+/* rdns: the client's PTR name, shared by the layers that need it.  Starts
+ * the lookup (once per session) and calls fn(s, arg) when the name is
+ * known or known to be missing; the name is then in s->host ("" if none),
+ * unless the MTA gave one.  Returns 0, or -1 when no lookup can be made. */
+int rdns_client_name(policy_session *s, void (*fn)(policy_session *s, void *arg), void *arg);
+/* rdns_client_wait - wait (bounded by its deadline) for that lookup. */
+void rdns_client_wait(policy_session *s);
 
 /* ------------------------------------------------------------ engine */
 
 struct general_cfg {
     char *dns_servers;
+    unsigned long dns_timeout_ms; /* each DNS question gives up after this */
     char *tcprules;
     char *hostname; /* for headers; default: gethostname() */
     int delay_reject;
     int log_level;
     int log_facility;
 };
+
+struct dns;
 
 struct layer_inst {
     const struct layer_desc *desc;
@@ -314,6 +334,9 @@ struct policy_session {
 
     /* per-layer session state */
     void **lstate;
+    unsigned *deferred; /* per layer: stages whose hook said CHECK_PENDING */
+    int harvesting;     /* the core is collecting deferred verdicts now */
+    struct dns *dns;    /* the session's resolver, created on first use */
 
     /* the last reply and its storage */
     policy_reply reply;
@@ -326,6 +349,14 @@ struct policy_session {
 /* session_layer_state - this session's state block for layer d (zeroed at
  * session start, txn_reset() at every transaction). */
 void *session_layer_state(policy_session *s, const struct layer_desc *d);
+
+/* session_dns - the session's resolver (one c-ares channel), created on
+ * first use; NULL (logged) when it cannot be created. */
+struct dns *session_dns(policy_session *s);
+
+/* session_may_defer - may layer d answer CHECK_PENDING at stage st (its
+ * verdict would only be remembered for RCPT anyway)?  0 while harvesting. */
+int session_may_defer(const policy_session *s, const struct layer_desc *d, enum stage st);
 
 /* session_add_edit - queue a header edit for this transaction (or for the
  * connection, when no transaction is open).  Returns 0 or -1 (no memory). */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../support/dns.h"
 #include "internal.h"
 
 /* ------------------------------------------------------------ replies */
@@ -307,7 +308,8 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
         return NULL;
     s->laction = calloc(layer_count, sizeof(*s->laction));
     s->lstate = calloc(layer_count, sizeof(*s->lstate));
-    if (!s->laction || !s->lstate)
+    s->deferred = calloc(layer_count, sizeof(*s->deferred));
+    if (!s->laction || !s->lstate || !s->deferred)
         goto fail;
     for (size_t i = 0; i < layer_count; i++) {
         size_t n = layer_registry[i]->state_size;
@@ -361,6 +363,7 @@ fail:
             free(s->lstate[i]);
     free(s->lstate);
     free(s->laction);
+    free(s->deferred);
     free(s);
     return NULL;
 }
@@ -371,9 +374,15 @@ void policy_session_free(policy_session *s)
         return;
     for (size_t i = 0; i < s->nvars; i++)
         free(s->vars[i].value);
+    /* layers first: they may hand questions back to the resolver */
+    for (size_t i = 0; i < layer_count; i++)
+        if (layer_registry[i]->state_free && s->lstate[i])
+            layer_registry[i]->state_free(s, s->lstate[i]);
+    dns_free(s->dns);
     for (size_t i = 0; i < layer_count; i++)
         free(s->lstate[i]);
     free(s->lstate);
+    free(s->deferred);
     free(s->laction);
     free(s->rcpts);
     free(s->headers);
@@ -383,6 +392,18 @@ void policy_session_free(policy_session *s)
     arena_free(&s->conn);
     policy_engine_unref(s->e);
     free(s);
+}
+
+struct dns *session_dns(policy_session *s)
+{
+    char err[256];
+    if (s->dns)
+        return s->dns;
+    s->dns = dns_new(s->e->general.dns_servers, (unsigned)s->e->general.dns_timeout_ms, err,
+                     sizeof(err));
+    if (!s->dns)
+        plog(s, POLICY_LOG_ERR, "dns: cannot create a resolver: %s", err);
+    return s->dns;
 }
 
 void *session_layer_state(policy_session *s, const struct layer_desc *d)
@@ -406,6 +427,8 @@ static void txn_clear(policy_session *s)
     s->nedits = 0;
     s->pending[2].set = 0;
     s->sticky.set = 0;
+    for (size_t i = 0; i < layer_count; i++)
+        s->deferred[i] &= ~(1u << STAGE_MAIL);
     for (size_t i = 0; i < layer_count; i++)
         if (layer_registry[i]->txn_reset && s->lstate[i])
             layer_registry[i]->txn_reset(s->lstate[i]);
@@ -449,9 +472,20 @@ static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
     return 0;
 }
 
+/* add_edit_for - an edit decided at stage st: before MAIL it belongs to the
+ * connection (every message gets it), from MAIL on to the transaction. */
+static int add_edit_for(policy_session *s, enum stage st, policy_edit_kind kind, const char *name,
+                        const char *value)
+{
+    if (st >= STAGE_MAIL && s->sender)
+        return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
+    return edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind, name,
+                     value);
+}
+
 int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value)
 {
-    if (s->state >= SS_MAIL && s->state <= SS_DONE)
+    if (s->sender) /* a transaction is open: from MAIL (even inside its hooks) to reset */
         return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
     return edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind, name,
                      value);
@@ -502,6 +536,107 @@ static void verdict_fill(struct verdict *v, policy_action a, int code, const cha
 }
 
 /*
+ * apply - turn what layer i reported at stage st into a verdict.  Returns 1
+ * with *out set when the stage must answer now, 0 to go on with the next
+ * layer (nothing to say, logged only, tagged, or remembered for RCPT).
+ */
+static int apply(policy_session *s, enum stage st, size_t i, enum check r, struct finding *f,
+                 policy_action *out)
+{
+    const policy_engine *e = s->e;
+    const struct layer_desc *d = layer_registry[i];
+    const struct layer_inst *l = &e->layers[i];
+    enum layer_action act = s->laction[i];
+    int code;
+    char xcode[12];
+    const char *text;
+    policy_action a;
+
+    if (r == CHECK_NOMATCH || r == CHECK_PENDING)
+        return 0;
+    if (r == CHECK_ACCEPT) {
+        log_decision(s, st, d->name, "accept", 0, NULL, f->reason);
+        if (st <= STAGE_HELO)
+            s->conn_accepted = 1;
+        else
+            s->txn_accepted = 1;
+        *out = POLICY_ACCEPT;
+        return 1;
+    }
+    if (r == CHECK_ERROR) {
+        if (act == LA_WARN) { /* a layer on trial never touches mail */
+            log_decision(s, st, d->name, "warn-error", 0, NULL, f->reason);
+            return 0;
+        }
+        if (l->common.on_error == OE_ACCEPT) {
+            log_decision(s, st, d->name, "error-accepted", 0, NULL, f->reason);
+            return 0;
+        }
+        code = f->code >= 400 && f->code < 500 ? f->code : 451;
+        snprintf(xcode, sizeof(xcode), "%s", f->xcode[0] == '4' ? f->xcode : "4.3.0");
+        text = f->text[0] ? f->text : "temporary failure, please try again later";
+        a = POLICY_TEMPFAIL;
+    } else { /* CHECK_MATCH */
+        code = f->code ? f->code : 550;
+        snprintf(xcode, sizeof(xcode), "%s", f->xcode[0] ? f->xcode : "5.7.1");
+        text = f->text[0] ? f->text : "rejected by policy";
+        if (act == LA_WARN) {
+            log_decision(s, st, d->name, "warn", code, xcode, f->reason[0] ? f->reason : text);
+            return 0;
+        }
+        if (act == LA_TAG) {
+            char tag[POLICY_TEXT_MAX + 64];
+            snprintf(tag, sizeof(tag), "%s; %s", d->name, f->reason[0] ? f->reason : text);
+            if (add_edit_for(s, st, POLICY_EDIT_ADD_HEADER, "X-Policy-Tag", tag) != 0) {
+                *out = set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
+                                 d->name, "no memory");
+                return 1;
+            }
+            log_decision(s, st, d->name, "tag", code, xcode, f->reason[0] ? f->reason : text);
+            return 0;
+        }
+        if (act == LA_TEMPFAIL)
+            to_temporary(&code, xcode);
+        a = code < 500 ? POLICY_TEMPFAIL : POLICY_REJECT;
+        if (f->disconnect)
+            a = POLICY_DISCONNECT;
+    }
+
+    const char *reason = f->reason[0] ? f->reason : text;
+    int delay = l->common.delay_reject >= 0 ? l->common.delay_reject : e->general.delay_reject;
+    if (delayable(st) && (delay || s->harvesting) && !f->no_delay && a != POLICY_DISCONNECT) {
+        struct verdict *v = &s->pending[pending_slot(st)];
+        if (!v->set) {
+            verdict_fill(v, a, code, xcode, text, d->name, reason,
+                         f->customer_exempt || (d->flags & LAYER_INBOUND), st);
+            log_decision(s, st, d->name, "delay", code, xcode, reason);
+        }
+        *out = POLICY_CONTINUE; /* one remembered verdict per stage is enough */
+        return 1;
+    }
+    if (st == STAGE_CONNECT && a == POLICY_REJECT)
+        code = 554; /* RFC 5321 4.3.1: refuse the greeting with 554 */
+    if (st == STAGE_CONNECT && a == POLICY_TEMPFAIL)
+        code = 421;
+    if (a == POLICY_DISCONNECT) {
+        code = 421;
+        xcode[0] = '4';
+    }
+    log_decision(s, st, d->name, policy_action_name(a), code, xcode, reason);
+    *out = set_reply(s, a, code, xcode, text, d->name, reason);
+    return 1;
+}
+
+int session_may_defer(const policy_session *s, const struct layer_desc *d, enum stage st)
+{
+    int i = engine_layer_index(d);
+    if (i < 0 || s->harvesting || !delayable(st))
+        return 0;
+    const struct layer_inst *l = &s->e->layers[i];
+    return l->common.delay_reject >= 0 ? l->common.delay_reject : s->e->general.delay_reject;
+}
+
+/*
  * run_layers - run every enabled layer that has a hook for this stage.
  * Returns the verdict to give now, or POLICY_CONTINUE (reply not yet set).
  */
@@ -513,91 +648,50 @@ static policy_action run_some(policy_session *s, enum stage st, const struct lay
         return POLICY_CONTINUE;
     for (size_t i = 0; i < layer_count; i++) {
         const struct layer_desc *d = layer_registry[i];
-        const struct layer_inst *l = &e->layers[i];
-        enum layer_action act = s->laction[i];
         struct finding f;
-        enum check r;
+        policy_action a;
 
-        if (!d->hooks[st] || act == LA_OFF || (only && d != only))
+        if (!d->hooks[st] || s->laction[i] == LA_OFF || (only && d != only))
             continue;
         if ((d->flags & LAYER_INBOUND) && s->customer)
             continue;
         memset(&f, 0, sizeof(f));
-        r = d->hooks[st](s, l->cfg, &f);
-        if (r == CHECK_NOMATCH)
-            continue;
-        if (r == CHECK_ACCEPT) {
-            log_decision(s, st, d->name, "accept", 0, NULL, f.reason);
-            if (st <= STAGE_HELO)
-                s->conn_accepted = 1;
-            else
-                s->txn_accepted = 1;
-            return POLICY_ACCEPT;
-        }
+        enum check r = d->hooks[st](s, e->layers[i].cfg, &f);
+        if (r == CHECK_PENDING)
+            s->deferred[i] |= 1u << st;
+        if (apply(s, st, i, r, &f, &a))
+            return a;
+    }
+    return POLICY_CONTINUE;
+}
 
-        int code;
-        char xcode[12];
-        const char *text;
-        policy_action a;
-
-        if (r == CHECK_ERROR) {
-            if (act == LA_WARN) { /* a layer on trial never touches mail */
-                log_decision(s, st, d->name, "warn-error", 0, NULL, f.reason);
+/* harvest - collect the verdicts layers deferred at connect, HELO and MAIL
+ * (their questions have been running meanwhile) into the remembered ones. */
+static policy_action harvest(policy_session *s)
+{
+    static const enum stage order[] = {STAGE_CONNECT, STAGE_HELO, STAGE_MAIL};
+    for (size_t k = 0; k < sizeof(order) / sizeof(*order); k++) {
+        enum stage st = order[k];
+        for (size_t i = 0; i < layer_count; i++) {
+            const struct layer_desc *d = layer_registry[i];
+            struct finding f;
+            policy_action a;
+            if (!(s->deferred[i] & (1u << st)))
                 continue;
-            }
-            if (l->common.on_error == OE_ACCEPT) {
-                log_decision(s, st, d->name, "error-accepted", 0, NULL, f.reason);
+            s->deferred[i] &= ~(1u << st);
+            if (s->laction[i] == LA_OFF || s->conn_accepted || s->txn_accepted ||
+                ((d->flags & LAYER_INBOUND) && s->customer))
                 continue;
-            }
-            code = f.code >= 400 && f.code < 500 ? f.code : 451;
-            snprintf(xcode, sizeof(xcode), "%s", f.xcode[0] == '4' ? f.xcode : "4.3.0");
-            text = f.text[0] ? f.text : "temporary failure, please try again later";
-            a = POLICY_TEMPFAIL;
-        } else { /* CHECK_MATCH */
-            code = f.code ? f.code : 550;
-            snprintf(xcode, sizeof(xcode), "%s", f.xcode[0] ? f.xcode : "5.7.1");
-            text = f.text[0] ? f.text : "rejected by policy";
-            if (act == LA_WARN) {
-                log_decision(s, st, d->name, "warn", code, xcode, f.reason[0] ? f.reason : text);
-                continue;
-            }
-            if (act == LA_TAG) {
-                char tag[POLICY_TEXT_MAX + 64];
-                snprintf(tag, sizeof(tag), "%s; %s", d->name, f.reason[0] ? f.reason : text);
-                if (session_add_edit(s, POLICY_EDIT_ADD_HEADER, "X-Policy-Tag", tag) != 0)
-                    return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0",
-                                     "internal error: out of memory", d->name, "no memory");
-                log_decision(s, st, d->name, "tag", code, xcode, f.reason[0] ? f.reason : text);
-                continue;
-            }
-            if (act == LA_TEMPFAIL)
-                to_temporary(&code, xcode);
-            a = code < 500 ? POLICY_TEMPFAIL : POLICY_REJECT;
-            if (f.disconnect)
-                a = POLICY_DISCONNECT;
+            memset(&f, 0, sizeof(f));
+            s->harvesting = 1;
+            enum check r = d->hooks[st](s, s->e->layers[i].cfg, &f);
+            if (r == CHECK_PENDING) /* a hook must answer when harvesting */
+                r = CHECK_NOMATCH;
+            int stop = apply(s, st, i, r, &f, &a);
+            s->harvesting = 0;
+            if (stop && a != POLICY_CONTINUE)
+                return a;
         }
-
-        const char *reason = f.reason[0] ? f.reason : text;
-        int delay = l->common.delay_reject >= 0 ? l->common.delay_reject : e->general.delay_reject;
-        if (delayable(st) && delay && !f.no_delay && a != POLICY_DISCONNECT) {
-            struct verdict *v = &s->pending[pending_slot(st)];
-            if (!v->set) {
-                verdict_fill(v, a, code, xcode, text, d->name, reason,
-                             f.customer_exempt || (d->flags & LAYER_INBOUND), st);
-                log_decision(s, st, d->name, "delay", code, xcode, reason);
-            }
-            return POLICY_CONTINUE; /* one remembered verdict per stage is enough */
-        }
-        if (st == STAGE_CONNECT && a == POLICY_REJECT)
-            code = 554; /* RFC 5321 4.3.1: refuse the greeting with 554 */
-        if (st == STAGE_CONNECT && a == POLICY_TEMPFAIL)
-            code = 421;
-        if (a == POLICY_DISCONNECT) {
-            code = 421;
-            xcode[0] = '4';
-        }
-        log_decision(s, st, d->name, policy_action_name(a), code, xcode, reason);
-        return set_reply(s, a, code, xcode, text, d->name, reason);
     }
     return POLICY_CONTINUE;
 }
@@ -625,6 +719,9 @@ static policy_action finish(policy_session *s, enum stage st, policy_action a)
 static void stage_begin(policy_session *s)
 {
     s->stage_started = log_now();
+    /* answers that came in while the client talked: names become known and
+     * the questions that depend on them go out now, not at RCPT */
+    dns_poll(s->dns);
 }
 
 /* ------------------------------------------------------------ stages */
@@ -720,6 +817,8 @@ policy_action policy_helo(policy_session *s, const char *helo)
     sanitize_copy(s->helo, sizeof(s->helo), helo ? helo : "", POLICY_HELO_MAX);
     s->helo_given = 1;
     s->pending[1].set = 0;
+    for (size_t i = 0; i < layer_count; i++)
+        s->deferred[i] &= ~(1u << STAGE_HELO);
     return finish(s, STAGE_HELO, run_layers(s, STAGE_HELO));
 }
 
@@ -832,6 +931,10 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
         return set_reply(s, POLICY_TEMPFAIL, 452, "4.5.3", "too many recipients", "session",
                          "too many recipients");
     }
+    /* the verdicts layers deferred (DNS answers) join the remembered ones */
+    policy_action ha = harvest(s);
+    if (ha != POLICY_CONTINUE)
+        return finish(s, STAGE_RCPT, ha);
     /* the remembered connection-level verdicts, unless this is postmaster@ */
     if (!s->conn_accepted && !s->txn_accepted) {
         for (size_t i = 0; i < 3; i++) {

@@ -26,6 +26,12 @@ for c in small policy; do
 done
 rm -rf "$Q"
 echo
+if [ "$(id -u)" = 0 ] && command -v rbldnsd >/dev/null && command -v dnsmasq >/dev/null; then
+    bash "$(dirname "$0")/dns.sh" "$B" "${DNS_BENCH_ROUNDS:-20}"
+else
+    echo "DNS benchmark skipped: needs root, rbldnsd and dnsmasq (scripts/install-deps.sh)"
+fi
+echo
 if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null && command -v smtp-source >/dev/null; then
     bash "$(dirname "$0")/milter.sh" "$B" "${MILTER_BENCH_MESSAGES:-3000}" "${MILTER_BENCH_ROUNDS:-3}"
 else

@@ -52,6 +52,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     put("badrcptto", "^root@\n");
     put("badrcpttonorelay", "^abuse-me@\n");
     snprintf(conf, sizeof(conf),
+             /* a variable may turn a DNS layer on: never the real resolvers */
+             "[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 50ms\n"
              "[customers]\nlocal_domains = example.test .example.test\n"
              "trusted_networks = 10.0.0.0/8 2001:db8::/32\nsender_login = address\n"
              "[regex]\nbadhelo = %s/badhelo\nbadmailfrom = %s/badmailfrom\n"

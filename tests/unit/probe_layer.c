@@ -118,8 +118,8 @@ PROBE_HOOK(eom, STAGE_EOM)
 static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
 static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
-const struct layer_desc *const layer_registry[] = {
-    &layer_customers, &layer_recipients, &layer_botnet, &layer_regex, &layer_probe, &layer_probe2};
+const struct layer_desc *const layer_registry[] = {&layer_customers,  &layer_rdns,   &layer_dnsbl,
+                                                   &layer_recipients, &layer_botnet, &layer_spf,
+                                                   &layer_regex,      &layer_probe,  &layer_probe2};
 const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
-const char *const layer_reserved[] = {"rdns", "dnsbl",    "spf",         "spam", "virus",
-                                      "rate", "greylist", "attachments", NULL};
+const char *const layer_reserved[] = {"spam", "virus", "rate", "greylist", "attachments", NULL};

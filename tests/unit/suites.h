@@ -11,5 +11,6 @@ int suite_regex(void);
 int suite_tcprules(void);
 int suite_recipients(void);
 int suite_botnet(void);
+int suite_dns(void);
 
 #endif

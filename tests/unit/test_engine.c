@@ -81,7 +81,7 @@ static void test_dns_servers_are_checked_and_continue_on_next_lines(void)
 
 static void test_reserved_layer_says_not_available(void)
 {
-    open_fails("[dnsbl]\nzones = zen.spamhaus.org\n", "[dnsbl]: layer [dnsbl] is not available");
+    open_fails("[spam]\nthreshold = 5\n", "[spam]: layer [spam] is not available");
 }
 
 static void test_syntax_error_names_line(void)
@@ -214,6 +214,14 @@ static void test_stages_follow_what_is_configured(void)
                     err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(e);
     CU_ASSERT_EQUAL(policy_engine_stages(e), 0);
+    policy_engine_unref(e);
+
+    /* a DNS layer acts at connect; its verdict arrives at RCPT */
+    e = test_engine("[probe]\naction = off\n[probe2]\naction = off\n[customers]\naction = off\n"
+                    "[dnsbl]\nzones = bl.example\n",
+                    err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(policy_engine_stages(e), POLICY_STAGE_CONNECT | POLICY_STAGE_RCPT);
     policy_engine_unref(e);
 
     e = test_engine("[probe]\naction = warn\n", err, sizeof(err));

@@ -1,0 +1,612 @@
+/*
+ * dns.c - the DNS subsystem on c-ares 1.18: one channel per session, driven
+ * with ares_getsock/ares_timeout/ares_process_fd and poll(2), no fd_set.
+ *
+ * Promises: every question goes out when asked (so a stage's questions run
+ * in parallel), each gives up at its own deadline, a wait lasts as long as
+ * the slowest question and no longer; answers reach callers only through
+ * dns_parse(), bounded and sanitized.
+ */
+#include <ares.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dns.h"
+
+struct dns_q {
+    struct dns_q *next, *prev;
+    struct dns *d;
+    const void *group; /* NULL once released */
+    enum dns_type type;
+    size_t txt_max;
+    double deadline;
+    int in_ares; /* c-ares still holds a pointer to us */
+    dns_cb cb;
+    void *arg;
+    struct dns_answer ans;
+};
+
+struct dns {
+    ares_channel ch;
+    unsigned timeout_ms;
+    struct dns_q *qs; /* every question not yet freed */
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_status = ARES_SUCCESS;
+
+static void library_init(void)
+{
+    init_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+double dns_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* servers_csv - our list ("IP", "IP:PORT", "[v6]:PORT", bare v6) in the
+ * form ares_set_servers_ports_csv() takes.  -1 when it does not fit. */
+static int servers_csv(const char *in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const char *w = in; *w;) {
+        w += strspn(w, " \t,");
+        size_t n = strcspn(w, " \t,");
+        if (!n)
+            break;
+        char word[80];
+        if (n >= sizeof(word))
+            return -1;
+        memcpy(word, w, n);
+        word[n] = '\0';
+        w += n;
+        if (word[0] == '[' && !strchr(word, ']'))
+            return -1;
+        const char *c1 = strchr(word, ':');
+        int bare6 = word[0] != '[' && c1 && strchr(c1 + 1, ':');
+        int r = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", bare6 ? "[" : "", word,
+                         bare6 ? "]:53" : "");
+        if (r < 0 || (size_t)r >= outlen - o)
+            return -1;
+        o += (size_t)r;
+    }
+    return o ? 0 : -1;
+}
+
+struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen)
+{
+    struct ares_options opt;
+    int r;
+    struct dns *d;
+
+    pthread_once(&init_once, library_init);
+    if (init_status != ARES_SUCCESS) {
+        snprintf(err, errlen, "c-ares: %s", ares_strerror(init_status));
+        return NULL;
+    }
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->timeout_ms = timeout_ms ? timeout_ms : 5000;
+    memset(&opt, 0, sizeof(opt));
+    opt.lookups = (char *)"b"; /* DNS only: /etc/hosts would answer 127.0.0.1 as localhost */
+    /* three tries per server inside our deadline: t, 2t, 4t */
+    opt.timeout = (int)(d->timeout_ms / 4 > 50 ? d->timeout_ms / 4 : 50);
+    opt.tries = 3;
+    opt.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
+    r = ares_init_options(&d->ch, &opt,
+                          ARES_OPT_LOOKUPS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS);
+    if (r != ARES_SUCCESS) {
+        snprintf(err, errlen, "c-ares: %s", ares_strerror(r));
+        free(d);
+        return NULL;
+    }
+    if (servers && *servers) {
+        char csv[1024];
+        if (servers_csv(servers, csv, sizeof(csv)) != 0) {
+            snprintf(err, errlen, "bad dns_servers list");
+            ares_destroy(d->ch);
+            free(d);
+            return NULL;
+        }
+        r = ares_set_servers_ports_csv(d->ch, csv);
+        if (r != ARES_SUCCESS) {
+            snprintf(err, errlen, "c-ares: dns_servers: %s", ares_strerror(r));
+            ares_destroy(d->ch);
+            free(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+unsigned dns_timeout_ms(const struct dns *d)
+{
+    return d->timeout_ms;
+}
+
+static void q_unlink_free(struct dns_q *q)
+{
+    struct dns *d = q->d;
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        d->qs = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    dns_answer_clear(&q->ans);
+    free(q);
+}
+
+void dns_free(struct dns *d)
+{
+    if (!d)
+        return;
+    for (struct dns_q *q = d->qs; q; q = q->next)
+        q->group = NULL; /* no callbacks while c-ares cancels */
+    ares_destroy(d->ch); /* calls every pending callback with ARES_EDESTRUCTION */
+    while (d->qs)
+        q_unlink_free(d->qs);
+    free(d);
+}
+
+/* finish - the question's outcome is known: tell its owner, once. */
+static void finish(struct dns_q *q)
+{
+    if (q->group && q->cb)
+        q->cb(q, q->arg);
+}
+
+static const char *ares_why(int status)
+{
+    switch (status) {
+    case ARES_ETIMEOUT:
+        return "timeout";
+    case ARES_ECONNREFUSED:
+    case ARES_ESERVFAIL:
+    case ARES_EREFUSED:
+        return "server failure or refused";
+    case ARES_EBADRESP:
+    case ARES_EFORMERR:
+        return "malformed answer";
+    case ARES_ENOTFOUND:
+        return "no such name";
+    case ARES_ENODATA:
+        return "no data";
+    default:
+        return "lookup failed";
+    }
+}
+
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    struct dns_q *q = arg;
+    (void)timeouts;
+    q->in_ares = 0;
+    if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
+        return;
+    if (q->ans.status != DNS_PENDING) { /* gave up already; nobody is waiting */
+        if (!q->group)
+            q_unlink_free(q);
+        return;
+    }
+    if (status == ARES_SUCCESS) {
+        dns_parse(q->type, abuf, alen, q->txt_max, &q->ans);
+    } else {
+        q->ans.status =
+            status == ARES_ENOTFOUND || status == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
+        q->ans.why = ares_why(status);
+    }
+    finish(q);
+    if (!q->group)
+        q_unlink_free(q);
+}
+
+/* qname_ok - a name we may ask about: looser than a host name, because SPF
+ * macros put local parts into names, but printable, unescaped, bounded. */
+static int qname_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > DNS_NAME_MAX || name[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= ' ' || c > '~' || c == '\\' || (c == '.' && name[i + 1] == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum dns_type type,
+                        size_t txt_max, double deadline, dns_cb cb, void *arg)
+{
+    size_t len;
+    struct dns_q *q;
+
+    if (!d || !name || !group)
+        return NULL;
+    len = strnlen(name, DNS_NAME_MAX + 2);
+    if (len && name[len - 1] == '.')
+        len--;
+    if (!qname_ok(name, len))
+        return NULL;
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->d = d;
+    q->group = group;
+    q->type = type;
+    q->txt_max = txt_max ? txt_max : DNS_TXT_MAX;
+    q->deadline = deadline > 0 ? deadline : dns_now_ms() + d->timeout_ms;
+    q->cb = cb;
+    q->arg = arg;
+    q->ans.type = type;
+    q->next = d->qs;
+    if (d->qs)
+        d->qs->prev = q;
+    d->qs = q;
+    q->in_ares = 1;
+    /* may call on_answer at once (e.g. no servers): q stays valid, it is
+     * still grouped */
+    ares_query(d->ch, name, 1 /* class IN */, (int)type, on_answer, q);
+    return q;
+}
+
+const struct dns_answer *dns_answer_of(const struct dns_q *q)
+{
+    return &q->ans;
+}
+
+double dns_deadline_of(const struct dns_q *q)
+{
+    return q->deadline;
+}
+
+/* expire - questions past their deadline give up now, as DNS_ERROR. */
+static void expire(struct dns *d, double now)
+{
+    int again = 1;
+    while (again) { /* a callback may start (and so insert) questions: rescan */
+        again = 0;
+        for (struct dns_q *q = d->qs; q; q = q->next)
+            if (q->group && q->ans.status == DNS_PENDING && q->deadline <= now) {
+                q->ans.status = DNS_ERROR;
+                q->ans.why = "timeout";
+                finish(q);
+                again = 1;
+                break;
+            }
+    }
+}
+
+size_t dns_pending(struct dns *d, const void *group)
+{
+    size_t n = 0;
+    if (!d)
+        return 0;
+    for (struct dns_q *q = d->qs; q; q = q->next)
+        if (q->group == group && q->ans.status == DNS_PENDING)
+            n++;
+    return n;
+}
+
+/* pump - one poll round of at most ms milliseconds (c-ares' own timers may
+ * make it shorter); answers that arrived are handed to their owners. */
+static void pump(struct dns *d, double ms_max)
+{
+    ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+    nfds_t n = 0;
+    struct timeval maxtv, tv, *tvp;
+
+    if (ms_max < 0)
+        ms_max = 0;
+    maxtv.tv_sec = (time_t)(ms_max / 1000.0);
+    maxtv.tv_usec = (suseconds_t)((ms_max - (double)maxtv.tv_sec * 1000.0) * 1000.0);
+    tvp = ares_timeout(d->ch, &maxtv, &tv);
+    int ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
+
+    /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit:
+     * test the same bits unsigned */
+    unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
+    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+        short ev = 0;
+        if (bits & (1u << i))
+            ev |= POLLIN;
+        if (bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
+            ev |= POLLOUT;
+        if (!ev)
+            continue;
+        pfd[n].fd = socks[i];
+        pfd[n].events = ev;
+        pfd[n].revents = 0;
+        n++;
+    }
+    int r = poll(pfd, n, ms);
+    if (r <= 0) { /* nothing to read (or EINTR): let c-ares run its timers */
+        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+        return;
+    }
+    for (nfds_t i = 0; i < n; i++) {
+        if (!pfd[i].revents)
+            continue;
+        ares_socket_t rd =
+            pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd : ARES_SOCKET_BAD;
+        ares_socket_t wr = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
+        ares_process_fd(d->ch, rd, wr);
+    }
+}
+
+/* step - one poll round, at most until the earliest deadline of group. */
+static void step(struct dns *d, const void *group, double now)
+{
+    double until = 0;
+    for (struct dns_q *q = d->qs; q; q = q->next)
+        if (q->group == group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
+            until = q->deadline;
+    pump(d, until - now);
+}
+
+void dns_poll(struct dns *d)
+{
+    if (d && d->qs)
+        pump(d, 0);
+}
+
+void dns_wait(struct dns *d, const void *group)
+{
+    if (!d)
+        return;
+    /* read what has arrived before giving up on anything: answers that came
+     * in while the client talked count even when their deadline has passed
+     * by the time the verdict is collected */
+    for (int rounds = 0; rounds < 100000; rounds++) {
+        if (!dns_pending(d, group))
+            return;
+        step(d, group, dns_now_ms());
+        expire(d, dns_now_ms());
+    }
+}
+
+void dns_release_group(struct dns *d, const void *group)
+{
+    if (!d || !group)
+        return;
+    struct dns_q *q = d->qs;
+    while (q) {
+        struct dns_q *next = q->next;
+        if (q->group == group) {
+            q->group = NULL;
+            if (!q->in_ares)
+                q_unlink_free(q);
+        }
+        q = next;
+    }
+}
+
+/* ------------------------------------------------------------ parsing */
+
+int dns_hostname_ok(const char *name, size_t len)
+{
+    size_t label = 0;
+    if (len == 0 || len > DNS_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    return 1;
+}
+
+/* copy_name - a host name from the wire, checked and lower-cased; NULL when
+ * it is not a usable host name (then it is ignored, never passed on). */
+static char *copy_name(const char *s)
+{
+    size_t n = strnlen(s, DNS_NAME_MAX + 2);
+    if (n && s[n - 1] == '.')
+        n--;
+    if (!dns_hostname_ok(s, n))
+        return NULL;
+    char *p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+    p[n] = '\0';
+    return p;
+}
+
+static void parse_txt(const unsigned char *buf, int len, size_t txt_max, struct dns_answer *a)
+{
+    struct ares_txt_ext *txt = NULL;
+    int r = ares_parse_txt_reply_ext(buf, len, &txt);
+    if (r != ARES_SUCCESS) {
+        a->status = r == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
+        a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
+        return;
+    }
+    char *cur = NULL;
+    size_t curlen = 0;
+    for (struct ares_txt_ext *t = txt; t; t = t->next) {
+        if (t->record_start || !cur) {
+            if (a->n >= DNS_MAX_RR)
+                break;
+            cur = malloc(txt_max + 1);
+            if (!cur)
+                break;
+            cur[0] = '\0';
+            curlen = 0;
+            a->rr[a->n++].text = cur;
+        }
+        for (size_t i = 0; i < t->length && curlen < txt_max; i++) {
+            unsigned char c = t->txt[i];
+            cur[curlen++] = (char)(c >= 0x20 && c <= 0x7e ? c : c == '\t' ? ' ' : '?');
+        }
+        cur[curlen] = '\0';
+    }
+    ares_free_data(txt);
+    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
+    if (!a->n)
+        a->why = "no data";
+}
+
+static void parse_ptr(const unsigned char *buf, int len, struct dns_answer *a)
+{
+    struct hostent *he = NULL;
+    unsigned char dummy[4] = {0, 0, 0, 0};
+    int r = ares_parse_ptr_reply(buf, len, dummy, sizeof(dummy), AF_INET, &he);
+    if (r != ARES_SUCCESS) {
+        /* c-ares refuses a reply whose PTR is not a host name (EBADRESP):
+         * like Postfix, a name that is not a host name is no name at all */
+        a->status = r == ARES_ENODATA || r == ARES_EBADRESP ? DNS_NOTFOUND : DNS_ERROR;
+        a->why = r == ARES_ENODATA    ? "no data"
+                 : r == ARES_EBADRESP ? "PTR is not a valid host name"
+                                      : "malformed answer";
+        return;
+    }
+    size_t bad = 0;
+    if (he->h_name && (a->rr[a->n].text = copy_name(he->h_name)))
+        a->n++;
+    else
+        bad++;
+    for (size_t i = 0; he->h_aliases && he->h_aliases[i] && i < 64 && a->n < DNS_MAX_RR; i++) {
+        if (he->h_name && !strcmp(he->h_aliases[i], he->h_name))
+            continue;
+        if ((a->rr[a->n].text = copy_name(he->h_aliases[i])))
+            a->n++;
+        else
+            bad++;
+    }
+    ares_free_hostent(he);
+    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
+    if (!a->n)
+        a->why = bad ? "PTR is not a valid host name" : "no data";
+}
+
+static void parse_mx(const unsigned char *buf, int len, struct dns_answer *a)
+{
+    struct ares_mx_reply *mx = NULL;
+    int r = ares_parse_mx_reply(buf, len, &mx);
+    if (r != ARES_SUCCESS) {
+        a->status = r == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
+        a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
+        return;
+    }
+    for (struct ares_mx_reply *m = mx; m && a->n < DNS_MAX_RR; m = m->next)
+        if (m->host && (a->rr[a->n].text = copy_name(m->host)))
+            a->rr[a->n++].pref = m->priority;
+    ares_free_data(mx);
+    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
+    if (!a->n)
+        a->why = "no data";
+}
+
+static void parse_addr(int type, const unsigned char *buf, int len, struct dns_answer *a)
+{
+    int r, n = DNS_MAX_RR;
+    if (type == DNS_A) {
+        struct ares_addrttl t[DNS_MAX_RR];
+        r = ares_parse_a_reply(buf, len, NULL, t, &n);
+        for (int i = 0; r == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
+            memcpy(a->rr[a->n].addr, &t[i].ipaddr, 4);
+            a->ttl = (unsigned)(t[i].ttl > 0 ? t[i].ttl : 0);
+            a->n++;
+        }
+    } else {
+        struct ares_addr6ttl t[DNS_MAX_RR];
+        r = ares_parse_aaaa_reply(buf, len, NULL, t, &n);
+        for (int i = 0; r == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
+            memcpy(a->rr[a->n].addr, &t[i].ip6addr, 16);
+            a->ttl = (unsigned)(t[i].ttl > 0 ? t[i].ttl : 0);
+            a->n++;
+        }
+    }
+    if (r != ARES_SUCCESS && r != ARES_ENODATA) {
+        a->status = DNS_ERROR;
+        a->why = "malformed answer";
+        return;
+    }
+    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
+    if (!a->n)
+        a->why = "no data";
+}
+
+void dns_parse(int type, const unsigned char *buf, int len, size_t txt_max, struct dns_answer *a)
+{
+    dns_answer_clear(a);
+    a->type = type;
+    if (!buf || len <= 0) {
+        a->status = DNS_ERROR;
+        a->why = "empty answer";
+        return;
+    }
+    switch (type) {
+    case DNS_A:
+    case DNS_AAAA:
+        parse_addr(type, buf, len, a);
+        break;
+    case DNS_PTR:
+        parse_ptr(buf, len, a);
+        break;
+    case DNS_MX:
+        parse_mx(buf, len, a);
+        break;
+    case DNS_TXT:
+        parse_txt(buf, len, txt_max ? txt_max : DNS_TXT_MAX, a);
+        break;
+    default:
+        a->status = DNS_ERROR;
+        a->why = "unsupported type";
+    }
+}
+
+void dns_answer_clear(struct dns_answer *a)
+{
+    for (size_t i = 0; i < a->n && i < DNS_MAX_RR; i++)
+        free(a->rr[i].text);
+    memset(a, 0, sizeof(*a));
+}
+
+int dns_reverse_name(int family, const unsigned char *addr, const char *zone, char *out,
+                     size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    int r;
+    if (family == AF_INET) {
+        r = snprintf(out, outlen, "%u.%u.%u.%u.%s", addr[3], addr[2], addr[1], addr[0],
+                     zone && *zone ? zone : "in-addr.arpa");
+        return r < 0 || (size_t)r >= outlen ? -1 : 0;
+    }
+    if (outlen < 65)
+        return -1;
+    for (int i = 15; i >= 0; i--) {
+        out[o++] = hex[addr[i] & 15];
+        out[o++] = '.';
+        out[o++] = hex[addr[i] >> 4];
+        out[o++] = '.';
+    }
+    r = snprintf(out + o, outlen - o, "%s", zone && *zone ? zone : "ip6.arpa");
+    return r < 0 || (size_t)r >= outlen - o ? -1 : 0;
+}

@@ -1,0 +1,597 @@
+/*
+ * test_dns.c - the DNS subsystem without a network (reply parsing and
+ * sanitizing on hand-made packets, reverse names, timeouts against a
+ * socket that never answers), the rdns layer where the MTA gave the name,
+ * the dnsbl configuration, and SPF through libspf2's zone layer for the
+ * corner cases no test server produces (DNS errors inside libspf2, an
+ * SPF_error() that must not abort).
+ */
+#include <CUnit/CUnit.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../libpolicy/layers/spf.h"
+#include "dns.h"
+#include "helpers.h"
+#include "internal.h"
+#include "suites.h"
+#include <spf2/spf_dns_zone.h>
+
+static char err[512];
+static policy_engine *engine(const char *conf);
+
+/* ------------------------------------------------------------ packets */
+
+struct pkt {
+    unsigned char b[4096];
+    size_t n;
+};
+
+static void put(struct pkt *p, const void *d, size_t n)
+{
+    memcpy(p->b + p->n, d, n);
+    p->n += n;
+}
+static void put16(struct pkt *p, unsigned v)
+{
+    unsigned char x[2] = {(unsigned char)(v >> 8), (unsigned char)v};
+    put(p, x, 2);
+}
+static void put_name(struct pkt *p, const char *name)
+{
+    while (*name) {
+        const char *dot = strchr(name, '.');
+        size_t n = dot ? (size_t)(dot - name) : strlen(name);
+        unsigned char len = (unsigned char)n;
+        put(p, &len, 1);
+        put(p, name, n);
+        name += n + (dot ? 1 : 0);
+    }
+    put(p, "", 1);
+}
+/* reply - header + question for name/type, then ancount answers follow */
+static void reply(struct pkt *p, const char *name, unsigned type, unsigned ancount)
+{
+    p->n = 0;
+    put16(p, 0x1234);
+    put16(p, 0x8180);
+    put16(p, 1);
+    put16(p, ancount);
+    put16(p, 0);
+    put16(p, 0);
+    put_name(p, name);
+    put16(p, type);
+    put16(p, 1);
+}
+static void answer(struct pkt *p, unsigned type, const void *rdata, size_t n)
+{
+    put16(p, 0xC00C); /* the question's name */
+    put16(p, type);
+    put16(p, 1);
+    put16(p, 0);
+    put16(p, 300);
+    put16(p, (unsigned)n);
+    put(p, rdata, n);
+}
+
+static void test_txt_is_joined_sanitized_and_bounded(void)
+{
+    struct pkt p;
+    unsigned char rd[600];
+    size_t n = 0;
+    const char *a = "Listed\r\n250 fake\x01\xff";
+    rd[n++] = (unsigned char)strlen(a);
+    memcpy(rd + n, a, strlen(a));
+    n += strlen(a);
+    rd[n++] = 255;
+    memset(rd + n, 'x', 255);
+    n += 255;
+    rd[n++] = 255;
+    memset(rd + n, 'y', 255);
+    n += 255;
+    reply(&p, "2.0.0.127.bl.test", DNS_TXT, 1);
+    answer(&p, DNS_TXT, rd, n);
+    struct dns_answer ans;
+    memset(&ans, 0, sizeof(ans));
+    dns_parse(DNS_TXT, p.b, (int)p.n, DNS_TXT_MAX, &ans);
+    CU_ASSERT_EQUAL_FATAL(ans.status, DNS_FOUND);
+    CU_ASSERT_EQUAL_FATAL(ans.n, 1);
+    CU_ASSERT_EQUAL(strlen(ans.rr[0].text), DNS_TXT_MAX);
+    CU_ASSERT_EQUAL(strncmp(ans.rr[0].text, "Listed??250 fake??xxx", 21), 0);
+    for (const char *c = ans.rr[0].text; *c; c++)
+        CU_ASSERT(*c >= 0x20 && *c <= 0x7e);
+    dns_answer_clear(&ans);
+}
+
+static void test_a_and_aaaa_answers(void)
+{
+    struct pkt p;
+    struct dns_answer ans;
+    memset(&ans, 0, sizeof(ans));
+    unsigned char a1[4] = {127, 0, 0, 2}, a2[4] = {127, 0, 0, 10};
+    reply(&p, "2.0.0.127.bl.test", DNS_A, 2);
+    answer(&p, DNS_A, a1, 4);
+    answer(&p, DNS_A, a2, 4);
+    dns_parse(DNS_A, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL_FATAL(ans.status, DNS_FOUND);
+    CU_ASSERT_EQUAL(ans.n, 2);
+    CU_ASSERT_EQUAL(memcmp(ans.rr[1].addr, a2, 4), 0);
+    unsigned char six[16];
+    inet_pton(AF_INET6, "2001:db8::10", six);
+    reply(&p, "good6.client.test", DNS_AAAA, 1);
+    answer(&p, DNS_AAAA, six, 16);
+    dns_parse(DNS_AAAA, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL_FATAL(ans.status, DNS_FOUND);
+    CU_ASSERT_EQUAL(memcmp(ans.rr[0].addr, six, 16), 0);
+    /* no answer records: a definite "no data", not an error */
+    reply(&p, "x.test", DNS_A, 0);
+    dns_parse(DNS_A, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_NOTFOUND);
+    dns_answer_clear(&ans);
+}
+
+static void test_ptr_names_are_checked_and_lowercased(void)
+{
+    struct pkt p, rd;
+    struct dns_answer ans;
+    memset(&ans, 0, sizeof(ans));
+    reply(&p, "10.2.0.192.in-addr.arpa", DNS_PTR, 2);
+    rd.n = 0;
+    put_name(&rd, "Good.Client.TEST");
+    answer(&p, DNS_PTR, rd.b, rd.n);
+    rd.n = 0;
+    put_name(&rd, "Other.Client.Test");
+    answer(&p, DNS_PTR, rd.b, rd.n);
+    dns_parse(DNS_PTR, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL_FATAL(ans.status, DNS_FOUND);
+    CU_ASSERT_EQUAL_FATAL(ans.n, 2);
+    int g =
+        !strcmp(ans.rr[0].text, "good.client.test") || !strcmp(ans.rr[1].text, "good.client.test");
+    int o = !strcmp(ans.rr[0].text, "other.client.test") ||
+            !strcmp(ans.rr[1].text, "other.client.test");
+    CU_ASSERT(g && o);
+    /* only an invalid name: no usable PTR */
+    reply(&p, "11.2.0.192.in-addr.arpa", DNS_PTR, 1);
+    rd.n = 0;
+    put_name(&rd, "bad name;rm.test");
+    answer(&p, DNS_PTR, rd.b, rd.n);
+    dns_parse(DNS_PTR, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_NOTFOUND);
+    dns_answer_clear(&ans);
+}
+
+static void test_malformed_replies_are_errors(void)
+{
+    struct pkt p;
+    struct dns_answer ans;
+    memset(&ans, 0, sizeof(ans));
+    reply(&p, "x.test", DNS_A, 1);
+    put16(&p, 0xC00C);
+    put16(&p, DNS_A); /* cut short in the middle of the record */
+    dns_parse(DNS_A, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_ERROR);
+    dns_parse(DNS_TXT, p.b, 5, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_ERROR);
+    dns_parse(DNS_TXT, NULL, 0, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_ERROR);
+    dns_answer_clear(&ans);
+}
+
+static void test_reverse_names(void)
+{
+    char out[256];
+    unsigned char a[16];
+    inet_pton(AF_INET, "192.0.2.1", a);
+    CU_ASSERT_EQUAL(dns_reverse_name(AF_INET, a, "zen.example", out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(out, "1.2.0.192.zen.example");
+    CU_ASSERT_EQUAL(dns_reverse_name(AF_INET, a, NULL, out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(out, "1.2.0.192.in-addr.arpa");
+    inet_pton(AF_INET6, "2001:db8::1", a);
+    CU_ASSERT_EQUAL(dns_reverse_name(AF_INET6, a, "bl.test", out, sizeof(out)), 0);
+    CU_ASSERT_STRING_EQUAL(
+        out, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test");
+    CU_ASSERT_EQUAL(dns_reverse_name(AF_INET6, a, "bl.test", out, 40), -1);
+}
+
+static void test_hostname_check(void)
+{
+    CU_ASSERT(dns_hostname_ok("mx.example.com", 14));
+    CU_ASSERT(dns_hostname_ok("_spf.example.com", 16));
+    CU_ASSERT(!dns_hostname_ok("a..b", 4));
+    CU_ASSERT(!dns_hostname_ok("a b", 3));
+    CU_ASSERT(!dns_hostname_ok("", 0));
+    char big[300];
+    memset(big, 'a', sizeof(big));
+    CU_ASSERT(!dns_hostname_ok(big, 256));
+    CU_ASSERT(!dns_hostname_ok(big, 64)); /* one label over 63 */
+}
+
+/* a question to a socket that never answers gives up at its deadline */
+static void test_question_gives_up_at_its_deadline(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char servers[64];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    struct dns *d = dns_new(servers, 300, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    char g1, g2;
+    double t0 = dns_now_ms();
+    struct dns_q *q[5];
+    for (int i = 0; i < 5; i++) /* five at once cost one timeout */
+        q[i] = dns_start(d, &g1, "x.test", DNS_A, 0, 0, NULL, NULL);
+    struct dns_q *other = dns_start(d, &g2, "y.test", DNS_A, 0, dns_now_ms() + 5000, NULL, NULL);
+    dns_wait(d, &g1);
+    double took = dns_now_ms() - t0;
+    CU_ASSERT(took >= 280 && took < 600);
+    for (int i = 0; i < 5; i++) {
+        CU_ASSERT_EQUAL(dns_answer_of(q[i])->status, DNS_ERROR);
+        CU_ASSERT_STRING_EQUAL(dns_answer_of(q[i])->why, "timeout");
+    }
+    CU_ASSERT_EQUAL(dns_answer_of(other)->status, DNS_PENDING); /* not its group */
+    CU_ASSERT_EQUAL(dns_pending(d, &g2), 1);
+    CU_ASSERT_PTR_NULL(dns_start(d, &g1, "bad name", DNS_A, 0, 0, NULL, NULL));
+    dns_release_group(d, &g1);
+    dns_free(d);
+    close(fd);
+}
+
+/* an answer that arrived in time counts even when it is collected late */
+static void test_answer_in_time_counts_when_collected_late(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa, from;
+    socklen_t sl = sizeof(sa), fl = sizeof(from);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char servers[64];
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
+    struct dns *d = dns_new(servers, 200, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    char g;
+    struct dns_q *q = dns_start(d, &g, "2.0.0.127.bl.test", DNS_A, 0, 0, NULL, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    /* play the server: answer the question at once */
+    unsigned char buf[512];
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT_FATAL(n > 12);
+    struct pkt p;
+    unsigned char ip[4] = {127, 0, 0, 2};
+    reply(&p, "2.0.0.127.bl.test", DNS_A, 1);
+    memcpy(p.b, buf, 2); /* the question's ID */
+    answer(&p, DNS_A, ip, 4);
+    sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+    usleep(400 * 1000); /* the client takes its time: past the deadline */
+    dns_wait(d, &g);
+    CU_ASSERT_EQUAL(dns_answer_of(q)->status, DNS_FOUND);
+    dns_free(d);
+    close(fd);
+}
+
+/* the PTR name is known at the next stage after its answer came in, and
+ * the forward question goes out then, not at RCPT */
+static void test_ptr_name_is_known_before_rcpt(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa, from;
+    socklen_t sl = sizeof(sa), fl = sizeof(from);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char conf[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:%u\ndns_timeout = 2s\n[customers]\n"
+             "trusted_networks = 10.0.0.0/8\n[rdns]\nforward_confirm = yes\n",
+             ntohs(sa.sin_port));
+    policy_engine *e = engine(conf);
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    unsigned char buf[512];
+    ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT_FATAL(n > 12);
+    struct pkt p, rd;
+    reply(&p, "10.2.0.192.in-addr.arpa", DNS_PTR, 1);
+    memcpy(p.b, buf, 2);
+    rd.n = 0;
+    put_name(&rd, "late.client.test");
+    answer(&p, DNS_PTR, rd.b, rd.n);
+    sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
+    usleep(50 * 1000);
+    CU_ASSERT_STRING_EQUAL(s->host, "");
+    policy_helo(s, "client.example"); /* the next stage reads the answer */
+    CU_ASSERT_STRING_EQUAL(s->host, "late.client.test");
+    /* and the forward question is out already */
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+    CU_ASSERT(n > 12 && memmem(buf, (size_t)n,
+                               "\x04"
+                               "late"
+                               "\x06"
+                               "client"
+                               "\x04"
+                               "test",
+                               17) != NULL);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    close(fd);
+}
+
+static void test_bad_server_list_is_refused(void)
+{
+    CU_ASSERT_PTR_NULL(dns_new("[::1", 100, err, sizeof(err)));
+    struct dns *d = dns_new("127.0.0.1:53 ::1 [::1]:5353", 100, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(d);
+    dns_free(d);
+}
+
+/* ------------------------------------------------------------ rdns, dnsbl */
+
+static policy_engine *engine(const char *conf)
+{
+    policy_engine *e = test_engine(conf, err, sizeof(err));
+    if (!e)
+        fprintf(stderr, "\n  engine: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    test_log_clear();
+    test_log_attach(e);
+    return e;
+}
+
+static void test_rdns_takes_the_mta_name_and_spots_generic_ones(void)
+{
+    policy_engine *e = engine("[general]\ndns_servers = 127.0.0.1:9\n[customers]\n"
+                              "trusted_networks = 10.0.0.0/8\n[rdns]\nreject_generic = yes\n"
+                              "delay_reject = no\n");
+    const char *generic[][2] = {{"192.0.2.13", "192-0-2-13.dyn.isp.test"},
+                                {"192.0.2.13", "13.2.0.192.pool.test"},
+                                {"192.0.2.13", "host192000002013.isp.test"},
+                                {"192.0.2.13", "c000020d.cable.test"},
+                                {"2001:db8::1:2:3:4", "h-0001-0002-0003-0004.v6.test"}};
+    for (size_t i = 0; i < sizeof(generic) / sizeof(*generic); i++) {
+        policy_session *s = policy_session_new(e, generic[i][0], generic[i][1]);
+        CU_ASSERT_EQUAL(policy_connect(s), POLICY_REJECT);
+        CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->layer, "rdns");
+        CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "5.7.1");
+        policy_session_free(s);
+    }
+    /* forward confirmation of an MTA-given name that is no host name */
+    policy_engine *e2 = engine("[general]\ndns_servers = 127.0.0.1:9\n[customers]\n"
+                               "trusted_networks = 10.0.0.0/8\n[rdns]\nforward_confirm = yes\n"
+                               "delay_reject = no\n");
+    policy_session *s2 = policy_session_new(e2, "192.0.2.13", "bad name!");
+    CU_ASSERT_EQUAL(policy_connect(s2), POLICY_REJECT);
+    CU_ASSERT_STRING_EQUAL(policy_last_reply(s2)->xcode, "5.7.25");
+    policy_session_free(s2);
+    policy_engine_unref(e2);
+    const char *fine[][2] = {{"192.0.2.13", "mail.example.com"},
+                             {"192.0.2.13", "mx13.example.com"}};
+    for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++) {
+        policy_session *s = policy_session_new(e, fine[i][0], fine[i][1]);
+        CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+        policy_session_free(s);
+    }
+    policy_engine_unref(e);
+}
+
+static void test_dns_layers_are_off_unless_configured(void)
+{
+    policy_engine *e = engine("[customers]\ntrusted_networks = 10.0.0.0/8\n");
+    policy_session *s = policy_session_new(e, "192.0.2.12", NULL);
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_mail(s, "a@b.example"), POLICY_CONTINUE);
+    CU_ASSERT_PTR_NULL(s->dns); /* no resolver was even created */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_rblsmtpd_needs_no_dns(void)
+{
+    policy_engine *e = engine("[customers]\ntrusted_networks = 10.0.0.0/8\n"
+                              "local_domains = example.com\n[dnsbl]\n");
+    policy_session *s = policy_session_new(e, "192.0.2.12", NULL);
+    policy_session_setvar(s, "RBLSMTPD", "-You are listed, see http://example/");
+    policy_connect(s);
+    policy_mail(s, "a@b.example");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "u@example.com"), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 553);
+    CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->text, "You are listed, see http://example/");
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_dnsbl_configuration(void)
+{
+    const char *bad[] = {"zones = bl.test=127.0.0.[2..x]",
+                         "zones = bl.test=127.0.0",
+                         "zones = bl.test=127.0.0.[5..2]",
+                         "zones = bl.test*0",
+                         "zones = bl.test*x",
+                         "zones = not..zone",
+                         "ptr_zones = dbl.test*2",
+                         "threshold = 2\nallowlist_threshold = 2",
+                         "timeout = 5ms",
+                         "nosuchkey = 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char conf[256];
+        snprintf(conf, sizeof(conf), "[dnsbl]\n%s\n", bad[i]);
+        policy_engine *e = test_engine(conf, err, sizeof(err));
+        CU_ASSERT_PTR_NULL(e);
+        if (e) {
+            fprintf(stderr, "\n  accepted: %s\n", bad[i]);
+            policy_engine_unref(e);
+        }
+    }
+    policy_engine *e = engine("[dnsbl]\nzones = zen.example=127.0.0.[2..11] "
+                              "bl.example=127.0.[0;1].[1;3..5]*3\n  wl.example*-5\n"
+                              "helo_zones = dbl.example\nthreshold = 3\n");
+    policy_engine_unref(e);
+}
+
+/* ------------------------------------------------------------ SPF with libspf2's zone layer */
+
+static policy_session *spf_session(policy_engine **e, const char *ip, const char *helo,
+                                   const char *from)
+{
+    *e = engine("[general]\nhostname = mx.example.com\n[customers]\ntrusted_networks = "
+                "10.0.0.0/8\n[spf]\n");
+    policy_session *s = policy_session_new(*e, ip, NULL);
+    policy_connect(s);
+    policy_helo(s, helo);
+    s->sender = (char *)from; /* what policy_mail() records */
+    return s;
+}
+
+static enum check spf_with_zone(const char *ip, const char *from, SPF_dns_server_t *zone,
+                                int behavior, struct finding *f, policy_engine **e,
+                                policy_session **s)
+{
+    *s = spf_session(e, ip, "helo.example", from);
+    memset(f, 0, sizeof(*f));
+    return spf_check(*s, zone, behavior, 1, 0, f);
+}
+
+static void spf_done(policy_session *s, policy_engine *e)
+{
+    s->sender = NULL;
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+/* zone_add - a TXT record (and "no data" for the obsolete type SPF, which
+ * libspf2 asks for first) */
+static void zone_add(SPF_dns_server_t *z, const char *domain, int herrno, const char *txt)
+{
+    SPF_dns_zone_add_str(z, domain, ns_t_spf, NO_DATA, NULL);
+    SPF_dns_zone_add_str(z, domain, ns_t_txt, herrno, txt);
+}
+
+static void test_spf_results_through_the_zone_layer(void)
+{
+    SPF_dns_server_t *z = SPF_dns_zone_new(NULL, "test", 0);
+    zone_add(z, "fail.example", NETDB_SUCCESS, "v=spf1 ip4:198.51.100.1 -all");
+    zone_add(z, "soft.example", NETDB_SUCCESS, "v=spf1 ~all");
+    zone_add(z, "pass.example", NETDB_SUCCESS, "v=spf1 ip4:192.0.2.0/24 -all");
+    zone_add(z, "helo.example", NETDB_SUCCESS, "v=spf1 -all");
+    zone_add(z, "perm.example", NETDB_SUCCESS, "v=spf1 ip4:300.1.1.1 -all");
+    zone_add(z, "tmp.example", TRY_AGAIN, NULL);
+    zone_add(z, "inc.example", NETDB_SUCCESS, "v=spf1 include:tmp.example -all");
+    struct finding f;
+    policy_engine *e;
+    policy_session *s;
+
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@pass.example", z, 3, &f, &e, &s), CHECK_NOMATCH);
+    const policy_edit *ed;
+    CU_ASSERT_EQUAL_FATAL(s->nconn_edits + s->nedits, 1);
+    spf_done(s, e);
+
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@fail.example", z, 3, &f, &e, &s), CHECK_MATCH);
+    CU_ASSERT_EQUAL(f.code, 550);
+    CU_ASSERT_STRING_EQUAL(f.xcode, "5.7.23");
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@fail.example", z, 2, &f, &e, &s), CHECK_NOMATCH);
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@soft.example", z, 3, &f, &e, &s), CHECK_NOMATCH);
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@soft.example", z, 4, &f, &e, &s), CHECK_MATCH);
+    spf_done(s, e);
+    /* a record that cannot be fetched (TRY_AGAIN): temperror, never "none" */
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@tmp.example", z, 3, &f, &e, &s), CHECK_ERROR);
+    CU_ASSERT_EQUAL(f.code, 451);
+    CU_ASSERT_STRING_EQUAL(f.xcode, "4.7.24");
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@inc.example", z, 3, &f, &e, &s), CHECK_ERROR);
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@tmp.example", z, 1, &f, &e, &s), CHECK_NOMATCH);
+    spf_done(s, e);
+    /* a broken record: permerror, refused only at level 6 */
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@perm.example", z, 5, &f, &e, &s), CHECK_NOMATCH);
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@perm.example", z, 6, &f, &e, &s), CHECK_MATCH);
+    CU_ASSERT_STRING_EQUAL(f.xcode, "5.7.24");
+    spf_done(s, e);
+    /* no record: none, refused at level 6 only */
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 5, &f, &e, &s), CHECK_NOMATCH);
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 6, &f, &e, &s), CHECK_MATCH);
+    spf_done(s, e);
+    /* the null sender without HELO: nothing to check (none) */
+    s = spf_session(&e, "192.0.2.10", "", "");
+    s->helo_given = 0;
+    s->helo[0] = '\0';
+    memset(&f, 0, sizeof(f));
+    CU_ASSERT_EQUAL(spf_check(s, z, 5, 1, 0, &f), CHECK_NOMATCH);
+    CU_ASSERT_EQUAL(spf_check(s, z, 6, 1, 0, &f), CHECK_MATCH);
+    spf_done(s, e);
+    /* the null sender is checked as postmaster@HELO */
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "", z, 3, &f, &e, &s), CHECK_MATCH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.reason, "postmaster@helo.example"));
+    spf_done(s, e);
+    (void)ed;
+    SPF_dns_free(z);
+}
+
+/* a DNS layer that makes libspf2 call SPF_error(): must not abort */
+static SPF_dns_rr_t *exploding_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
+                                      int should_cache)
+{
+    (void)srv;
+    (void)domain;
+    (void)type;
+    (void)should_cache;
+    SPF_error("test: libspf2 internal error");
+}
+
+static void test_spf_error_does_not_abort(void)
+{
+    SPF_dns_server_t boom;
+    memset(&boom, 0, sizeof(boom));
+    boom.lookup = exploding_lookup;
+    boom.name = "boom";
+    struct finding f;
+    policy_engine *e;
+    policy_session *s;
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@x.example", &boom, 3, &f, &e, &s), CHECK_ERROR);
+    CU_ASSERT(test_log_has("libspf2 internal error"));
+    spf_done(s, e);
+}
+
+int suite_dns(void)
+{
+    CU_pSuite s = CU_add_suite("dns", NULL, NULL);
+    if (!s)
+        return -1;
+    CU_ADD_TEST(s, test_txt_is_joined_sanitized_and_bounded);
+    CU_ADD_TEST(s, test_a_and_aaaa_answers);
+    CU_ADD_TEST(s, test_ptr_names_are_checked_and_lowercased);
+    CU_ADD_TEST(s, test_malformed_replies_are_errors);
+    CU_ADD_TEST(s, test_reverse_names);
+    CU_ADD_TEST(s, test_hostname_check);
+    CU_ADD_TEST(s, test_question_gives_up_at_its_deadline);
+    CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
+    CU_ADD_TEST(s, test_ptr_name_is_known_before_rcpt);
+    CU_ADD_TEST(s, test_bad_server_list_is_refused);
+    CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
+    CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
+    CU_ADD_TEST(s, test_rblsmtpd_needs_no_dns);
+    CU_ADD_TEST(s, test_dnsbl_configuration);
+    CU_ADD_TEST(s, test_spf_results_through_the_zone_layer);
+    CU_ADD_TEST(s, test_spf_error_does_not_abort);
+    return 0;
+}
