@@ -22,6 +22,7 @@
 
 #include "../core/internal.h"
 #include "../support/address.h"
+#include "../support/dns.h"
 #include "../support/recipmap.h"
 
 #define RCPT_MAX_SOURCES   8
@@ -59,6 +60,7 @@ struct recipients_cfg {
     char reply_rcptlimit[RCPT_REPLY_MAX + 1];
     char reply_wrongrcpt[RCPT_REPLY_MAX + 1];
     char reply_sender_mx[RCPT_REPLY_MAX + 1];
+    int sender_mx; /* chkuser's CHKUSER_SENDER_MX for every client */
 };
 
 /* Per connection, never reset by RSET (chkuser counts per session). */
@@ -66,7 +68,11 @@ struct recipients_state {
     unsigned long rcpts; /* RCPTs counted against rcpt_limit */
     unsigned long wrong; /* unknown local recipients */
     int bomb;            /* wrong reached the limit */
-    int mx_warned;
+    /* the sender MX check: MX, A and AAAA of one domain, asked at once */
+    char mx_domain[DNS_NAME_MAX + 1];
+    struct dns_q *mx_q[3];
+    int mx_started;
+    char mx_group; /* its address names the questions' group */
 };
 
 static void recipients_defaults(void *cfg)
@@ -167,12 +173,8 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
         return 0;
     }
     if (!strcmp(key, "sender_mx")) {
-        int on;
-        if (cfg_parse_bool(v, &on))
+        if (cfg_parse_bool(v, &c->sender_mx))
             return cfg_fail(err, "expected yes or no, got '%s'", v);
-        if (on) /* see sender_domain_check() */
-            return cfg_fail(err, "the sender MX check needs the DNS subsystem (issue 5), "
-                                 "which this build does not have yet");
         return 0;
     }
     if (!strcmp(key, "reply_unknown"))
@@ -280,7 +282,8 @@ static void recipients_free(void *cfg)
 static unsigned recipients_stages(const void *cfg)
 {
     const struct recipients_cfg *c = cfg;
-    return c->nsrc || c->rcpt_limit || c->wrong_limit ? 1u << STAGE_RCPT : 0;
+    unsigned mask = c->nsrc || c->rcpt_limit || c->wrong_limit ? 1u << STAGE_RCPT : 0;
+    return c->sender_mx ? mask | 1u << STAGE_MAIL | 1u << STAGE_RCPT : mask;
 }
 
 /* ------------------------------------------------------------ sources */
@@ -548,40 +551,86 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     return CHECK_MATCH;
 }
 
+/* mx_drop - forget the questions of the last sender domain. */
+static void mx_drop(policy_session *s, struct recipients_state *st)
+{
+    if (st->mx_started && s->dns)
+        dns_release_group(s->dns, &st->mx_group);
+    memset(st->mx_q, 0, sizeof(st->mx_q));
+    st->mx_started = 0;
+    st->mx_domain[0] = '\0';
+}
+
 /*
  * sender_domain_check - chkuser's CHKUSER_SENDER_MX: the sender's domain
- * must have an MX or an A record.  This is the one function to fill in once
- * the DNS subsystem (support/dns.h, issue 5) exists: ask MX then A/AAAA on
- * the session's channel, NOMATCH when an answer exists, MATCH (553 5.1.8,
- * c->reply_sender_mx) on NXDOMAIN or no records, ERROR on a timeout.  Until
- * then sender_mx = yes is refused at configuration time and a client's
- * CHKUSER_SENDER_MX variable is logged as not checked.
+ * must be able to receive mail, i.e. have an MX or (RFC 5321 5.1, the
+ * implicit MX) an A or AAAA record.  The three questions go out together at
+ * MAIL; with delay_reject the answers are collected at the first RCPT.
+ * NXDOMAIN or no record of any kind: MATCH (553 5.1.8).  No answer for a
+ * question whose answer could have saved the sender: ERROR.
  */
 static enum check sender_domain_check(policy_session *s, const struct recipients_cfg *c,
                                       const char *domain, struct finding *f)
 {
+    static const enum dns_type types[3] = {DNS_MX, DNS_A, DNS_AAAA};
     struct recipients_state *st = session_layer_state(s, &layer_recipients);
-    (void)c;
-    (void)f;
-    if (st && !st->mx_warned) {
-        st->mx_warned = 1;
-        plog(s, POLICY_LOG_WARNING,
-             "recipients: CHKUSER_SENDER_MX is set but the sender MX check needs the DNS "
-             "subsystem (issue 5): sender domain %s not checked",
-             domain);
+    struct dns *d = session_dns(s);
+
+    if (!st || !d) {
+        finding_set(f, 451, "4.4.3",
+                    "temporary failure checking the sender domain, try again later");
+        finding_reason(f, "sender MX check: no resolver");
+        return CHECK_ERROR;
     }
-    return CHECK_NOMATCH;
+    if (!st->mx_started || strcmp(st->mx_domain, domain) != 0) { /* same domain: same answers */
+        mx_drop(s, st);
+        snprintf(st->mx_domain, sizeof(st->mx_domain), "%s", domain);
+        str_lower(st->mx_domain);
+        st->mx_started = 1;
+        for (int i = 0; i < 3; i++)
+            st->mx_q[i] = dns_start(d, &st->mx_group, st->mx_domain, types[i], 0, 0, NULL, NULL);
+    }
+    if (session_may_defer(s, &layer_recipients, STAGE_MAIL))
+        return CHECK_PENDING;
+    dns_wait(d, &st->mx_group);
+
+    const char *why = NULL;
+    for (int i = 0; i < 3; i++) {
+        const struct dns_answer *a = st->mx_q[i] ? dns_answer_of(st->mx_q[i]) : NULL;
+        if (a && a->status == DNS_FOUND)
+            return CHECK_NOMATCH;
+        if (!a || a->status != DNS_NOTFOUND)
+            why = a && a->why ? a->why : "no answer";
+    }
+    if (why) {
+        finding_set(f, 451, "4.4.3",
+                    "temporary failure looking up the sender domain %s, try again later",
+                    st->mx_domain);
+        finding_reason(f, "sender MX check of %s: %s", st->mx_domain, why);
+        return CHECK_ERROR;
+    }
+    finding_set(f, 553, "5.1.8", "%s", c->reply_sender_mx);
+    finding_reason(f, "sender domain %s has no MX, A or AAAA record", st->mx_domain);
+    return CHECK_MATCH;
 }
 
 static enum check recipients_mail(policy_session *s, const void *cfg, struct finding *f)
 {
+    const struct recipients_cfg *c = cfg;
     const char *v = policy_session_getvar(s, "CHKUSER_SENDER_MX");
     struct addr a;
-    if (!v || !*s->sender) /* the null sender is always allowed */
+    int on = v ? strcmp(v, "0") != 0 : c->sender_mx; /* set (even empty), as chkuser reads it */
+    if (!on || s->customer || !*s->sender)           /* the null sender is always allowed */
         return CHECK_NOMATCH;
-    if (addr_parse(s->sender, &a) != ADDR_OK || !a.domain[0] || a.literal)
-        return CHECK_NOMATCH;
-    return sender_domain_check(s, cfg, a.domain, f);
+    if (addr_parse(s->sender, &a) != ADDR_OK || !a.domain[0] || a.literal ||
+        !dns_hostname_ok(a.domain, strlen(a.domain)))
+        return CHECK_NOMATCH; /* syntax is the customers layer's business */
+    return sender_domain_check(s, c, a.domain, f);
+}
+
+static void recipients_state_free(policy_session *s, void *state)
+{
+    mx_drop(s, state);
 }
 
 const struct layer_desc layer_recipients = {
@@ -593,6 +642,7 @@ const struct layer_desc layer_recipients = {
     .load = recipients_load,
     .free = recipients_free,
     .state_size = sizeof(struct recipients_state),
+    .state_free = recipients_state_free,
     .hooks = {[STAGE_MAIL] = recipients_mail, [STAGE_RCPT] = recipients_rcpt},
     .stages = recipients_stages,
 };

@@ -14,7 +14,8 @@ MILTER="$B/adapters/milter/policy-milter"
 DRIVE="$B/tests/tools/qpolicy_drive"
 mktmp
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$T"' EXIT
+. "$HERE/dns/servers.sh"
+trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done; dns_world_stop; wait 2>/dev/null; rm -rf "$T"' EXIT
 export MTLIB="$HERE/milter/lib.lua"
 
 cat > "$T/recipients.txt" <<'TXT'
@@ -86,10 +87,42 @@ same "check: --var CHKUSER_WRONGRCPTLIMIT=2" "5.1.1 5.1.1 5.7.1 " "$out"
 out=$(IP=192.0.2.99 pc --var CHKUSER_WRONGRCPTLIMIT=1 --rcpt u1@example.test --rcpt friend@remote.test \
     --rcpt joe@example.test 2>&1 | grep '^rcpt' | cut -f3 | tr '\n' ' ')
 same "check: a RELAYCLIENT's remote recipients escape the wrong limit, local ones do not" "550 250 550 " "$out"
-printf '[recipients]\nsender_mx = yes\n' > "$T/mx.conf"
-out=$("$P" check -c "$T/mx.conf" --ip 192.0.2.1 2>&1); st=$?
-same "check: sender_mx = yes is refused (exit 78)" 78 "$st"
-check "check: the refusal says the DNS subsystem is missing" grep -q "mx.conf:2: \[recipients\] sender_mx: .*issue 5" <<< "$out"
+
+# the sender MX check (chkuser's CHKUSER_SENDER_MX) against the DNS test
+# world of dns.sh: dnsmasq answers for *.test, dead.test never answers
+if dns_world_start "$T/dns"; then
+    cat > "$T/mx.conf" <<CONF
+[general]
+dns_servers = 127.0.0.1:$DNS_PORT
+dns_timeout = 1s
+[customers]
+local_domains = example.test
+[recipients]
+map = $T/recipients.cdb
+sender_mx = yes
+CONF
+    mx() { # mx SENDER [ARGS] - the RCPT line's code and enhanced code
+        "$P" check -c "$T/mx.conf" --ip 192.0.2.1 --helo client.test --from "$1" \
+            --rcpt joe@example.test "${@:2}" 2>&1 | grep '^rcpt' | cut -f3,4 | tr '\t' ' '
+    }
+    same "sender MX: a domain with an MX passes" "250 2.1.5" "$(mx a@spf-mx.test)"
+    same "sender MX: a domain with only an A record passes (implicit MX)" "250 2.1.5" \
+        "$(mx a@good.client.test)"
+    same "sender MX: a domain with only an AAAA record passes" "250 2.1.5" "$(mx a@good6.client.test)"
+    same "sender MX: no such domain is refused at RCPT" "553 5.1.8" "$(mx a@nowhere.test)"
+    out=$("$P" check -c "$T/mx.conf" --ip 192.0.2.1 --helo client.test --from a@nowhere.test \
+        --rcpt joe@example.test 2>&1 | grep '^rcpt' | cut -f6)
+    same "sender MX: chkuser's reply text" "sorry, can't find a valid MX for sender domain" "$out"
+    same "sender MX: a domain whose DNS never answers is deferred" "451 4.4.3" "$(mx a@x.dead.test)"
+    same "sender MX: the null sender is always allowed" "250 2.1.5" "$(mx '<>')"
+    same "sender MX: CHKUSER_SENDER_MX=0 turns it off for a client" "250 2.1.5" \
+        "$(mx a@nowhere.test --var CHKUSER_SENDER_MX=0)"
+    sed -i 's/^sender_mx = yes/sender_mx = no/' "$T/mx.conf"
+    same "sender MX: off in the file, on for a client with CHKUSER_SENDER_MX" "553 5.1.8" \
+        "$(mx a@nowhere.test --var CHKUSER_SENDER_MX=)"
+else
+    notok "the DNS test world did not start"
+fi
 printf '[recipients]\nmap = %s\n' "$T/case.cdb" > "$T/case.conf"
 out=$("$P" check -c "$T/case.conf" --ip 192.0.2.1 2>&1); st=$?
 same "check: a case-sensitive map with fold_case = yes is refused" 78 "$st"
