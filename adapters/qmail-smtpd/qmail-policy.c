@@ -155,11 +155,9 @@ const char *qpolicy_connect(void)
     return r;
 }
 
-/* deadline - now + ms on the monotonic clock */
-static struct timespec deadline(unsigned long ms)
+/* later - t + ms */
+static struct timespec later(struct timespec t, unsigned long ms)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
     t.tv_sec += (time_t)(ms / 1000);
     t.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (t.tv_nsec >= 1000000000L) {
@@ -201,10 +199,12 @@ const char *qpolicy_greet(void)
 {
     if (!session)
         return NULL;
+    struct timespec asked; /* the delay counts from here, a name lookup included */
+    clock_gettime(CLOCK_MONOTONIC, &asked);
     unsigned long ms = policy_greeting_delay(session);
     if (!ms)
         return NULL;
-    struct timespec until = deadline(ms);
+    struct timespec until = later(asked, ms);
     if (talked(&until) != 1)
         return NULL;
     const char *r = format(policy_early_talker(session));

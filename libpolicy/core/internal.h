@@ -385,7 +385,7 @@ int customers_addr_is_local(const policy_engine *e, const char *addr);
 int customers_domain_is_local(const policy_engine *e, const char *domain);
 
 /* botnet: the greeting delay for this client in ms; *why says why. */
-unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why);
+unsigned long botnet_greet_delay(policy_session *s, const void *cfg, const char **why);
 /* botnet: the session time limit (seconds) and receive throttle (bytes/s). */
 unsigned long botnet_session_limit(const policy_session *s, const void *cfg);
 unsigned long botnet_throttle(const policy_session *s, const void *cfg);

@@ -76,7 +76,7 @@ static int var_delay(const policy_session *s, const char *name, unsigned long *m
     return 1;
 }
 
-unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const char **why)
+unsigned long botnet_greet_delay(policy_session *s, const void *cfg, const char **why)
 {
     const struct botnet_cfg *c = cfg;
     unsigned long ms;
@@ -93,6 +93,12 @@ unsigned long botnet_greet_delay(const policy_session *s, const void *cfg, const
     if (var_delay(s, "SMTPD_GREETDELAY", &ms, GREET_DELAY_MAX)) {
         *why = "SMTPD_GREETDELAY";
         return ms;
+    }
+    if (!s->host[0] && (c->delay_unknown != c->delay || c->delay_dynamic != c->delay)) {
+        /* the MTA did not look the name up (tcpserver -H): the delay depends
+         * on it, so ask (the lookup rdns shares, bounded by dns_timeout) */
+        if (rdns_client_name(s, NULL, NULL) == 0)
+            rdns_client_wait(s);
     }
     if (!s->host[0]) {
         *why = "no rDNS name";

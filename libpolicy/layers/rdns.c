@@ -18,6 +18,7 @@
 
 #include "../core/internal.h"
 #include "../support/dns.h"
+#include "../support/hostname.h"
 
 #define RDNS_MAX_NAMES 4
 
@@ -171,57 +172,6 @@ static void start_forward(policy_session *s, void *arg)
                       st->deadline, NULL, NULL);
 }
 
-/* generic_name - does name carry the client's address?  IPv4: the four
- * octets in either order as digit runs, zero-padded or in hex
- * ("1-2-3-4.pool.example", "host004003002001"); IPv6: the interface
- * identifier in hex. */
-static int generic_name(const policy_session *s, const char *name)
-{
-    char pat[64];
-    const unsigned char *a = s->addr;
-    if (s->family == AF_INET6) {
-        /* the interface identifier in hex, separators ignored */
-        char flat[DNS_NAME_MAX + 1];
-        size_t n = 0;
-        for (const char *p = name; *p && n < sizeof(flat) - 1; p++)
-            if (*p != '-' && *p != '.')
-                flat[n++] = *p;
-        flat[n] = '\0';
-        snprintf(pat, sizeof(pat), "%02x%02x%02x%02x%02x%02x%02x%02x", a[8], a[9], a[10], a[11],
-                 a[12], a[13], a[14], a[15]);
-        return strstr(flat, pat) != NULL;
-    }
-    unsigned long tok[64];
-    size_t nt = 0;
-    for (const char *p = name; *p && nt < 64;) {
-        if (*p < '0' || *p > '9') {
-            p++;
-            continue;
-        }
-        const char *q = p;
-        while (*q >= '0' && *q <= '9')
-            q++;
-        if (q - p == 12) { /* 192168001002 */
-            snprintf(pat, sizeof(pat), "%03u%03u%03u%03u", a[0], a[1], a[2], a[3]);
-            if (!strncmp(p, pat, 12))
-                return 1;
-            snprintf(pat, sizeof(pat), "%03u%03u%03u%03u", a[3], a[2], a[1], a[0]);
-            if (!strncmp(p, pat, 12))
-                return 1;
-        }
-        tok[nt++] = q - p <= 3 ? strtoul(p, NULL, 10) : 1000;
-        p = q;
-    }
-    for (size_t i = 0; i + 4 <= nt; i++) {
-        if (tok[i] == a[0] && tok[i + 1] == a[1] && tok[i + 2] == a[2] && tok[i + 3] == a[3])
-            return 1;
-        if (tok[i] == a[3] && tok[i + 1] == a[2] && tok[i + 2] == a[1] && tok[i + 3] == a[0])
-            return 1;
-    }
-    snprintf(pat, sizeof(pat), "%02x%02x%02x%02x", a[0], a[1], a[2], a[3]);
-    return strstr(name, pat) != NULL;
-}
-
 static enum check rdns_connect(policy_session *s, const void *cfg, struct finding *f)
 {
     const struct rdns_cfg *c = cfg;
@@ -287,7 +237,7 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
         }
         name = st->names[confirmed];
     }
-    if (c->reject_generic && generic_name(s, name)) {
+    if (c->reject_generic && (host_generic(name, s->family, s->addr) & HOST_IP_IN_NAME)) {
         finding_set(f, 550, "5.7.1",
                     "Client host rejected: your hostname %s looks like a dynamic address, "
                     "send through your provider's mail server, [%s]",

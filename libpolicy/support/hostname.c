@@ -68,15 +68,33 @@ static int token_is(const char *t, size_t n, const char *want)
     return 1;
 }
 
+/* iid_in_name - an IPv6 address's interface identifier (the low 64 bits)
+ * in hex anywhere in the name once separators are dropped:
+ * "h-0001-0002-0003-0004" for 2001:db8::1:2:3:4. */
+static int iid_in_name(const char *h, size_t len, const unsigned char *a)
+{
+    char flat[256], iid[17];
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < sizeof(flat) - 1; i++)
+        if (!is_sep(h[i]))
+            flat[n++] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] - 'A' + 'a' : h[i]);
+    flat[n] = '\0';
+    snprintf(iid, sizeof(iid), "%02x%02x%02x%02x%02x%02x%02x%02x", a[8], a[9], a[10], a[11], a[12],
+             a[13], a[14], a[15]);
+    return strstr(flat, iid) != NULL;
+}
+
 static int ip_in_name(const char *h, size_t len, const unsigned char *v4, const unsigned char *tail)
 {
     int runs[MAX_RUNS];
     size_t n = 0;
-    char hex[9], dec[13];
+    char hex[9], dec[13], rdec[13];
 
     snprintf(hex, sizeof(hex), "%02x%02x%02x%02x", tail[0], tail[1], tail[2], tail[3]);
-    if (v4)
+    if (v4) {
         snprintf(dec, sizeof(dec), "%03u%03u%03u%03u", v4[0], v4[1], v4[2], v4[3]);
+        snprintf(rdec, sizeof(rdec), "%03u%03u%03u%03u", v4[3], v4[2], v4[1], v4[0]);
+    }
     for (size_t i = 0; i < len;) {
         if (is_sep(h[i])) {
             i++;
@@ -101,6 +119,8 @@ static int ip_in_name(const char *h, size_t len, const unsigned char *v4, const 
                     val = val * 10 + (h[j] - '0');
                 j++;
             }
+            if (v4 && j - d == 12 && (!memcmp(h + d, dec, 12) || !memcmp(h + d, rdec, 12)))
+                return 1; /* "host192000002013" */
             if (n < MAX_RUNS)
                 runs[n++] = j - d <= 3 ? val : -1;
         }
@@ -155,7 +175,7 @@ unsigned host_generic(const char *host, int family, const unsigned char *addr)
     else if (!memcmp(addr, mapped, sizeof(mapped)))
         v4 = addr + 12;
     tail = v4 ? v4 : addr + 12;
-    if (ip_in_name(host, len, v4, tail))
+    if (ip_in_name(host, len, v4, tail) || (!v4 && iid_in_name(host, len, addr)))
         found |= HOST_IP_IN_NAME;
     if (dyn_word(host, len))
         found |= HOST_DYN_WORD;

@@ -18,8 +18,10 @@
  *
  * HOST_IP_IN_NAME: three or four IPv4 octets appear as numbers in the
  * name, in either order ("1-2-3-4.pool", "4.3.2.1.dyn", "ip1-2-3-4"), or
- * all four as one 8-digit hex or 12-digit zero-padded run ("c0000201",
- * "192000002001"); for IPv6, the last 32 bits in hex.
+ * all four as one 8-digit hex token or a 12-digit zero-padded run, either
+ * order ("c0000201", "host192000002001"); for IPv6, the interface
+ * identifier (low 64 bits) in hex, separators ignored, or the low 32 bits
+ * as one hex token.
  * HOST_DYN_WORD: a label holds both a digit and one of the words access
  * providers use for pools (dyn, dynamic, dhcp, pool, ppp, pppoe, dsl, adsl,
  * vdsl, xdsl, cable, dial, dialup, dip, broadband, cpe, client, customer,

@@ -38,16 +38,19 @@ cat > "$T/tcp.smtp" <<RULES
 127.0.0.12:allow,POLICY_CONFIG="$T/greet.conf",RELAYCLIENT=""
 127.0.0.13:allow,POLICY_CONFIG="$T/limits.conf"
 127.0.0.14:allow,POLICY_CONFIG="$T/limits.conf",RELAYCLIENT=""
+192.0.2.:allow,POLICY_CONFIG="$T/dnsgreet.conf"
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
 for a in $(seq 2 14); do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in 10 12 13; do ip addr add "192.0.2.$a/32" dev lo 2>/dev/null; done
 POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
     tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
 SRV=$!
-trap 'kill $SRV 2>/dev/null; rm -rf "$T"' EXIT
+. "$(dirname "$0")/dns/servers.sh"
+trap 'kill $SRV 2>/dev/null; dns_world_stop; rm -rf "$T"' EXIT
 for _ in $(seq 50); do tcpclient -H -R -l 0 127.0.0.1 "$PORT" true 2>/dev/null && break; sleep 0.1; done
 
 # talk FROM_IP COMMANDS - the replies, one per line, CR removed
@@ -160,4 +163,22 @@ lines=$(wc -l < "$T/server.err")
 timed 127.0.0.9 "exec 7>&- 6<&-" > /dev/null
 sleep 2.5
 same "a client hanging up during the delay: the glue ends quietly" "$lines" "$(wc -l < "$T/server.err")"
+
+# the delay by PTR name when tcpserver looked none up (-H): the library asks
+# dnsmasq (the DNS test world of dns.sh) itself
+if dns_world_start "$T/dns"; then
+    printf '[general]\ndns_servers = 127.0.0.1:%s\n[customers]\nlocal_domains = example.test\n[botnet]\ngreet_delay = 0\ngreet_delay_unknown = 800ms\ngreet_delay_dynamic = 1500ms\n' \
+        "$DNS_PORT" > "$T/dnsgreet.conf"
+    t=$(secs <<< "$(timed 192.0.2.10 "$PATIENT")")
+    check "PTR good.client.test (looked up by the library): no delay ($t s)" \
+        awk -v t="$t" 'BEGIN { exit !(t < 0.5) }'
+    t=$(secs <<< "$(timed 192.0.2.12 "$PATIENT")")
+    check "no PTR record: greet_delay_unknown = 800ms ($t s)" \
+        awk -v t="$t" 'BEGIN { exit !(t >= 0.7 && t < 1.4) }'
+    t=$(secs <<< "$(timed 192.0.2.13 "$PATIENT")")
+    check "PTR 192-0-2-13.dyn.isp.test: greet_delay_dynamic = 1500ms ($t s)" \
+        awk -v t="$t" 'BEGIN { exit !(t >= 1.4 && t < 2.5) }'
+else
+    notok "the DNS test world did not start"
+fi
 finish

@@ -48,6 +48,10 @@ static void test_generic_names(void)
     CU_ASSERT_EQUAL(generic("203000113009.isp.example", "203.0.113.9"), HOST_IP_IN_NAME);
     CU_ASSERT_EQUAL(generic("1-2-3-4.pool.isp.example", "::ffff:1.2.3.4"), HOST_IP_IN_NAME);
     CU_ASSERT_EQUAL(generic("cb007109.v6.isp.example", "2001:db8::cb00:7109"), HOST_IP_IN_NAME);
+    CU_ASSERT_EQUAL(generic("host192000002013.isp.test", "192.0.2.13"), HOST_IP_IN_NAME);
+    CU_ASSERT_EQUAL(generic("host013002000192.isp.test", "192.0.2.13"), HOST_IP_IN_NAME);
+    CU_ASSERT_EQUAL(generic("h-0001-0002-0003-0004.v6.test", "2001:db8::1:2:3:4"), HOST_IP_IN_NAME);
+    CU_ASSERT_EQUAL(generic("h-0001-0002-0003-0004.v6.test", "2001:db8::1:2:3:5"), 0);
     /* pool words next to numbers, and both signs at once */
     CU_ASSERT_EQUAL(generic("dsl-88.isp.example", "198.51.100.7"), HOST_DYN_WORD);
     CU_ASSERT_EQUAL(generic("dhcp42.campus.isp.example", "198.51.100.7"), HOST_DYN_WORD);
@@ -65,7 +69,10 @@ static void test_generic_names(void)
     CU_ASSERT_EQUAL(host_generic(NULL, AF_INET, (const unsigned char *)"\1\2\3\4"), 0);
 }
 
+/* clients without a name make the layer ask for one: a server that refuses
+ * at once (loopback port 9), so no question leaves the machine */
 #define DELAYS                                                                                     \
+    "[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 300ms\n"                                  \
     "[botnet]\ngreet_delay = 200ms\ngreet_delay_unknown = 5s\ngreet_delay_dynamic = 10s\n"
 
 static unsigned long delay_for(policy_engine *e, const char *ip, const char *host, const char *var,
