@@ -175,10 +175,7 @@ static int general_set(struct parse *p, const char *key, const char *v)
             return cfg_fail(&p->err, "expected err, warning, notice, info or debug, got '%s'", v);
         return 0;
     case G_DNS_TIMEOUT:
-        if (cfg_parse_duration(v, &g->dns_timeout_ms) || g->dns_timeout_ms < 10 ||
-            g->dns_timeout_ms > 300000)
-            return cfg_fail(&p->err, "expected a duration from 10ms to 5m, got '%s'", v);
-        return 0;
+        return cfg_set_dns_timeout(v, &g->dns_timeout_ms, &p->err);
     case G_LOG_FACILITY:
         if (lookup_name(v, &g->log_facility, facilities, sizeof(facilities) / sizeof(*facilities)))
             return cfg_fail(&p->err, "unknown syslog facility '%s'", v);

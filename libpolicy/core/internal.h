@@ -107,6 +107,10 @@ int cfg_fail(struct cfg_err *err, const char *fmt, ...) POLICY_PRINTF(2, 3);
 #define CFG_UNKNOWN_KEY 1
 
 int cfg_parse_bool(const char *v, int *out);
+/* cfg_set_bool - a yes/no key: 0, or -1 with "expected yes or no" in err. */
+int cfg_set_bool(const char *v, int *out, struct cfg_err *err);
+/* cfg_set_dns_timeout - a DNS timeout key (10ms to 5m): 0, or -1 with err. */
+int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err);
 int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out);
 /* cfg_parse_duration - "30", "30s", "500ms", "2m", "1h" -> milliseconds. */
 int cfg_parse_duration(const char *v, unsigned long *ms);

@@ -182,6 +182,18 @@ int cfg_fail(struct cfg_err *err, const char *fmt, ...)
     return -1;
 }
 
+int cfg_set_bool(const char *v, int *out, struct cfg_err *err)
+{
+    return cfg_parse_bool(v, out) ? cfg_fail(err, "expected yes or no, got '%s'", v) : 0;
+}
+
+int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err)
+{
+    if (cfg_parse_duration(v, ms) || *ms < 10 || *ms > 300000)
+        return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
+    return 0;
+}
+
 int cfg_parse_bool(const char *v, int *out)
 {
     if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") || !strcmp(v, "1")) {

@@ -53,7 +53,7 @@ static int botnet_set(void *cfg, const char *key, const char *v, struct cfg_err 
                    ? cfg_fail(err, "expected bytes per second, got '%s'", v)
                    : 0;
     if (!strcmp(key, "early_talker_drop"))
-        return cfg_parse_bool(v, &c->early_drop) ? cfg_fail(err, "expected yes or no") : 0;
+        return cfg_set_bool(v, &c->early_drop, err);
     return CFG_UNKNOWN_KEY;
 }
 

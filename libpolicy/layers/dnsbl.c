@@ -208,11 +208,8 @@ static int dnsbl_set(void *cfg, const char *key, const char *v, struct cfg_err *
         return parse_long(v, &c->allow_threshold)
                    ? cfg_fail(err, "expected an integer, got '%s'", v)
                    : 0;
-    if (!strcmp(key, "timeout")) {
-        if (cfg_parse_duration(v, &c->timeout_ms) || c->timeout_ms < 10 || c->timeout_ms > 300000)
-            return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
-        return 0;
-    }
+    if (!strcmp(key, "timeout"))
+        return cfg_set_dns_timeout(v, &c->timeout_ms, err);
     return CFG_UNKNOWN_KEY;
 }
 

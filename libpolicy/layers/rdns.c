@@ -62,18 +62,11 @@ static int rdns_set(void *cfg, const char *key, const char *v, struct cfg_err *e
 {
     struct rdns_cfg *c = cfg;
     if (!strcmp(key, "forward_confirm"))
-        return cfg_parse_bool(v, &c->forward_confirm)
-                   ? cfg_fail(err, "expected yes or no, got '%s'", v)
-                   : 0;
+        return cfg_set_bool(v, &c->forward_confirm, err);
     if (!strcmp(key, "reject_generic"))
-        return cfg_parse_bool(v, &c->reject_generic)
-                   ? cfg_fail(err, "expected yes or no, got '%s'", v)
-                   : 0;
-    if (!strcmp(key, "timeout")) {
-        if (cfg_parse_duration(v, &c->timeout_ms) || c->timeout_ms < 10 || c->timeout_ms > 300000)
-            return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
-        return 0;
-    }
+        return cfg_set_bool(v, &c->reject_generic, err);
+    if (!strcmp(key, "timeout"))
+        return cfg_set_dns_timeout(v, &c->timeout_ms, err);
     return CFG_UNKNOWN_KEY;
 }
 

@@ -131,9 +131,7 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
     if (!strcmp(key, "qmail_users"))
         return add_source(c, SRC_QMAIL_USERS, v, err);
     if (!strcmp(key, "fold_case")) {
-        if (cfg_parse_bool(v, &c->fold_case))
-            return cfg_fail(err, "expected yes or no, got '%s'", v);
-        return 0;
+        return cfg_set_bool(v, &c->fold_case, err);
     }
     if (!strcmp(key, "extension_separator")) {
         if (!strcmp(v, "none")) {
@@ -173,9 +171,7 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
         return 0;
     }
     if (!strcmp(key, "sender_mx")) {
-        if (cfg_parse_bool(v, &c->sender_mx))
-            return cfg_fail(err, "expected yes or no, got '%s'", v);
-        return 0;
+        return cfg_set_bool(v, &c->sender_mx, err);
     }
     if (!strcmp(key, "reply_unknown"))
         return set_reply_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);

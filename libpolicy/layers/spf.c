@@ -363,17 +363,11 @@ static int spf_set(void *cfg, const char *key, const char *v, struct cfg_err *er
         return 0;
     }
     if (!strcmp(key, "check_helo"))
-        return cfg_parse_bool(v, &c->check_helo) ? cfg_fail(err, "expected yes or no, got '%s'", v)
-                                                 : 0;
+        return cfg_set_bool(v, &c->check_helo, err);
     if (!strcmp(key, "received_spf"))
-        return cfg_parse_bool(v, &c->received_spf)
-                   ? cfg_fail(err, "expected yes or no, got '%s'", v)
-                   : 0;
-    if (!strcmp(key, "timeout")) {
-        if (cfg_parse_duration(v, &c->timeout_ms) || c->timeout_ms < 10 || c->timeout_ms > 300000)
-            return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
-        return 0;
-    }
+        return cfg_set_bool(v, &c->received_spf, err);
+    if (!strcmp(key, "timeout"))
+        return cfg_set_dns_timeout(v, &c->timeout_ms, err);
     return CFG_UNKNOWN_KEY;
 }
 
