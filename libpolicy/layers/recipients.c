@@ -590,6 +590,13 @@ static enum check sender_domain_check(policy_session *s, const struct recipients
         return CHECK_PENDING;
     dns_wait(d, &st->mx_group);
 
+    const struct dns_answer *mx = st->mx_q[0] ? dns_answer_of(st->mx_q[0]) : NULL;
+    if (mx && mx->null_mx && mx->n == 0) {
+        finding_set(f, 553, "5.1.8", "%s", c->reply_sender_mx);
+        finding_reason(f, "sender domain %s has a null MX (RFC 7505): it takes no mail",
+                       st->mx_domain);
+        return CHECK_MATCH;
+    }
     const char *why = NULL;
     for (int i = 0; i < 3; i++) {
         const struct dns_answer *a = st->mx_q[i] ? dns_answer_of(st->mx_q[i]) : NULL;

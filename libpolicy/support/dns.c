@@ -513,9 +513,14 @@ static void parse_mx(const unsigned char *buf, int len, struct dns_answer *a)
         a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
         return;
     }
-    for (struct ares_mx_reply *m = mx; m && a->n < DNS_MAX_RR; m = m->next)
+    for (struct ares_mx_reply *m = mx; m && a->n < DNS_MAX_RR; m = m->next) {
+        if (m->host && (!m->host[0] || !strcmp(m->host, "."))) {
+            a->null_mx = 1; /* the root as exchange: RFC 7505's null MX */
+            continue;
+        }
         if (m->host && (a->rr[a->n].text = copy_name(m->host)))
             a->rr[a->n++].pref = m->priority;
+    }
     ares_free_data(mx);
     a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
     if (!a->n)

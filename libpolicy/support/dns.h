@@ -43,6 +43,7 @@ struct dns_answer {
     int type;
     const char *why; /* for DNS_ERROR/NOTFOUND: a short static text for the log */
     unsigned ttl;
+    int null_mx; /* MX: "MX 0 ." (RFC 7505), the domain takes no mail; not in rr */
     size_t n;
     struct dns_rr rr[DNS_MAX_RR];
 };

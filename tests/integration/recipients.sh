@@ -110,6 +110,8 @@ CONF
         "$(mx a@good.client.test)"
     same "sender MX: a domain with only an AAAA record passes" "250 2.1.5" "$(mx a@good6.client.test)"
     same "sender MX: no such domain is refused at RCPT" "553 5.1.8" "$(mx a@nowhere.test)"
+    same "sender MX: a null MX (RFC 7505) is refused although the domain has an A" "553 5.1.8" \
+        "$(mx a@nullmx.test)"
     out=$("$P" check -c "$T/mx.conf" --ip 192.0.2.1 --helo client.test --from a@nowhere.test \
         --rcpt joe@example.test 2>&1 | grep '^rcpt' | cut -f6)
     same "sender MX: chkuser's reply text" "sorry, can't find a valid MX for sender domain" "$out"

@@ -135,6 +135,35 @@ static void test_a_and_aaaa_answers(void)
     dns_answer_clear(&ans);
 }
 
+static void test_mx_and_the_null_mx(void)
+{
+    struct pkt p, rd;
+    struct dns_answer ans;
+    memset(&ans, 0, sizeof(ans));
+    rd.n = 0;
+    put16(&rd, 10);
+    put_name(&rd, "MX.Example.TEST");
+    reply(&p, "example.test", DNS_MX, 1);
+    answer(&p, DNS_MX, rd.b, rd.n);
+    dns_parse(DNS_MX, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL_FATAL(ans.status, DNS_FOUND);
+    CU_ASSERT_STRING_EQUAL(ans.rr[0].text, "mx.example.test");
+    CU_ASSERT_EQUAL(ans.rr[0].pref, 10);
+    CU_ASSERT_FALSE(ans.null_mx);
+    dns_answer_clear(&ans);
+    /* RFC 7505: "MX 0 ." - no exchange to use, and a flag that says why */
+    rd.n = 0;
+    put16(&rd, 0);
+    put_name(&rd, "");
+    reply(&p, "nullmx.test", DNS_MX, 1);
+    answer(&p, DNS_MX, rd.b, rd.n);
+    dns_parse(DNS_MX, p.b, (int)p.n, 0, &ans);
+    CU_ASSERT_EQUAL(ans.status, DNS_NOTFOUND);
+    CU_ASSERT_EQUAL(ans.n, 0);
+    CU_ASSERT_TRUE(ans.null_mx);
+    dns_answer_clear(&ans);
+}
+
 static void test_ptr_names_are_checked_and_lowercased(void)
 {
     struct pkt p, rd;
@@ -579,6 +608,7 @@ int suite_dns(void)
         return -1;
     CU_ADD_TEST(s, test_txt_is_joined_sanitized_and_bounded);
     CU_ADD_TEST(s, test_a_and_aaaa_answers);
+    CU_ADD_TEST(s, test_mx_and_the_null_mx);
     CU_ADD_TEST(s, test_ptr_names_are_checked_and_lowercased);
     CU_ADD_TEST(s, test_malformed_replies_are_errors);
     CU_ADD_TEST(s, test_reverse_names);

@@ -118,6 +118,9 @@ host-record=mx.spf-mx.test,192.0.2.10
 txt-record=spf-perm.test,"v=spf1 ip4:192.0.2.0/24 foo:bar -all"
 txt-record=spf-inc.test,"v=spf1 include:spf.dead.test -all"
 txt-record=helo.client.test,"v=spf1 ip4:192.0.2.10 -all"
+# a domain that takes no mail (RFC 7505 null MX) although it has an address
+mx-host=nullmx.test,.,0
+host-record=nullmx.test,192.0.2.77
 EOF
     dnsmasq --conf-file="$W/dnsmasq.conf" --user=nobody --group=nogroup >"$W/dnsmasq.out" 2>&1 &
     DNS_PIDS="$DNS_PIDS $!"
