@@ -44,6 +44,7 @@ cat > "$T/tcp.smtp" <<'RULES'
 192.0.2.20:allow,CHKUSER_RCPTLIMIT="0"
 192.0.2.30:allow,CHKUSER_WRONGRCPTLIMIT="1"
 192.0.2.99:allow,RELAYCLIENT=""
+192.0.2.40:allow,CHKUSER_SENDER_MX=""
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
@@ -178,6 +179,43 @@ same "milter: after SIGHUP newcomer@ is known" "known" "$(nl)"
 check "milter: no lookup failed or deferred (only the rcpt_limit's 452)" bash -c "! grep -E 'tempfail|cannot read|error' '$T/m.log' | grep -v 'code=452 xcode=4.5.3' | grep -q ."
 kill -TERM "$PID_m"; wait "$PID_m"; same "milter: SIGTERM exits 0" 0 "$?"
 PIDS=""
+
+# --- the daemon with layer 3 (maps, limits, the sender MX check on its
+# resolver) under valgrind (normal builds only: ASan and valgrind do not mix)
+if command -v valgrind >/dev/null && ! nm "$MILTER" 2>/dev/null | grep -q __asan_init &&
+    [ -n "${DNS_PORT:-}" ]; then
+    { printf '[general]\ndns_servers = 127.0.0.1:%s\ndns_timeout = 1s\n' "$DNS_PORT"
+      sed '/^\[general\]/d' "$T/policy.conf"; } > "$T/v.conf"
+    cat > "$T/mx.lua" <<'LUA'
+dofile(os.getenv("MTLIB"))
+run(function()
+    for _, t in ipairs({{"<a@spf-mx.test>", "c"}, {"<a@nowhere.test>", "y"}, {"<a@nullmx.test>", "y"},
+                        {"<a@x.dead.test>", "y"}, {"<>", "c"}}) do
+        local c = session("mx.sender.test", "192.0.2.40", "mx.sender.test")
+        reply(mt.mailfrom(c, t[1]), c)
+        local got = reply(mt.rcptto(c, "<joe@example.test>"), c)
+        check("sender MX " .. t[1] .. " at RCPT: " .. t[2] .. " (got " .. tostring(got) .. ")", got == t[2])
+        mt.disconnect(c)
+    end
+end)
+LUA
+    S="unix:$T/v.sock"
+    valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+        --suppressions="$HERE/milter/libmilter.supp" --log-file="$T/valgrind.out" \
+        "$MILTER" -f -c "$T/v.conf" -p "$S" 2> "$T/v.log" &
+    PID_v=$!
+    PIDS="$PIDS $PID_v"
+    check "valgrind: the milter listens" wait_socket "$S"
+    tap "$(SOCK=$S miltertest -s "$HERE/milter/recipients.lua" 2>&1)"
+    tap "$(SOCK=$S miltertest -s "$T/mx.lua" 2>&1)"
+    kill -HUP "$PID_v"
+    for _ in $(seq 100); do grep -q reloaded "$T/v.log" && break; sleep 0.1; done
+    tap "$(SOCK=$S miltertest -s "$T/mx.lua" 2>&1)"
+    kill -TERM "$PID_v"; wait "$PID_v"; st=$?
+    same "valgrind: the daemon with layer 3, before and after a reload, runs clean" 0 "$st"
+    [ "$st" = 0 ] || head -40 "$T/valgrind.out"
+    PIDS=""
+fi
 
 # --- the qmail-smtpd glue under tcpserver, CHKUSER_* from tcp.smtp
 "$P" makemap "$T/recipients.txt" "$T/recipients.cdb"
