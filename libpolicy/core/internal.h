@@ -316,8 +316,10 @@ struct policy_session {
     char *sender;       /* normalized: without <>; "" null sender; NULL before MAIL */
     const char **rcpts; /* accepted recipients, in txn arena */
     size_t nrcpts, rcpts_cap;
-    size_t rcpts_tried;               /* every RCPT, accepted or not */
-    const char *rcpt;                 /* the RCPT being checked now */
+    size_t rcpts_tried;     /* every RCPT, accepted or not */
+    const char *rcpt;       /* the RCPT being checked now */
+    struct addr *rcpt_addr; /* ... parsed once, by session_rcpt_addr() */
+    int rcpt_status, rcpt_parsed;
     const char *hdr_name, *hdr_value; /* the header being checked now */
     struct header *headers;
     size_t nheaders, headers_cap, header_bytes;
@@ -338,9 +340,10 @@ struct policy_session {
 
     /* per-layer session state */
     void **lstate;
-    unsigned *deferred; /* per layer: stages whose hook said CHECK_PENDING */
-    int harvesting;     /* the core is collecting deferred verdicts now */
-    struct dns *dns;    /* the session's resolver, created on first use */
+    unsigned *deferred;    /* per layer: stages whose hook said CHECK_PENDING */
+    unsigned deferred_any; /* union of them, maybe stale: 0 = nothing to harvest */
+    int harvesting;        /* the core is collecting deferred verdicts now */
+    struct dns *dns;       /* the session's resolver, created on first use */
 
     /* the last reply and its storage */
     policy_reply reply;
@@ -353,6 +356,11 @@ struct policy_session {
 /* session_layer_state - this session's state block for layer d (zeroed at
  * session start, txn_reset() at every transaction). */
 void *session_layer_state(policy_session *s, const struct layer_desc *d);
+
+/* session_rcpt_addr - the RCPT being checked, parsed once for every layer
+ * (support/address.h); *status is its enum addr_status. */
+struct addr;
+const struct addr *session_rcpt_addr(policy_session *s, int *status);
 
 /* session_dns - the session's resolver (one c-ares channel), created on
  * first use; NULL (logged) when it cannot be created. */
@@ -383,8 +391,8 @@ double log_now(void);
 
 /* customers: classify the client (trusted networks, RELAYCLIENT, auth). */
 void customers_classify(policy_session *s);
-/* customers_is_local - is the domain of addr (as normalized) a local domain? */
-int customers_addr_is_local(const policy_engine *e, const char *addr);
+/* customers_rcpt_is_local - is the RCPT being checked for a local domain? */
+int customers_rcpt_is_local(policy_session *s);
 /* customers_domain_is_local - is a normalized domain ("": none) a local domain? */
 int customers_domain_is_local(const policy_engine *e, const char *domain);
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../support/address.h"
 #include "../support/dns.h"
 #include "internal.h"
 
@@ -309,7 +310,8 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
     s->laction = calloc(layer_count, sizeof(*s->laction));
     s->lstate = calloc(layer_count, sizeof(*s->lstate));
     s->deferred = calloc(layer_count, sizeof(*s->deferred));
-    if (!s->laction || !s->lstate || !s->deferred)
+    s->rcpt_addr = calloc(1, sizeof(*s->rcpt_addr));
+    if (!s->laction || !s->lstate || !s->deferred || !s->rcpt_addr)
         goto fail;
     for (size_t i = 0; i < layer_count; i++) {
         size_t n = layer_registry[i]->state_size;
@@ -364,6 +366,7 @@ fail:
     free(s->lstate);
     free(s->laction);
     free(s->deferred);
+    free(s->rcpt_addr);
     free(s);
     return NULL;
 }
@@ -383,6 +386,7 @@ void policy_session_free(policy_session *s)
         free(s->lstate[i]);
     free(s->lstate);
     free(s->deferred);
+    free(s->rcpt_addr);
     free(s->laction);
     free(s->rcpts);
     free(s->headers);
@@ -392,6 +396,16 @@ void policy_session_free(policy_session *s)
     arena_free(&s->conn);
     policy_engine_unref(s->e);
     free(s);
+}
+
+const struct addr *session_rcpt_addr(policy_session *s, int *status)
+{
+    if (!s->rcpt_parsed) {
+        s->rcpt_status = addr_parse(s->rcpt ? s->rcpt : "", s->rcpt_addr);
+        s->rcpt_parsed = 1;
+    }
+    *status = s->rcpt_status;
+    return s->rcpt_addr;
 }
 
 struct dns *session_dns(policy_session *s)
@@ -657,8 +671,10 @@ static policy_action run_some(policy_session *s, enum stage st, const struct lay
             continue;
         memset(&f, 0, sizeof(f));
         enum check r = d->hooks[st](s, e->layers[i].cfg, &f);
-        if (r == CHECK_PENDING)
+        if (r == CHECK_PENDING) {
             s->deferred[i] |= 1u << st;
+            s->deferred_any |= 1u << st;
+        }
         if (apply(s, st, i, r, &f, &a))
             return a;
     }
@@ -670,6 +686,8 @@ static policy_action run_some(policy_session *s, enum stage st, const struct lay
 static policy_action harvest(policy_session *s)
 {
     static const enum stage order[] = {STAGE_CONNECT, STAGE_HELO, STAGE_MAIL};
+    if (!s->deferred_any)
+        return POLICY_CONTINUE; /* the usual case: every RCPT asks */
     for (size_t k = 0; k < sizeof(order) / sizeof(*order); k++) {
         enum stage st = order[k];
         for (size_t i = 0; i < layer_count; i++) {
@@ -693,6 +711,7 @@ static policy_action harvest(policy_session *s)
                 return a;
         }
     }
+    s->deferred_any = 0; /* every bit seen and cleared */
     return POLICY_CONTINUE;
 }
 
@@ -900,7 +919,7 @@ policy_action policy_mail(policy_session *s, const char *sender)
 }
 
 /* postmaster_or_abuse - RFC 5321 4.5.1 and RFC 2142: always reachable. */
-static int postmaster_or_abuse(const policy_session *s, const char *rcpt)
+static int postmaster_or_abuse(policy_session *s, const char *rcpt)
 {
     const char *at = strrchr(rcpt, '@');
     size_t n = at ? (size_t)(at - rcpt) : strlen(rcpt);
@@ -908,7 +927,7 @@ static int postmaster_or_abuse(const policy_session *s, const char *rcpt)
         (n == 10 && str_ieqn(rcpt, "postmaster", 10)) || (n == 5 && str_ieqn(rcpt, "abuse", 5));
     if (!special)
         return 0;
-    return !at || customers_addr_is_local(s->e, rcpt);
+    return !at || customers_rcpt_is_local(s);
 }
 
 policy_action policy_rcpt(policy_session *s, const char *recipient)
@@ -920,6 +939,7 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
         return out_of_order(s, STAGE_RCPT, "RCPT before MAIL");
     s->rcpts_tried++;
     s->rcpt = strip_brackets(&s->txn, recipient ? recipient : "");
+    s->rcpt_parsed = 0;
     if (!s->rcpt || !*s->rcpt) {
         const char *why = s->rcpt ? "empty recipient address" : "recipient address too long";
         s->rcpt = "";

@@ -138,31 +138,32 @@ int customers_domain_is_local(const policy_engine *e, const char *domain)
     return domain[0] == '\0' || domainset_match(&cfg_of(e)->local, domain);
 }
 
-int customers_addr_is_local(const policy_engine *e, const char *addr)
+int customers_rcpt_is_local(policy_session *s)
 {
-    struct addr a;
-    return addr_parse(addr, &a) == ADDR_OK && is_local(cfg_of(e), &a);
+    int st;
+    const struct addr *a = session_rcpt_addr(s, &st);
+    return st == ADDR_OK && is_local(cfg_of(s->e), a);
 }
 
 /* relay check at RCPT */
 static enum check customers_rcpt(policy_session *s, const void *cfg, struct finding *f)
 {
     const struct customers_cfg *c = cfg;
-    struct addr a;
-    enum addr_status st = addr_parse(s->rcpt, &a);
+    int st;
+    const struct addr *a = session_rcpt_addr(s, &st);
 
     if (st != ADDR_OK) {
         finding_set(f, 553, "5.1.3", "<%s>: Recipient address rejected: %s", s->rcpt,
-                    addr_status_text(st));
-        finding_reason(f, "%s", addr_status_text(st));
+                    addr_status_text((enum addr_status)st));
+        finding_reason(f, "%s", addr_status_text((enum addr_status)st));
         f->no_delay = 1;
         return CHECK_MATCH;
     }
-    if (s->customer || is_local(c, &a))
+    if (s->customer || is_local(c, a))
         return CHECK_NOMATCH;
     finding_set(f, 553, "5.7.1", "<%s>: Relay access denied", s->rcpt);
-    finding_reason(f, "relay to %s denied%s", a.domain,
-                   a.routed ? " (sender-specified routing)" : "");
+    finding_reason(f, "relay to %s denied%s", a->domain,
+                   a->routed ? " (sender-specified routing)" : "");
     return CHECK_MATCH;
 }
 

@@ -486,7 +486,6 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
 {
     const struct recipients_cfg *c = cfg;
     struct recipients_state *st = session_layer_state(s, &layer_recipients);
-    struct addr a;
     struct recipmap_query k;
     const char *which = "";
 
@@ -494,11 +493,13 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     unsigned long wrong_limit = limit_of(s, "CHKUSER_WRONGRCPTLIMIT", c->wrong_limit);
     if (!st || (!c->nsrc && !rcpt_limit && !wrong_limit))
         return CHECK_NOMATCH; /* nothing to do: cost nothing */
-    if (addr_parse(s->rcpt, &a) != ADDR_OK)
+    int status;
+    const struct addr *a = session_rcpt_addr(s, &status);
+    if (status != ADDR_OK)
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
-    const char *domain = a.domain[0] ? a.domain : c->default_domain;
+    const char *domain = a->domain[0] ? a->domain : c->default_domain;
     int local = domain && customers_domain_is_local(s->e, domain);
-    if ((local || !a.domain[0]) && str_ieq(a.local, "postmaster"))
+    if ((local || !a->domain[0]) && str_ieq(a->local, "postmaster"))
         return CHECK_NOMATCH; /* RFC 5321 4.5.1: always accepted */
 
     st->rcpts++;
@@ -518,7 +519,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     if (!local || !c->nsrc)
         return CHECK_NOMATCH; /* remote: the relay rule's business */
 
-    recipmap_query_make(&k, a.local, c->ext_sep);
+    recipmap_query_make(&k, a->local, c->ext_sep);
     switch (lookup(c, &k, domain, &which)) {
     case ANS_FOUND:
         return CHECK_NOMATCH;
@@ -542,7 +543,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
              st->wrong);
     }
     finding_set(f, 550, "5.1.1", "%s", c->reply_unknown);
-    finding_reason(f, "no mailbox %s@%s (unknown recipient %lu of the session)", a.local, domain,
+    finding_reason(f, "no mailbox %s@%s (unknown recipient %lu of the session)", a->local, domain,
                    st->wrong);
     return CHECK_MATCH;
 }
