@@ -10,25 +10,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/postfix_lib.sh"
-B=$(cd "$1" && pwd)
-MILTER="$B/adapters/milter/policy-milter"
-POLICYCTL="$B/adapters/cli/policyctl"
-if ! command -v postfix >/dev/null || ! command -v swaks >/dev/null; then
-    notok "postfix and swaks are needed (scripts/install-deps.sh installs them)"
-    finish
-    exit 1
-fi
-mktmp
-chmod 755 "$T"
-MPID=""
-cleanup() {
-    pf_stop "$T/pf"
-    sink_stop
-    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+pf_test_begin "$1"
 
 # test clients, all on loopback
 for a in 192.0.2.10 192.0.2.66 192.0.2.77 192.0.2.99; do ip addr add "$a/32" dev lo; done
@@ -53,28 +35,10 @@ badrcptto = $T/badrcptto
 header_block = Subject: make\\s+money\\s+fast
 CONF
 
-PORT=$(( 20000 + RANDOM % 20000 )) SINK=$(( PORT + 1 ))
-SOCK="unix:$T/milter.sock"
-start_milter() {
-    "$MILTER" -f -c "$T/policy.conf" -p "$SOCK" 2>> "$T/milter.log" &
-    MPID=$!
-    for _ in $(seq 100); do [ -S "$T/milter.sock" ] && return 0; sleep 0.1; done
-    return 1
-}
-check "policy-milter starts" start_milter
-check "smtp-sink starts" sink_start "$T/sink" "$SINK"
-pf_setup "$T/pf" "$PORT" "$SINK" "$SOCK"
+pf_test_world
 postconf -c "$T/pf/conf" -e "non_smtpd_milters = $SOCK"
 check "the private Postfix starts" pf_start "$T/pf"
 
-# send FROM_IP RCPT... [swaks options] -> the whole swaks transcript
-send() {
-    local ip=$1; shift
-    local to=$1; shift
-    swaks --server "$SERVER" --local-interface "$ip" --helo client.test \
-        --from sender@client.test --to "$to" "$@" 2>&1
-}
-SERVER=127.0.0.1:$PORT
 reply_to() { grep -E '^<\*\* ' | head -1 | sed 's/^<\*\* //'; }
 library_text() { # what policyctl says the library answers for RCPT $2 from $1
     "$POLICYCTL" check -c "$T/policy.conf" --ip "$1" --helo client.test \

@@ -3,6 +3,11 @@
 #   pf_setup DIR SMTP_PORT SINK_PORT [MILTER_SPEC]   write config, make the queue
 #   pf_start DIR / pf_stop DIR                      run it in the background / stop it
 #   sink_start DIR PORT / sink_stop                 smtp-sink saving one file per message
+# and, for the test scripts (after lib.sh):
+#   pf_test_begin BUILD_DIR    MILTER, POLICYCTL, a temp dir $T, cleanup at exit
+#   pf_test_world              policy-milter ($T/policy.conf) on $SOCK, smtp-sink,
+#                              Postfix on $PORT with smtpd_milters = $SOCK
+#   start_milter / send FROM_IP RCPTS [swaks options]
 # Every domain is relayed to the sink; Postfix itself refuses nothing from
 # the test networks, so every rejection seen is the milter's.  Root only.
 
@@ -95,4 +100,58 @@ sink_stop() {
     kill -KILL "$SINK_PID" 2>/dev/null || true
     wait "$SINK_PID" 2>/dev/null || true
     SINK_PID=""
+}
+
+# ------------------------------------------------------------ test scripts
+
+# pf_test_begin BUILD_DIR - what every Postfix test starts with: the tools
+# (or one failed check and exit), the programs under test, $T, and a
+# cleanup of Postfix, the sink and the milter ($MPID) at exit.
+pf_test_begin() {
+    B=$(cd "$1" && pwd)
+    MILTER="$B/adapters/milter/policy-milter"
+    POLICYCTL="$B/adapters/cli/policyctl"
+    if ! command -v postfix >/dev/null || ! command -v swaks >/dev/null; then
+        notok "postfix and swaks are needed (scripts/install-deps.sh installs them)"
+        finish
+        exit 1
+    fi
+    mktmp
+    chmod 755 "$T"
+    MPID=""
+    trap pf_test_cleanup EXIT
+}
+
+pf_test_cleanup() {
+    pf_stop "$T/pf"
+    sink_stop
+    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$T"
+}
+
+# start_milter - policy-milter with $T/policy.conf on $SOCK; 0 once it listens
+start_milter() {
+    "$MILTER" -f -c "$T/policy.conf" -p "$SOCK" 2>> "$T/milter.log" &
+    MPID=$!
+    for _ in $(seq 100); do [ -S "$T/milter.sock" ] && return 0; sleep 0.1; done
+    return 1
+}
+
+# pf_test_world - the milter, the sink and Postfix, each start a check
+pf_test_world() {
+    PORT=$(( 20000 + RANDOM % 20000 )) SINK=$(( PORT + 1 ))
+    SOCK="unix:$T/milter.sock"
+    SERVER=127.0.0.1:$PORT
+    check "policy-milter starts" start_milter
+    check "smtp-sink starts" sink_start "$T/sink" "$SINK"
+    pf_setup "$T/pf" "$PORT" "$SINK" "$SOCK"
+}
+
+# send FROM_IP RCPT[,RCPT...] [swaks options] -> the whole swaks transcript
+send() {
+    local ip=$1 to=$2
+    shift 2
+    swaks --server "$SERVER" --local-interface "$ip" --helo client.test \
+        --from sender@client.test --to "$to" "$@" 2>&1
 }

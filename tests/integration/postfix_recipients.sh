@@ -9,25 +9,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/postfix_lib.sh"
-B=$(cd "$1" && pwd)
-MILTER="$B/adapters/milter/policy-milter"
-POLICYCTL="$B/adapters/cli/policyctl"
-if ! command -v postfix >/dev/null || ! command -v swaks >/dev/null; then
-    notok "postfix and swaks are needed (scripts/install-deps.sh installs them)"
-    finish
-    exit 1
-fi
-mktmp
-chmod 755 "$T"
-MPID=""
-cleanup() {
-    pf_stop "$T/pf"
-    sink_stop
-    [ -n "$MPID" ] && kill "$MPID" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$T"
-}
-trap cleanup EXIT
+pf_test_begin "$1"
 for a in 192.0.2.40 192.0.2.41 192.0.2.42; do ip addr add "$a/32" dev lo 2>/dev/null; done
 
 cat > "$T/recipients.txt" <<'TXT'
@@ -52,25 +34,9 @@ trusted_networks = 127.0.0.0/8
 map = $T/recipients.cdb
 CONF
 
-PORT=$(( 20000 + RANDOM % 20000 )) SINK=$(( PORT + 1 ))
-SOCK="unix:$T/milter.sock"
-start_milter() {
-    "$MILTER" -f -c "$T/policy.conf" -p "$SOCK" 2>> "$T/milter.log" &
-    MPID=$!
-    for _ in $(seq 100); do [ -S "$T/milter.sock" ] && return 0; sleep 0.1; done
-    return 1
-}
-check "policy-milter starts" start_milter
-check "smtp-sink starts" sink_start "$T/sink" "$SINK"
-pf_setup "$T/pf" "$PORT" "$SINK" "$SOCK"
+pf_test_world
 postconf -c "$T/pf/conf" -e "relay_domains = sink.test catchall.sink.test"
 check "the private Postfix starts" pf_start "$T/pf"
-SERVER=127.0.0.1:$PORT
-send() { # send FROM_IP RCPTS [swaks options]
-    local ip=$1 to=$2; shift 2
-    swaks --server "$SERVER" --local-interface "$ip" --helo client.test \
-        --from sender@client.test --to "$to" "$@" 2>&1
-}
 # rcpt_replies TRANSCRIPT - the reply code of each RCPT, in order
 rcpt_replies() { awk '/^ -> RCPT TO/ { want = 1; next } want && /^<[-*~]/ { print $2; want = 0 }'; }
 delivered() { cat "$T"/sink/* 2>/dev/null | grep -c "^X-Marker: $1\$"; }
