@@ -1,9 +1,11 @@
 #!/bin/bash
-# run-integration.sh BUILD_DIR - run every tests/integration/*.sh inside a
-# private network namespace (loopback only, a resolv.conf that points at
-# 127.0.0.1), sum their results and print "N passed, N failed".
+# run-integration.sh BUILD_DIR [NAME...] - run every tests/integration/*.sh
+# (or only those NAMEs, e.g. "dns" or "dns.sh") inside a private network
+# namespace (loopback only, a resolv.conf that points at 127.0.0.1), sum
+# their results and print "N passed, N failed".
 set -u
-B=$(cd "${1:?usage: run-integration.sh BUILD_DIR}" && pwd)
+B=$(cd "${1:?usage: run-integration.sh BUILD_DIR [NAME...]}" && pwd)
+shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 if [ -z "${POLICY_IN_NETNS:-}" ]; then
@@ -19,14 +21,27 @@ if [ -z "${POLICY_IN_NETNS:-}" ]; then
     fi
     POLICY_IN_NETNS=1 unshare --net --mount --propagation private -- sh -c \
         'ip link set lo up && mount --bind "$1/resolv.conf" /etc/resolv.conf &&
-         mount --bind "$1/hosts" /etc/hosts && exec bash "$2" "$3"' ns "$T" "$0" "$B"
+         mount --bind "$1/hosts" /etc/hosts && shift && exec bash "$@"' ns "$T" "$0" "$B" "$@"
     exit $?
+fi
+
+scripts=()
+if [ $# -eq 0 ]; then
+    for t in "$HERE"/integration/*.sh; do
+        case "$(basename "$t")" in lib.sh | *_lib.sh) continue ;; esac
+        scripts+=("$t")
+    done
+else
+    for n in "$@"; do
+        t="$HERE/integration/${n%.sh}.sh"
+        [ -f "$t" ] || { echo "run-integration: no such test: $n"; exit 64; }
+        scripts+=("$t")
+    done
 fi
 
 passed=0
 failed=0
-for t in "$HERE"/integration/*.sh; do
-    [ "$(basename "$t")" = lib.sh ] && continue
+for t in "${scripts[@]}"; do
     echo "--- $(basename "$t")"
     out=$(bash "$t" "$B" 2>&1)
     status=$?
