@@ -10,6 +10,7 @@
  * process never dies for a bad record.  Its warnings go to our log, not to
  * stderr.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -71,30 +72,35 @@ struct spf_dns_hook {
     unsigned lookups;
 };
 
-/* rr_fill - a libspf2 record set from our bounded, sanitized answer. */
+/* rr_fill - a libspf2 record set from our bounded, sanitized answer, every
+ * record of it (an "a" mechanism must see the client's address wherever it
+ * is in the set); TRY_AGAIN when memory runs out, never a shorter set. */
 static SPF_dns_rr_t *rr_fill(SPF_dns_server_t *srv, const char *domain, ns_type type,
                              const struct dns_answer *a)
 {
     SPF_dns_rr_t *rr = SPF_dns_rr_new_init(srv, domain, type, (int)a->ttl, NETDB_SUCCESS);
-    if (!rr)
-        return NULL;
-    int n = 0;
+    if (!rr || a->n > INT_MAX)
+        goto oom;
     for (size_t i = 0; i < a->n; i++) {
+        int n = (int)i;
         size_t len = type == ns_t_a      ? sizeof(struct in_addr)
                      : type == ns_t_aaaa ? sizeof(struct in6_addr)
                                          : strlen(a->rr[i].text) + 1;
         if (SPF_dns_rr_buf_realloc(rr, n, len) != SPF_E_SUCCESS)
-            break;
+            goto oom;
         if (type == ns_t_a)
             memcpy(&rr->rr[n]->a, a->rr[i].addr, 4);
         else if (type == ns_t_aaaa)
             memcpy(&rr->rr[n]->aaaa, a->rr[i].addr, 16);
         else
             memcpy(rr->rr[n]->txt, a->rr[i].text, len);
-        n++;
+        rr->num_rr = n + 1;
     }
-    rr->num_rr = n;
     return rr;
+oom:
+    if (rr)
+        SPF_dns_rr_free(rr);
+    return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
 }
 
 static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
@@ -128,8 +134,9 @@ static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *srv, const char *domain, n
     if (!d || ++h->lookups > 100 || dns_now_ms() >= h->deadline)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     struct dns_q *q = dns_start(d, h, domain, t, DNS_TXT_MAX_SPF, h->deadline, NULL, NULL);
-    if (!q) /* a name that cannot be asked about does not exist */
-        return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
+    if (!q) /* a name that cannot be asked about does not exist; no memory is no answer */
+        return SPF_dns_rr_new_init(srv, domain, type, 0,
+                                   dns_qname_ok(domain) ? TRY_AGAIN : HOST_NOT_FOUND);
     dns_wait(d, h);
     const struct dns_answer *a = dns_answer_of(q);
     SPF_dns_rr_t *rr;

@@ -2,8 +2,9 @@
 # spf.sh - the SPF layer against dnsmasq (SPF records, MX, A, AAAA) and the
 # dead server (tests/integration/dns/servers.sh): every result at the
 # SPFBEHAVIOR levels that matter, the null sender (HELO identity), IPv6,
-# Received-SPF as an edit, temperror and on_error, customers.  Client
-# addresses are TEST-NET ones: libspf2 passes loopback clients always.
+# Received-SPF as an edit, temperror and on_error, customers, and answers
+# of many records or many bytes.  Client addresses are TEST-NET ones:
+# libspf2 passes loopback clients always.
 set -u
 . "$(dirname "$0")/lib.sh"
 B=$(cd "$1" && pwd)
@@ -49,6 +50,19 @@ same "spf: fail is refused at RCPT with 550 5.7.23 (RFC 7372)" \
 v=$(verdict l3 192.0.2.10 a@spf-fail.test)
 check "spf: the reply carries libspf2's explanation, printable and bounded (${#v} bytes)" \
     sh -c '! printf "%s" "$1" | LC_ALL=C grep -q "[^ -~]" && [ ${#1} -le 430 ]' _ "$v"
+# answers of more than 16 records, the one that matters last (TCP for TXT)
+same "spf: the SPF record behind 19 other TXT records (over TCP) gives its verdict: fail" \
+    "reject 550 5.7.23 spf" "$(verdict l3 192.0.2.11 a@spf-many.test | short)"
+same "spf: the SPF record behind 19 other TXT records gives its verdict: pass" \
+    "$PASS" "$(verdict l3 192.0.2.10 a@spf-many.test | short)"
+same "spf: a with 20 A records passes the client at the 20th" "$PASS" \
+    "$(verdict l3 192.0.2.40 a@a-many.test | short)"
+same "spf: a with 20 A records refuses a client not among them" "reject 550 5.7.23 spf" \
+    "$(verdict l3 192.0.2.41 a@a-many.test | short)"
+same "spf: a 10,000-byte SPF record (TCP) is read whole: its -all at the very end refuses" \
+    "reject 550 5.7.23 spf" "$(verdict l3 192.0.2.10 a@spf-huge.test | short)"
+same "spf: the 10,000-byte record's ip4 passes its client" "$PASS" \
+    "$(verdict l3 198.51.100.1 a@spf-huge.test | short)"
 same "spf: MAIL itself continues (verdict delayed to RCPT)" "mail continue 250" \
     "$("$P" check -c "$T/l3.conf" --ip 192.0.2.10 --helo h.test --from a@spf-fail.test | awk -F'\t' '$1 == "mail" { print $1, $2, $3 }')"
 same "spf: softfail passes at level 3" "$PASS" "$(verdict l3 192.0.2.10 a@spf-soft.test | short)"
