@@ -756,16 +756,27 @@ static void test_dnsbl_configuration(void)
 
 /* ------------------------------------------------------------ SPF with libspf2's zone layer */
 
-static policy_session *spf_session(policy_engine **e, const char *ip, const char *helo,
-                                   const char *from)
+/* spf_session_with - a session at MAIL; keys go into the [spf] section */
+static policy_session *spf_session_with(policy_engine **e, const char *keys, const char *ip,
+                                        const char *helo, const char *from)
 {
-    *e = engine("[general]\nhostname = mx.example.com\n[customers]\ntrusted_networks = "
-                "10.0.0.0/8\n[spf]\n");
+    char conf[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\nhostname = mx.example.com\n[customers]\ntrusted_networks = "
+             "10.0.0.0/8\n[spf]\n%s\n",
+             keys);
+    *e = engine(conf);
     policy_session *s = policy_session_new(*e, ip, NULL);
     policy_connect(s);
     policy_helo(s, helo);
     s->sender = (char *)from; /* what policy_mail() records */
     return s;
+}
+
+static policy_session *spf_session(policy_engine **e, const char *ip, const char *helo,
+                                   const char *from)
+{
+    return spf_session_with(e, "", ip, helo, from);
 }
 
 static enum check spf_with_zone(const char *ip, const char *from, SPF_dns_server_t *zone,
@@ -857,6 +868,68 @@ static void test_spf_results_through_the_zone_layer(void)
     SPF_dns_free(z);
 }
 
+/* a refusal says what failed; it quotes the domain's own explanation, or
+ * the configured one, never libspf2's default link to openspf.org */
+static void test_spf_explanation(void)
+{
+    SPF_dns_server_t *z = SPF_dns_zone_new(NULL, "test", 0);
+    zone_add(z, "fail.example", NETDB_SUCCESS, "v=spf1 ip4:198.51.100.1 -all");
+    zone_add(z, "exp.example", NETDB_SUCCESS, "v=spf1 -all exp=why.exp.example");
+    SPF_dns_zone_add_str(z, "why.exp.example", ns_t_txt, NETDB_SUCCESS,
+                         "%{i}%_may%_not%_send%_mail%_for%_%{d}");
+    struct finding f;
+    policy_engine *e;
+    policy_session *s;
+
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@fail.example", z, 3, &f, &e, &s), CHECK_MATCH);
+    CU_ASSERT_STRING_EQUAL(f.text, "<a@fail.example>: Sender address rejected: SPF validation "
+                                   "failed (fail) for fail.example from [192.0.2.10]");
+    spf_done(s, e);
+    CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@exp.example", z, 3, &f, &e, &s), CHECK_MATCH);
+    CU_ASSERT_STRING_EQUAL(f.text, "<a@exp.example>: Sender address rejected: SPF validation "
+                                   "failed (fail) for exp.example from [192.0.2.10]: exp.example "
+                                   "explains: 192.0.2.10 may not send mail for exp.example");
+    spf_done(s, e);
+
+    /* configured: expanded for the request (%{S} URL-escaped, RFC 7208
+     * 7.3); the domain's own still wins */
+    const char *keys = "explanation = Not allowed, see https://%{r}/spf?ip=%{i}&from=%{S}";
+    s = spf_session_with(&e, keys, "192.0.2.10", "helo.example", "a@fail.example");
+    memset(&f, 0, sizeof(f));
+    CU_ASSERT_EQUAL(spf_check(s, z, 3, 1, 0, &f), CHECK_MATCH);
+    CU_ASSERT_STRING_EQUAL(f.text,
+                           "<a@fail.example>: Sender address rejected: SPF validation "
+                           "failed (fail) for fail.example from [192.0.2.10]: Not allowed, see "
+                           "https://mx.example.com/spf?ip=192.0.2.10&from=a%40fail.example");
+    CU_ASSERT_PTR_NULL(strstr(f.text, "openspf"));
+    s->sender = (char *)"a@exp.example";
+    memset(&f, 0, sizeof(f));
+    CU_ASSERT_EQUAL(spf_check(s, z, 3, 1, 0, &f), CHECK_MATCH);
+    CU_ASSERT_PTR_NOT_NULL(strstr(f.text, ": exp.example explains: 192.0.2.10 may not send"));
+    spf_done(s, e);
+
+    s = spf_session_with(&e, "explanation = none", "192.0.2.10", "helo.example", "a@fail.example");
+    memset(&f, 0, sizeof(f));
+    CU_ASSERT_EQUAL(spf_check(s, z, 3, 1, 0, &f), CHECK_MATCH);
+    CU_ASSERT_STRING_EQUAL(f.text, "<a@fail.example>: Sender address rejected: SPF validation "
+                                   "failed (fail) for fail.example from [192.0.2.10]");
+    spf_done(s, e);
+
+    /* what libspf2 cannot expand is a configuration error */
+    const char *bad[] = {"explanation = %{z}", "explanation = %{i"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char conf[128];
+        snprintf(conf, sizeof(conf), "[spf]\n%s\n", bad[i]);
+        policy_engine *b = test_engine(conf, err, sizeof(err));
+        CU_ASSERT_PTR_NULL(b);
+        if (b) {
+            fprintf(stderr, "\n  accepted: %s\n", bad[i]);
+            policy_engine_unref(b);
+        }
+    }
+    SPF_dns_free(z);
+}
+
 /* a DNS layer that makes libspf2 call SPF_error(): must not abort */
 static SPF_dns_rr_t *exploding_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
                                       int should_cache)
@@ -908,5 +981,6 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_dnsbl_configuration);
     CU_ADD_TEST(s, test_spf_results_through_the_zone_layer);
     CU_ADD_TEST(s, test_spf_error_does_not_abort);
+    CU_ADD_TEST(s, test_spf_explanation);
     return 0;
 }
