@@ -194,6 +194,18 @@ int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err)
     return 0;
 }
 
+int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
+{
+    size_t n = strlen(v);
+    if (!n || n >= cap)
+        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < ' ' || v[i] > '~')
+            return cfg_fail(err, "a reply text is printable ASCII only");
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
 int cfg_parse_bool(const char *v, int *out)
 {
     if (str_ieq(v, "yes") || str_ieq(v, "true") || str_ieq(v, "on") || !strcmp(v, "1")) {

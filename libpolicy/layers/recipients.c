@@ -92,19 +92,6 @@ static void recipients_defaults(void *cfg)
              "sorry, can't find a valid MX for sender domain");
 }
 
-/* set_reply_text - one printable ASCII line of bounded length. */
-static int set_reply_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
-{
-    size_t n = strlen(v);
-    if (!n || n >= cap)
-        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
-    for (size_t i = 0; i < n; i++)
-        if (v[i] < ' ' || v[i] > '~')
-            return cfg_fail(err, "a reply text is printable ASCII only");
-    memcpy(dst, v, n + 1);
-    return 0;
-}
-
 static int add_source(struct recipients_cfg *c, enum src_kind kind, const char *v,
                       struct cfg_err *err)
 {
@@ -174,13 +161,13 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
         return cfg_set_bool(v, &c->sender_mx, err);
     }
     if (!strcmp(key, "reply_unknown"))
-        return set_reply_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
+        return cfg_set_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
     if (!strcmp(key, "reply_rcptlimit"))
-        return set_reply_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
+        return cfg_set_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
     if (!strcmp(key, "reply_wrongrcpt"))
-        return set_reply_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
+        return cfg_set_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
     if (!strcmp(key, "reply_sender_mx"))
-        return set_reply_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
+        return cfg_set_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
     return CFG_UNKNOWN_KEY;
 }
 

@@ -87,6 +87,10 @@ same "rdns: the MTA's host name is taken as the PTR name" "continue 250 2.1.5 - 
 same "rdns: the MTA's host name is still forward-confirmed" \
     "reject 550 5.7.25 rdns Client host rejected: cannot find your hostname, [192.0.2.12]" \
     "$(rcpt rdnsfc --ip 192.0.2.12 --host good.client.test)"
+same "rdns: forward confirmation with 20 A records passes the client at the 20th" \
+    "continue 250 2.1.5 - recipient ok" "$(rcpt rdnsfc --ip 192.0.2.40)"
+same "rdns: 20 PTR names, only the 10th in the answer confirms: passes" \
+    "continue 250 2.1.5 - recipient ok" "$(rcpt rdnsfc --ip 192.0.2.41)"
 same "rdns: forward lookup that never answers: on_error (tempfail)" \
     "tempfail 451 4.7.25 rdns Client host rejected: temporary failure confirming your hostname host.dead.test, [192.0.2.20]" \
     "$(rcpt rdnsfc --ip 192.0.2.20)"
@@ -124,6 +128,16 @@ for srv in dead:$DEAD_PORT servfail:$FAIL_PORT; do
     same "rdns: $n server, on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
         "$(rcpt "rdns_${n}_acc" --ip 192.0.2.10)"
 done
+# a malformed answer is no answer (temporary), not "no PTR" (permanent)
+conf rdns_bad "$BAD_PORT" '[rdns]'
+conf rdns_bad_acc "$BAD_PORT" '[rdns]\non_error = accept'
+same "rdns: a malformed PTR answer is a temporary failure: 451 4.7.25, not 550" \
+    "tempfail 451 4.7.25 rdns Client host rejected: temporary failure looking up your reverse hostname, [192.0.2.30]" \
+    "$(rcpt rdns_bad --ip 192.0.2.30)"
+same "rdns: a malformed PTR answer with on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
+    "$(rcpt rdns_bad_acc --ip 192.0.2.30)"
+"$P" check -v -c "$T/rdns_bad.conf" --ip 192.0.2.30 --from a@b.example --rcpt u@example.com 2>"$T/v.err" >/dev/null
+check "rdns: the log says the PTR answer was malformed" grep -q "PTR lookup failed: malformed answer" "$T/v.err"
 ms=$(elapsed_ms "$P" check -c "$T/rdns_dead.conf" --ip 192.0.2.10 --from a@b.example --rcpt u@example.com)
 check "rdns: a dead server costs the timeout (1 s), not more (${ms} ms)" test "$ms" -ge 900 -a "$ms" -lt 1900
 
@@ -217,6 +231,9 @@ for srv in dead:$DEAD_PORT servfail:$FAIL_PORT; do
     same "dnsbl: $n server, on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
         "$(rcpt "bl_${n}_acc" --ip 127.0.0.2)"
 done
+conf bl_bad "$BAD_PORT" '[dnsbl]\nzones = bl.test'
+same "dnsbl: a malformed answer is a temporary failure" "tempfail 451 4.7.1 dnsbl" \
+    "$(rcpt bl_bad --ip 127.0.0.2 | short4)"
 # one dead list among live ones: answers of the others still count
 conf blmix "$DNS_PORT" '[dnsbl]\nzones = bl.test z.dead.test'
 same "dnsbl: listed by a live list while another is dead: rejected" "reject 554 5.7.1 dnsbl" \
