@@ -1341,9 +1341,12 @@ static void body_flush(struct mime_parser *m, struct pstate *ps, int keep_eol)
         ps->b64n = 0;
         out_bytes(m, ps, out, o);
     } else if (ps->pub.cte == MIME_CTE_QP && ps->qp_carry_len) {
-        out_bytes(m, ps, (const unsigned char *)ps->qp_carry, ps->qp_carry_len);
+        /* a lone "=" at the very end is a soft break; "=X" is literal */
+        if (ps->qp_carry_len > 1) {
+            out_bytes(m, ps, (const unsigned char *)ps->qp_carry, ps->qp_carry_len);
+            set_flag(m, ps, MIME_F_BAD_QP);
+        }
         ps->qp_carry_len = 0;
-        set_flag(m, ps, MIME_F_BAD_QP);
     } else if (ps->pub.cte == MIME_CTE_UUENCODE && ps->uu == UU_DATA) {
         set_flag(m, ps, MIME_F_BAD_UU);
     }

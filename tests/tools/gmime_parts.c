@@ -5,7 +5,8 @@
  * TAB fnv1a-64 of the decoded bytes".  The name is made log-safe by the
  * same rule mime_parts applies (control, bidi and invalid UTF-8 bytes to
  * '?', blanks around trimmed, at most 255 bytes) so that only real
- * differences show.  usage: gmime_parts FILE...
+ * differences show.  usage: gmime_parts [-H] FILE... (-H: "== FILE" before
+ * the parts of each file)
  */
 #include <fcntl.h>
 #include <gmime/gmime.h>
@@ -116,9 +117,10 @@ static void walk(GMimeObject *o, int depth)
 
 int main(int argc, char **argv)
 {
+    int i = 1, multi = argc > 1 && !strcmp(argv[1], "-H");
     g_mime_init();
-    for (int i = 1; i < argc; i++) {
-        if (argc > 2)
+    for (i += multi; i < argc; i++) {
+        if (multi)
             printf("== %s\n", argv[i]);
         GMimeStream *st = g_mime_stream_fs_open(argv[i], O_RDONLY, 0, NULL);
         if (!st) {

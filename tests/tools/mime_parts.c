@@ -3,8 +3,10 @@
  * message file, one line per part: "leaf|uu TAB type/subtype TAB name TAB
  * decoded-length TAB fnv1a-64 of the decoded bytes" (uuencoded files found
  * inside text parts are "uu").  The differential test compares this with
- * gmime_parts.  usage: mime_parts [-e] [-c CHUNK] FILE...
+ * gmime_parts.  usage: mime_parts [-H] [-e] [-t] [-c CHUNK] FILE...
+ *   -H        print "== FILE" before the parts of each file
  *   -e        print every event instead (headers, parts, flags) for debugging
+ *   -t        print the decoded text too
  *   -c CHUNK  feed the message in pieces of CHUNK bytes (default: whole)
  */
 #include <stdint.h>
@@ -47,12 +49,12 @@ static void on_begin(void *ctx, const struct mime_part *p)
     if (p->depth < 300)
         leaves[p->depth].hash = 1469598103934665603ULL;
     if (events) {
-        printf("begin %u depth %u parent %d kind %d %s/%s charset '%s' disp '%s' name '", p->index,
-               p->depth, p->parent, (int)p->kind, p->type, p->subtype, p->charset,
-               p->disposition);
+        printf("begin %u depth %u parent %d kind %d origin %d %s/%s charset '%s' disp '%s' name '",
+               p->index, p->depth, p->parent, (int)p->kind, (int)p->origin, p->type, p->subtype,
+               p->charset, p->disposition);
         print_name(p->filename);
-        printf("' cte '%s' hoff %llu boff %llu\n", p->encoding, (unsigned long long)p->header_off,
-               (unsigned long long)p->body_off);
+        printf("' cte '%s' hoff %llu boff %llu raw %d\n", p->encoding,
+               (unsigned long long)p->header_off, (unsigned long long)p->body_off, p->raw_offsets);
     }
 }
 
@@ -97,16 +99,18 @@ static void on_end(void *ctx, const struct mime_part *p)
 int main(int argc, char **argv)
 {
     size_t chunk = 0;
-    int text = 0, i = 1;
+    int text = 0, multi = 0, i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "-e"))
+        if (!strcmp(argv[i], "-H"))
+            multi = 1;
+        else if (!strcmp(argv[i], "-e"))
             events = 1;
         else if (!strcmp(argv[i], "-t"))
             text = 1;
         else if (!strcmp(argv[i], "-c") && i + 1 < argc)
             chunk = (size_t)atol(argv[++i]);
         else {
-            fprintf(stderr, "usage: mime_parts [-e] [-t] [-c CHUNK] FILE...\n");
+            fprintf(stderr, "usage: mime_parts [-H] [-e] [-t] [-c CHUNK] FILE...\n");
             return 2;
         }
     }
@@ -117,7 +121,6 @@ int main(int argc, char **argv)
                              .body = on_body,
                              .text = on_text,
                              .part_end = on_end};
-    int multi = argc - i > 1;
     for (; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");
         if (!f) {
