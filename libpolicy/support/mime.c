@@ -407,7 +407,8 @@ static void wout_put(struct wout *w, const char *s, size_t n)
             k--;
         n = k;
     }
-    memcpy(w->out + w->len, s, n);
+    for (size_t i = 0; i < n; i++) /* the result is a C string: no NUL inside */
+        w->out[w->len + i] = s[i] ? s[i] : '?';
     w->len += n;
     w->out[w->len] = '\0';
 }

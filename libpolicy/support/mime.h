@@ -197,7 +197,7 @@ size_t mime_flag_names(unsigned flags, char *buf, size_t size);
  * strings and next to other text, a multibyte character split between two
  * words, an RFC 2231 language suffix, missing base64 padding, a missing
  * "?=" at the end.  Raw 8-bit text reads as UTF-8 where valid, else as
- * windows-1252.  Returns the length; *flags gets MIME_F_BAD_WORDS,
+ * windows-1252; a NUL byte becomes '?'.  Returns the length; *flags gets MIME_F_BAD_WORDS,
  * MIME_F_CHARSET, MIME_F_BAD_TEXT bits.
  */
 size_t mime_decode_words(const char *in, size_t len, char *out, size_t outmax, unsigned *flags);

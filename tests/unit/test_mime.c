@@ -656,6 +656,8 @@ static void test_mime_decode_words_rules(void)
     CU_ASSERT_STRING_EQUAL(out, "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
     mime_decode_words("=?utf-8?b?w6k?=", 15, out, sizeof(out), &f); /* no padding */
     CU_ASSERT_STRING_EQUAL(out, "\xc3\xa9");
+    mime_decode_words("a\0b=?utf-8?q?=00?=", 18, out, sizeof(out), &f);
+    CU_ASSERT_STRING_EQUAL(out, "a?b?"); /* a C string: no NUL inside */
     /* bounded output, cut at a character */
     mime_decode_words("\xc3\xa9\xc3\xa9\xc3\xa9", 6, out, 4, &f);
     CU_ASSERT_STRING_EQUAL(out, "\xc3\xa9");
