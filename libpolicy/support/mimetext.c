@@ -691,6 +691,26 @@ static size_t conv_1252(struct mtext *t, const unsigned char *p, size_t n)
     return n;
 }
 
+/* conv_emit_valid - iconv's output, checked: glibc passes some invalid
+ * sequences through (from a "UTF-8" spelled oddly); they become U+FFFD. */
+static void conv_emit_valid(struct mtext *t, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        const unsigned char *run = p;
+        int l = 0;
+        while (p < end && (l = u8_seq(p, (size_t)(end - p))) > 0)
+            p += l;
+        if (p > run)
+            conv_emit(t, (const char *)run, (size_t)(p - run));
+        if (p < end) {
+            t->flags |= MTEXT_F_INVALID;
+            conv_emit(t, "\xef\xbf\xbd", 3);
+            p++;
+        }
+    }
+}
+
 static size_t conv_iconv(struct mtext *t, const unsigned char *p, size_t n, int final)
 {
     char buf[1024];
@@ -702,7 +722,7 @@ static size_t conv_iconv(struct mtext *t, const unsigned char *p, size_t n, int 
         size_t r = iconv(t->cd, &in, &left, &o, &ol);
         int err = r == (size_t)-1 ? errno : 0;
         if (o > buf)
-            conv_emit(t, buf, (size_t)(o - buf));
+            conv_emit_valid(t, buf, (size_t)(o - buf));
         if (!err || err == E2BIG)
             continue;
         if (err == EINVAL && !final && left < sizeof(t->in))

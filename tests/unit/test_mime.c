@@ -795,6 +795,7 @@ static void test_mime_charsets_convert_to_utf8(void)
         "--c\nContent-Type: text/plain; charset=utf-8\n\nbad \xff utf8\n"
         "--c\nContent-Type: text/plain; charset=iso-2022-jp\n\n\x1b$B$3$s\x1b(B!\n"
         "--c\nContent-Type: text/plain; charset=utf-8\n\nzero\xe2\x80\x8bwidth\xc2\xad soft\n"
+        "--c\nContent-Type: text/plain; charset=ut@f-8\n\nodd \xf5\xbc\x90\x91 name\n"
         "--c--\n";
     struct rec *r = parse(msg);
     CU_ASSERT(text_is(r, 1, "caf\xc3\xa9 \xe2\x80\x9cq\xe2\x80\x9d"));
@@ -805,6 +806,9 @@ static void test_mime_charsets_convert_to_utf8(void)
     CU_ASSERT(part(r, 4)->flags & MIME_F_BAD_TEXT);
     CU_ASSERT(text_is(r, 5, "\xe3\x81\x93\xe3\x82\x93!"));
     CU_ASSERT(text_is(r, 6, "zerowidth soft"));
+    /* iconv takes "ut@f-8" for UTF-8 but lets invalid bytes through: checked */
+    CU_ASSERT(mtext_utf8_valid((unsigned char *)r->parts[7].text, r->parts[7].tlen));
+    CU_ASSERT(part(r, 7)->flags & MIME_F_BAD_TEXT);
     CU_ASSERT(same_events(msg, strlen(msg), NULL));
     rec_free(r);
 }
