@@ -1365,28 +1365,31 @@ static int is_message_subtype(const char *s)
            !strcmp(s, "global");
 }
 
-/* start_level - an encoded message/rfc822 part: its decoded body is read
- * as a message at the next level.  Returns 0, or -1 when not possible. */
-static int start_level(struct mime_parser *m, struct pstate *ps)
+/* level_ready - can input level L be used (its line buffer allocated)? */
+static int level_ready(struct mime_parser *m, int L)
 {
-    int L = ps->level + 1;
     if (L >= MIME_LEVELS)
-        return -1;
-    struct level *lv = &m->lv[L];
-    if (!lv->line && !(lv->line = malloc(MIME_LINE_MAX))) {
+        return 0;
+    if (!m->lv[L].line && !(m->lv[L].line = malloc(MIME_LINE_MAX))) {
         m->nomem = 1;
-        return -1;
+        return 0;
     }
+    return 1;
+}
+
+/* start_level - an encoded message/rfc822 part: its decoded body is read
+ * as a message at the next level (level_ready and the part limit were
+ * checked before its part_begin). */
+static void start_level(struct mime_parser *m, struct pstate *ps)
+{
+    struct level *lv = &m->lv[ps->level + 1];
     lv->len = 0;
     lv->cont = 0;
     lv->off = 0;
     lv->active = 1;
     lv->base = m->top;
-    if (!new_part(m, L, 0)) {
+    if (!new_part(m, ps->level + 1, 0))
         lv->active = 0;
-        return -1;
-    }
-    return 0;
 }
 
 /* headers_end - the header block of ps is complete: settle its facts,
@@ -1414,6 +1417,21 @@ static void headers_end(struct mime_parser *m, struct pstate *ps, uint64_t body_
         ps->pub.kind = MIME_LEAF;
         container = 0;
     }
+    int encoded = ps->pub.cte == MIME_CTE_BASE64 || ps->pub.cte == MIME_CTE_QP ||
+                  ps->pub.cte == MIME_CTE_UUENCODE;
+    if (ps->pub.kind == MIME_MESSAGE) {
+        /* the message inside needs a part (and, encoded, an input level):
+         * when there is none, the body is delivered as a leaf */
+        if (m->nparts >= m->parts_max) {
+            set_flag(m, ps, MIME_F_PARTS);
+            ps->pub.kind = MIME_LEAF;
+        } else if (encoded && !level_ready(m, ps->level + 1)) {
+            set_flag(m, ps, MIME_F_DEPTH);
+            ps->pub.kind = MIME_LEAF;
+        }
+        if (encoded)
+            set_flag(m, ps, MIME_F_ENCODED_CONTAINER);
+    }
     if (ps->pub.kind == MIME_MULTIPART) {
         ps->digest = !strcmp(st, "digest");
         if (ps->pub.cte != MIME_CTE_NONE)
@@ -1430,8 +1448,11 @@ static void headers_end(struct mime_parser *m, struct pstate *ps, uint64_t body_
         ps->scan_uu = !strcmp(t, "text") && !strcmp(st, "plain") &&
                       ps->pub.cte != MIME_CTE_UUENCODE && ps->pub.origin == MIME_ORIGIN_HEADERS;
         ps->decode = (m->h.want & MIME_WANT_BODY) || ps->want_text || ps->scan_uu;
+    } else {
+        ps->st = encoded ? ST_CONTAINER : ST_MESSAGE;
+        ps->decode = encoded; /* into the next level, never as body events */
     }
-    ps->pub.decoded = ps->decode;
+    ps->pub.decoded = ps->pub.kind != MIME_MESSAGE && ps->decode;
     if (m->h.part_begin)
         m->h.part_begin(m->h.ctx, &ps->pub);
     if (ps->want_text) {
@@ -1442,29 +1463,11 @@ static void headers_end(struct mime_parser *m, struct pstate *ps, uint64_t body_
         mtext_open(&m->text, ps->pub.charset, !strcmp(st, "html"), text_sink, m);
         m->town = ps;
     }
-    if (ps->pub.kind != MIME_MESSAGE)
-        return;
-    /* message/rfc822: the message inside is the next part */
-    if (ps->pub.cte == MIME_CTE_BASE64 || ps->pub.cte == MIME_CTE_QP ||
-        ps->pub.cte == MIME_CTE_UUENCODE) {
-        set_flag(m, ps, MIME_F_ENCODED_CONTAINER);
-        ps->st = ST_CONTAINER;
-        ps->decode = 1;
-        if (start_level(m, ps) == 0)
-            return;
-        set_flag(m, ps, MIME_F_DEPTH);
-        ps->pub.kind = MIME_LEAF;
-        ps->st = ST_BODY;
-        ps->decode = (m->h.want & MIME_WANT_BODY) != 0;
-        return;
-    }
-    ps->st = ST_MESSAGE;
-    if (!new_part(m, ps->level, body_off)) {
-        /* the part limit: its body is still delivered, as a leaf */
-        ps->pub.kind = MIME_LEAF;
-        ps->st = ST_BODY;
-        ps->decode = (m->h.want & MIME_WANT_BODY) != 0;
-    }
+    /* message/rfc822: the message inside is the next part (room checked above) */
+    if (ps->st == ST_CONTAINER)
+        start_level(m, ps);
+    else if (ps->st == ST_MESSAGE)
+        new_part(m, ps->level, body_off);
 }
 
 /* container_drain - the encoded body of a message/rfc822 part has ended:

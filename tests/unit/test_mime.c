@@ -35,6 +35,7 @@ struct rec {
     char *log;
     size_t loglen;
     unsigned flags;
+    int changed; /* a part's kind or decoded fact changed after part_begin */
     char hdrs[8192]; /* "index name: value\n" of every header */
     size_t hlen;
     char raw0[8192]; /* raw bytes of the top-level headers, concatenated */
@@ -127,8 +128,12 @@ static void rec_end(void *ctx, const struct mime_part *p)
     logf_(r, "E %u %llu %llu %x %d\n", p->index, (unsigned long long)p->body_end,
           (unsigned long long)p->decoded_len, p->flags, p->decoded);
     if (p->index < REC_PARTS) {
-        r->parts[p->index].ended = 1;
-        r->parts[p->index].p = *p;
+        struct rpart *rp = &r->parts[p->index];
+        if (rp->p.kind != p->kind || rp->p.decoded != p->decoded ||
+            strcmp(rp->p.filename, p->filename) || strcmp(rp->p.type, p->type))
+            r->changed = 1;
+        rp->ended = 1;
+        rp->p = *p;
     }
 }
 
@@ -536,6 +541,34 @@ static void test_mime_encoded_message_rfc822_is_decoded_and_parsed(void)
     rec_free(r);
 }
 
+static void test_mime_encoded_messages_nested_beyond_the_levels(void)
+{
+    /* quoted-printable message/rfc822 four deep: three levels are decoded
+     * and parsed, the fourth is a leaf, and says so already at part_begin */
+    const char *msg = "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+                      "Subject: x\n\ninnermost\n";
+    struct rec *r = parse(msg);
+    CU_ASSERT_EQUAL(r->n, 4);
+    CU_ASSERT_EQUAL(part(r, 2)->kind, MIME_MESSAGE);
+    CU_ASSERT_EQUAL(part(r, 3)->kind, MIME_LEAF);
+    CU_ASSERT(part(r, 3)->flags & MIME_F_DEPTH);
+    CU_ASSERT(body_is(r, 3, "Subject: x\n\ninnermost\n")); /* the whole message inside */
+    CU_ASSERT_FALSE(r->changed);
+    CU_ASSERT(same_events(msg, strlen(msg), NULL));
+    rec_free(r);
+    /* and a part limit reached right at a message/rfc822 */
+    struct mime_limits lim = {.parts = 1};
+    r = parse_lim(msg, strlen(msg), 65536, ALL, &lim);
+    CU_ASSERT_EQUAL(r->n, 1);
+    CU_ASSERT_EQUAL(part(r, 0)->kind, MIME_LEAF);
+    CU_ASSERT(r->flags & MIME_F_PARTS);
+    CU_ASSERT_FALSE(r->changed);
+    rec_free(r);
+}
+
 static void test_mime_folded_and_broken_headers(void)
 {
     const char *msg = "From somebody Mon Jan  1 00:00:00 2024\n"
@@ -911,6 +944,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_boundary_in_unexpected_places);
     CU_ADD_TEST(s, test_mime_message_rfc822_and_digest);
     CU_ADD_TEST(s, test_mime_encoded_message_rfc822_is_decoded_and_parsed);
+    CU_ADD_TEST(s, test_mime_encoded_messages_nested_beyond_the_levels);
     CU_ADD_TEST(s, test_mime_folded_and_broken_headers);
     CU_ADD_TEST(s, test_mime_junk_line_among_headers_hides_nothing);
     CU_ADD_TEST(s, test_mime_header_limit_cuts_and_flags);
