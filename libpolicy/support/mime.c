@@ -1202,8 +1202,18 @@ static void uu_scan(struct mime_parser *m, struct pstate *ps, const unsigned cha
 
 /* ------------------------------------------------------------- decoding */
 
-/* body_line - one line (or piece of a long line) of a leaf's body; eol is
- * its line end (held back: a boundary may claim it). */
+/* emit - decoded bytes of ps: the body of a leaf, or the input of the next
+ * level for an encoded message/rfc822. */
+static void emit(struct mime_parser *m, struct pstate *ps, const unsigned char *s, size_t n)
+{
+    if (ps->st == ST_CONTAINER)
+        lvl_feed(m, ps->level + 1, s, n);
+    else
+        out_bytes(m, ps, s, n);
+}
+
+/* body_line - one line (or piece of a long line) of a body to decode; eol
+ * is its line end (held back: a boundary may claim it). */
 static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned char *s, size_t n,
                       const unsigned char *eol, size_t eol_len, int start)
 {
@@ -1216,7 +1226,7 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
         size_t o = b64_decode(s, n, out, &ps->b64q, &ps->b64n, &bad);
         if (bad)
             set_flag(m, ps, MIME_F_BAD_BASE64);
-        out_bytes(m, ps, out, o);
+        emit(m, ps, out, o);
         return;
     }
     case MIME_CTE_QP: {
@@ -1224,7 +1234,7 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
         size_t o = 0;
         int soft = 0;
         if (ps->eol_len) {
-            out_bytes(m, ps, ps->eol, ps->eol_len);
+            emit(m, ps, ps->eol, ps->eol_len);
             ps->eol_len = 0;
         }
         if (eol_len) {
@@ -1276,7 +1286,7 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
                 set_flag(m, ps, MIME_F_BAD_QP);
             }
         }
-        out_bytes(m, ps, out, o);
+        emit(m, ps, out, o);
         if (eol_len && !soft) {
             memcpy(ps->eol, eol, eol_len);
             ps->eol_len = eol_len;
@@ -1310,15 +1320,15 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
         }
         unsigned char out[MIME_LINE_MAX];
         if (cnt)
-            out_bytes(m, ps, out, uu_line_decode(s, l, cnt, out));
+            emit(m, ps, out, uu_line_decode(s, l, cnt, out));
         return;
     }
     default:
         if (ps->eol_len) {
-            out_bytes(m, ps, ps->eol, ps->eol_len);
+            emit(m, ps, ps->eol, ps->eol_len);
             ps->eol_len = 0;
         }
-        out_bytes(m, ps, s, n);
+        emit(m, ps, s, n);
         if (eol_len) {
             memcpy(ps->eol, eol, eol_len);
             ps->eol_len = eol_len;
@@ -1327,7 +1337,7 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
     }
 }
 
-/* body_flush - the leaf's body is complete: what the decoders hold. */
+/* body_flush - the body is complete: what the decoders hold. */
 static void body_flush(struct mime_parser *m, struct pstate *ps, int keep_eol)
 {
     if (!ps->decode) {
@@ -1340,11 +1350,11 @@ static void body_flush(struct mime_parser *m, struct pstate *ps, int keep_eol)
         if (ps->b64n && ps->b64n != B64_DONE)
             set_flag(m, ps, MIME_F_BAD_BASE64); /* no padding */
         ps->b64n = 0;
-        out_bytes(m, ps, out, o);
+        emit(m, ps, out, o);
     } else if (ps->pub.cte == MIME_CTE_QP && ps->qp_carry_len) {
         /* a lone "=" at the very end is a soft break; "=X" is literal */
         if (ps->qp_carry_len > 1) {
-            out_bytes(m, ps, (const unsigned char *)ps->qp_carry, ps->qp_carry_len);
+            emit(m, ps, (const unsigned char *)ps->qp_carry, ps->qp_carry_len);
             set_flag(m, ps, MIME_F_BAD_QP);
         }
         ps->qp_carry_len = 0;
@@ -1352,7 +1362,7 @@ static void body_flush(struct mime_parser *m, struct pstate *ps, int keep_eol)
         set_flag(m, ps, MIME_F_BAD_UU);
     }
     if (ps->eol_len && keep_eol)
-        out_bytes(m, ps, ps->eol, ps->eol_len);
+        emit(m, ps, ps->eol, ps->eol_len);
     ps->eol_len = 0;
 }
 
@@ -1477,17 +1487,7 @@ static void container_drain(struct mime_parser *m, struct pstate *ps, int keep_e
     int L = ps->level + 1;
     if (L >= MIME_LEVELS || !m->lv[L].active)
         return;
-    if (ps->pub.cte == MIME_CTE_BASE64) {
-        unsigned char out[4];
-        size_t o = ps->b64n == B64_DONE ? 0 : b64_final(ps->b64q, ps->b64n, out);
-        if (ps->b64n && ps->b64n != B64_DONE)
-            set_flag(m, ps, MIME_F_BAD_BASE64);
-        ps->b64n = 0;
-        lvl_feed(m, L, out, o);
-    }
-    if (ps->eol_len && keep_eol)
-        lvl_feed(m, L, ps->eol, ps->eol_len);
-    ps->eol_len = 0;
+    body_flush(m, ps, keep_eol);
     lvl_finish(m, L);
 }
 
@@ -1660,72 +1660,6 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             c = n - el;
         }
         cur->raw_eol = el;
-        if (cur->st == ST_CONTAINER) {
-            /* decode, then read the result as a message at level L + 1 */
-            unsigned char out[MIME_LINE_MAX + 8];
-            size_t o = 0;
-            if (cur->pub.cte == MIME_CTE_BASE64) {
-                int bad = 0;
-                o = b64_decode(s, c, out, &cur->b64q, &cur->b64n, &bad);
-                if (bad)
-                    set_flag(m, cur, MIME_F_BAD_BASE64);
-                lvl_feed(m, L + 1, out, o);
-                return;
-            }
-            /* quoted-printable / uuencode through the leaf decoder, into
-             * the next level instead of the body buffer */
-            if (cur->pub.cte == MIME_CTE_QP) {
-                if (cur->eol_len) {
-                    lvl_feed(m, L + 1, cur->eol, cur->eol_len);
-                    cur->eol_len = 0;
-                }
-                size_t l = c;
-                int soft = 0;
-                if (complete) {
-                    while (l && is_blank(s[l - 1]))
-                        l--;
-                    if (l && s[l - 1] == '=')
-                        soft = 1, l--;
-                }
-                for (size_t i = 0; i < l; i++) {
-                    if (s[i] == '=' && i + 2 < l && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
-                        out[o++] = (unsigned char)(hexv(s[i + 1]) << 4 | hexv(s[i + 2]));
-                        i += 2;
-                    } else {
-                        out[o++] = s[i];
-                    }
-                }
-                lvl_feed(m, L + 1, out, o);
-                if (complete && !soft) {
-                    memcpy(cur->eol, s + c, el);
-                    cur->eol_len = el;
-                }
-                return;
-            }
-            /* uuencode */
-            size_t l = c;
-            while (l && (s[l - 1] == '\r' || is_blank(s[l - 1])))
-                l--;
-            if (!start)
-                return;
-            if (cur->uu == UU_NONE) {
-                char name[MIME_NAME_MAX];
-                unsigned f = 0;
-                if (uu_begin(s, l, name, sizeof(name), &f) == 0)
-                    cur->uu = UU_DATA;
-                return;
-            }
-            if (cur->uu != UU_DATA)
-                return;
-            if (l == 3 && !memcmp(s, "end", 3)) {
-                cur->uu = UU_DONE;
-                return;
-            }
-            int cnt = uu_line_valid(s, l);
-            if (cnt > 0)
-                lvl_feed(m, L + 1, out, uu_line_decode(s, l, cnt, out));
-            return;
-        }
         body_line(m, cur, s, c, s + c, el, start);
         return;
     }
@@ -1755,6 +1689,16 @@ static int header_name_ok(const unsigned char *s, size_t n)
     return i < n && s[i] == ':';
 }
 
+/* body_without_headers - the header block starts with a line that is no
+ * header: the block is empty and this line is the first of the body. */
+static void body_without_headers(struct mime_parser *m, int L, struct pstate *ps,
+                                 const unsigned char *s, size_t n, int complete)
+{
+    set_flag(m, ps, MIME_F_NO_HEADERS);
+    headers_end(m, ps, m->lv[L].off);
+    lvl_line(m, L, s, n, 1, complete);
+}
+
 static void header_line(struct mime_parser *m, int L, struct pstate *ps, const unsigned char *s,
                         size_t n, int start, int complete)
 {
@@ -1778,11 +1722,8 @@ static void header_line(struct mime_parser *m, int L, struct pstate *ps, const u
             header_add(m, ps, s, n);
             return;
         }
-        if (!ps->nheaders && !ps->seen_line) {
-            /* a body without headers */
-            set_flag(m, ps, MIME_F_NO_HEADERS);
-            headers_end(m, ps, lv->off);
-            lvl_line(m, L, s, n, start, complete);
+        if (!ps->nheaders) {
+            body_without_headers(m, L, ps, s, n, complete);
             return;
         }
         set_flag(m, ps, MIME_F_BAD_HEADER);
@@ -1806,10 +1747,7 @@ static void header_line(struct mime_parser *m, int L, struct pstate *ps, const u
         return;
     }
     if (!ps->nheaders && !m->hlen) {
-        /* the block starts with text that is no header: a body without headers */
-        set_flag(m, ps, MIME_F_NO_HEADERS);
-        headers_end(m, ps, lv->off);
-        lvl_line(m, L, s, n, start, complete);
+        body_without_headers(m, L, ps, s, n, complete);
         return;
     }
     /* a line without a colon among headers: skipped, as mail clients do */
