@@ -6,6 +6,7 @@
  * they were split: lines are cut at MIME_LINE_MAX and decoded output is
  * handed on per line or per full buffer.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,13 +120,12 @@ struct mime_parser {
     char *vbuf; /* its unfolded value */
     char *pbuf; /* unquoted parameter values */
     size_t pcap;
-    /* decoded body bytes, for one part at a time */
-    unsigned char obuf[MIME_OBUF];
     size_t olen;
     struct pstate *oown;
-    /* text */
-    struct mtext text;
     struct pstate *town;
+    /* large buffers last: mime_reset clears what is before them */
+    unsigned char obuf[MIME_OBUF]; /* decoded body bytes, for one part at a time */
+    struct mtext text;             /* the text pipeline, for one part at a time */
 };
 
 static void lvl_feed(struct mime_parser *m, int L, const unsigned char *p, size_t n);
@@ -1834,11 +1834,35 @@ static void lvl_finish(struct mime_parser *m, int L)
 
 /* ------------------------------------------------------------- interface */
 
+/* parser_start - the state of a parser before the first byte. */
+static void parser_start(struct mime_parser *m)
+{
+    m->flags = 0;
+    m->nparts = 0;
+    m->done = 0;
+    m->nomem = 0;
+    m->top = -1;
+    m->hlen = 0;
+    m->htrunc = 0;
+    m->olen = 0;
+    m->oown = m->town = NULL;
+    for (int i = 0; i < MIME_LEVELS; i++) {
+        m->lv[i].len = 0;
+        m->lv[i].cont = 0;
+        m->lv[i].off = 0;
+        m->lv[i].active = 0;
+    }
+    m->lv[0].active = 1;
+    m->lv[0].base = -1;
+    new_part(m, 0, 0);
+}
+
 struct mime_parser *mime_new(const struct mime_handler *h, const struct mime_limits *lim)
 {
-    struct mime_parser *m = calloc(1, sizeof(*m));
+    struct mime_parser *m = malloc(sizeof(*m));
     if (!m)
         return NULL;
+    memset(m, 0, offsetof(struct mime_parser, obuf)); /* the buffers need no clearing */
     m->h = *h;
     m->depth_max = lim && lim->depth ? lim->depth : MIME_DEF_DEPTH;
     if (m->depth_max > MIME_MAX_DEPTH)
@@ -1851,7 +1875,7 @@ struct mime_parser *mime_new(const struct mime_handler *h, const struct mime_lim
     if (m->boundary_max > MIME_MAX_BOUNDARY)
         m->boundary_max = MIME_MAX_BOUNDARY;
     m->hcap = m->pcap = MIME_MIN_HEADER;
-    m->stack = calloc(m->depth_max + 2, sizeof(*m->stack));
+    m->stack = malloc((m->depth_max + 2) * sizeof(*m->stack)); /* new_part clears an entry */
     m->hbuf = malloc(m->hcap);
     m->vbuf = malloc(m->hcap);
     m->pbuf = malloc(m->hcap);
@@ -1860,11 +1884,15 @@ struct mime_parser *mime_new(const struct mime_handler *h, const struct mime_lim
         mime_free(m);
         return NULL;
     }
-    m->top = -1;
-    m->lv[0].active = 1;
-    m->lv[0].base = -1;
-    new_part(m, 0, 0);
+    parser_start(m);
     return m;
+}
+
+void mime_reset(struct mime_parser *m)
+{
+    if (m->town)
+        mtext_close(&m->text);
+    parser_start(m);
 }
 
 int mime_feed(struct mime_parser *m, const void *data, size_t len)

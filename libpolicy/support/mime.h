@@ -181,6 +181,9 @@ int mime_feed(struct mime_parser *m, const void *data, size_t len);
 /* mime_finish - the message is complete: the last line, part_end for every
  * open part.  Further feeds are ignored.  Returns mime_flags(). */
 unsigned mime_finish(struct mime_parser *m);
+/* mime_reset - ready for the next message, with the same handler and
+ * limits and no allocation; the events of an unfinished message stop. */
+void mime_reset(struct mime_parser *m);
 /* mime_flags - MIME_F_* of the whole message so far. */
 unsigned mime_flags(const struct mime_parser *m);
 /* mime_parts - parts reported so far. */

@@ -901,6 +901,31 @@ static void test_mime_duplicate_content_type_first_wins(void)
     rec_free(r);
 }
 
+static void test_mime_reset_gives_a_fresh_parse(void)
+{
+    struct rec *fresh = parse(basic);
+    struct rec *r = calloc(1, sizeof(*r));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    r->log = calloc(1, REC_LOG);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r->log);
+    struct mime_handler h = {ALL, r, rec_header, rec_begin, rec_body, rec_text, rec_end};
+    struct mime_parser *m = mime_new(&h, NULL);
+    /* half a message with an open HTML text part, then a reset */
+    const char *half = "Content-Type: multipart/mixed; boundary=h\n\n--h\n"
+                       "Content-Type: text/html\n\n<p>unfinished";
+    mime_feed(m, half, strlen(half));
+    mime_reset(m);
+    r->loglen = 0;
+    mime_feed(m, basic, strlen(basic));
+    unsigned f = mime_finish(m);
+    CU_ASSERT_EQUAL(f, fresh->flags);
+    CU_ASSERT_EQUAL(mime_parts(m), 3);
+    CU_ASSERT(r->loglen == fresh->loglen && !memcmp(r->log, fresh->log, r->loglen));
+    mime_free(m);
+    rec_free(r);
+    rec_free(fresh);
+}
+
 static void test_mime_hostile_inputs_are_bounded(void)
 {
     /* binary garbage, no line ends, NULs, lone CRs: parsed, bounded */
@@ -962,6 +987,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_events_only_when_wanted);
     CU_ADD_TEST(s, test_mime_multipart_without_boundary_is_one_body);
     CU_ADD_TEST(s, test_mime_duplicate_content_type_first_wins);
+    CU_ADD_TEST(s, test_mime_reset_gives_a_fresh_parse);
     CU_ADD_TEST(s, test_mime_hostile_inputs_are_bounded);
     return 0;
 }
