@@ -888,6 +888,21 @@ static void header_done(struct mime_parser *m, struct pstate *cur)
     size_t ne = c;
     while (ne > 0 && is_blank((unsigned char)h[ne - 1]))
         ne--;
+    unsigned seen = 0;
+    for (size_t i = 0; i < n && seen != (MIME_F_NUL | MIME_F_8BIT_HEADER); i++)
+        if (!h[i])
+            seen |= MIME_F_NUL;
+        else if ((unsigned char)h[i] >= 0x80)
+            seen |= MIME_F_8BIT_HEADER;
+    set_flag(m, cur, seen);
+    cur->nheaders++;
+    int report = (m->h.want & MIME_WANT_HEADERS) && m->h.header;
+    int mime_header = ne > 8 && ci_eq(h, 8, "content-");
+    if (!report && !mime_header) {
+        m->hlen = 0;
+        m->htrunc = 0;
+        return; /* nobody reads its value */
+    }
     /* unfold: line breaks out, the blanks after them stay */
     size_t vl = 0;
     for (size_t i = c + 1; i < n; i++) {
@@ -904,20 +919,11 @@ static void header_done(struct mime_parser *m, struct pstate *cur)
         vl--;
     const char *v = m->vbuf + vs;
     size_t vlen = vl - vs;
-    for (size_t i = 0; i < n; i++) {
-        if (!h[i])
-            set_flag(m, cur, MIME_F_NUL);
-        else if ((unsigned char)h[i] >= 0x80) {
-            set_flag(m, cur, MIME_F_8BIT_HEADER);
-            break;
-        }
-    }
-    cur->nheaders++;
-    if ((m->h.want & MIME_WANT_HEADERS) && m->h.header) {
+    if (report) {
         struct mime_header hd = {h, ne, v, vlen, h, n, m->hoff, m->htrunc};
         m->h.header(m->h.ctx, &cur->pub, &hd);
     }
-    if (ne > 8 && ci_eq(h, 8, "content-")) {
+    if (mime_header) {
         if (ci_eq(h, ne, "content-type")) {
             if (cur->have_ct++)
                 set_flag(m, cur, MIME_F_DUP_HEADER);
