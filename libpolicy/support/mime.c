@@ -611,8 +611,7 @@ static void parse_params(struct mime_parser *m, struct pstate *cur, const char *
                          size_t i, const char *const *names, struct param *ps, int np)
 {
     size_t pout = 0;
-    int rounds = 0;
-    while (i < n && rounds++ < 1000) {
+    while (i < n) { /* every round takes at least one byte */
         i = skip_cfws(s, n, i);
         if (i < n && s[i] == ';') {
             i++;

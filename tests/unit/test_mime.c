@@ -719,6 +719,19 @@ static void test_mime_rfc2231_parameters(void)
     rec_free(r);
 }
 
+static void test_mime_filename_after_many_parameters_is_found(void)
+{
+    static char msg[40000];
+    char *o = msg;
+    o += sprintf(o, "Content-Type: application/octet-stream");
+    for (int i = 0; i < 3000; i++)
+        o += sprintf(o, "; x%d=y", i);
+    sprintf(o, "; name=\"late.exe\"\n\nMZ\n");
+    struct rec *r = parse(msg);
+    CU_ASSERT(name_is(r, 0, "late.exe"));
+    rec_free(r);
+}
+
 static void test_mime_filename_wins_over_name_and_names_are_log_safe(void)
 {
     const char *msg =
@@ -978,6 +991,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_decode_words_rules);
     CU_ADD_TEST(s, test_mime_rfc2231_parameters);
     CU_ADD_TEST(s, test_mime_filename_wins_over_name_and_names_are_log_safe);
+    CU_ADD_TEST(s, test_mime_filename_after_many_parameters_is_found);
     CU_ADD_TEST(s, test_mime_base64_garbage_padding_and_breaks);
     CU_ADD_TEST(s, test_mime_quoted_printable_soft_breaks_and_bad_escapes);
     CU_ADD_TEST(s, test_mime_uuencode_inside_text_is_its_own_part);
