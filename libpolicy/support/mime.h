@@ -106,7 +106,7 @@ enum mime_origin {
     MIME_ORIGIN_UUENCODE /* a "begin NNN name" block inside a text/plain part */
 };
 
-#define MIME_TYPE_MAX 64  /* type, subtype: longer ones are cut */
+#define MIME_TYPE_MAX 128 /* type, subtype, charset: RFC 6838 names are at most 127 */
 #define MIME_NAME_MAX 256 /* file name bytes (UTF-8), NUL included */
 #define MIME_LINE_MAX 8192 /* longer lines are read in pieces */
 
