@@ -1717,8 +1717,11 @@ static void header_line(struct mime_parser *m, int L, struct pstate *ps, const u
             header_add(m, ps, s, n);
         return;
     }
-    if (c == 0 && complete) {
-        /* the empty line: end of the header block */
+    size_t cr = 0;
+    while (cr < c && s[cr] == '\r')
+        cr++;
+    if (cr == c && complete) {
+        /* the empty line (bare CRs count as blank): end of the header block */
         headers_end(m, ps, lv->off + n);
         return;
     }

@@ -317,6 +317,11 @@ static void test_mime_line_ends_lf_crlf_mixed_and_bare_cr(void)
     CU_ASSERT(body_is(r, 2, "c"));
     CU_ASSERT_EQUAL(r->flags & MIME_F_UNCLOSED, 0); /* "--x--" without a line end still closes */
     rec_free(r);
+    /* a line of bare CRs ends the header block like an empty one */
+    r = parse("Subject: cr\r\n\r\r\nContent-Type: application/zip; name=z.zip\r\n\r\nPK\r\n");
+    CU_ASSERT(body_is(r, 0, "Content-Type: application/zip; name=z.zip\r\n\r\nPK\r\n"));
+    CU_ASSERT(type_is(r, 0, "text/plain"));
+    rec_free(r);
     CU_ASSERT(same_events(lf, strlen(lf), NULL));
     CU_ASSERT(same_events(mixed, strlen(mixed), NULL));
     CU_ASSERT(same_events(cr, strlen(cr), NULL));
