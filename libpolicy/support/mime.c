@@ -655,15 +655,9 @@ static void parse_params(struct mime_parser *m, struct pstate *cur, const char *
             e = i;
             while (e > v && is_blank((unsigned char)s[e - 1]))
                 e--;
-            if (token_end(s, e, v) != e) {
-                /* blanks or specials in an unquoted value: clients take it whole */
-                int only_ws_special = 0;
-                for (size_t k = v; k < e; k++)
-                    if (is_blank((unsigned char)s[k]))
-                        only_ws_special = 1;
-                if (only_ws_special)
-                    set_flag(m, cur, MIME_F_BAD_PARAMS);
-            }
+            /* blanks in an unquoted value: clients take it whole, up to ';' */
+            if (memchr(s + v, ' ', e - v) || memchr(s + v, '\t', e - v))
+                set_flag(m, cur, MIME_F_BAD_PARAMS);
             for (size_t k = v; k < e && pout < m->pcap; k++)
                 m->pbuf[pout++] = s[k], vlen++;
         }
@@ -1296,7 +1290,6 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
             memcpy(ps->eol, eol, eol_len);
             ps->eol_len = eol_len;
         }
-        (void)start;
         return;
     }
     case MIME_CTE_UUENCODE: {
@@ -1650,24 +1643,17 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             return;
         }
     }
+    size_t el = complete ? 1 + (n >= 2 && s[n - 2] == '\r') : 0;
+    cur->raw_eol = cur->st == ST_HEADERS ? 0 : el;
     switch (cur->st) {
     case ST_HEADERS:
         header_line(m, L, cur, s, n, start, complete);
         return;
     case ST_BODY:
     case ST_PREAMBLE:
-    case ST_CONTAINER: {
-        size_t c = n, el = 0;
-        if (complete) {
-            el = 1;
-            if (n >= 2 && s[n - 2] == '\r')
-                el = 2;
-            c = n - el;
-        }
-        cur->raw_eol = el;
-        body_line(m, cur, s, c, s + c, el, start);
+    case ST_CONTAINER:
+        body_line(m, cur, s, n - el, s + n - el, el, start);
         return;
-    }
     case ST_EPILOGUE:
         for (size_t i = 0; i < n; i++)
             if (!is_blank(s[i]) && s[i] != '\r' && s[i] != '\n') {
