@@ -1617,6 +1617,7 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
     if (cur_i < 0 || m->stack[cur_i].level != L)
         return; /* nothing open at this level any more: trailing data */
     struct pstate *cur = &m->stack[cur_i];
+    size_t el = complete ? 1 + (n >= 2 && s[n - 2] == '\r') : 0;
 
     /* a boundary line ends whatever it appears in */
     if (start && n >= 3 && s[0] == '-' && s[1] == '-') {
@@ -1635,6 +1636,7 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             }
             if (final) {
                 mp->st = ST_EPILOGUE;
+                mp->raw_eol = el; /* an outer boundary next claims this line end */
             } else {
                 mp->st = ST_PARTS;
                 if (!new_part(m, L, lv->off + n))
@@ -1643,7 +1645,6 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             return;
         }
     }
-    size_t el = complete ? 1 + (n >= 2 && s[n - 2] == '\r') : 0;
     cur->raw_eol = cur->st == ST_HEADERS ? 0 : el;
     switch (cur->st) {
     case ST_HEADERS:

@@ -423,6 +423,20 @@ static void test_mime_boundaries_that_prefix_each_other(void)
     }
 }
 
+static void test_mime_multipart_body_ends_before_the_next_boundary(void)
+{
+    const char *msg = "Content-Type: multipart/mixed; boundary=o\n\n"
+                      "--o\nContent-Type: multipart/alternative; boundary=i\n\npre\r\n"
+                      "--i\n\nx\n--i--\n--o\n\ny\n--i--\r\nafter\n--o--\n";
+    struct rec *r = parse(msg);
+    CU_ASSERT_EQUAL(r->n, 4);
+    const struct mime_part *p = part(r, 1);
+    /* the inner multipart's body: preamble, its part, its final boundary */
+    CU_ASSERT_EQUAL(p->body_end, strstr(msg, "--i--\n--o") + 5 - msg);
+    CU_ASSERT(body_is(r, 3, "y\n--i--\r\nafter"));
+    rec_free(r);
+}
+
 static void test_mime_boundary_with_trailing_blanks_and_lookalikes(void)
 {
     const char *msg = "Content-Type: multipart/mixed; boundary=\"q q\"\n\n"
@@ -982,6 +996,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_part_limit_is_flagged);
     CU_ADD_TEST(s, test_mime_missing_final_boundary_closes_at_end);
     CU_ADD_TEST(s, test_mime_boundaries_that_prefix_each_other);
+    CU_ADD_TEST(s, test_mime_multipart_body_ends_before_the_next_boundary);
     CU_ADD_TEST(s, test_mime_boundary_with_trailing_blanks_and_lookalikes);
     CU_ADD_TEST(s, test_mime_overlong_boundary_matches_on_its_prefix);
     CU_ADD_TEST(s, test_mime_boundary_in_unexpected_places);
