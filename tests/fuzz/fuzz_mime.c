@@ -20,7 +20,7 @@
 #define MAXP 4096
 
 struct check {
-    uint64_t hash;  /* of the whole event stream */
+    uint64_t hash;      /* of the whole event stream */
     const uint8_t *msg; /* the message */
     size_t size;
     size_t header_max;
@@ -50,11 +50,19 @@ static void mix_u(struct check *c, uint64_t v)
 /* mix_part - the facts of a part into the event hash. */
 static void mix_part(struct check *c, const struct mime_part *p)
 {
-    const char *strs[] = {p->type, p->subtype, p->charset, p->disposition, p->filename,
-                          p->encoding};
-    uint64_t nums[] = {p->index, p->depth, (uint64_t)(int64_t)p->parent, p->kind, p->origin,
-                       (uint64_t)p->type_given, p->cte, (uint64_t)p->raw_offsets, p->header_off,
-                       p->body_off, (uint64_t)p->decoded};
+    const char *strs[] = {p->type,        p->subtype,  p->charset,
+                          p->disposition, p->filename, p->encoding};
+    uint64_t nums[] = {p->index,
+                       p->depth,
+                       (uint64_t)(int64_t)p->parent,
+                       p->kind,
+                       p->origin,
+                       (uint64_t)p->type_given,
+                       p->cte,
+                       (uint64_t)p->raw_offsets,
+                       p->header_off,
+                       p->body_off,
+                       (uint64_t)p->decoded};
     for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
         mix(c, strs[i], strlen(strs[i]) + 1);
     for (size_t i = 0; i < sizeof(nums) / sizeof(*nums); i++)
@@ -234,7 +242,7 @@ static uint64_t run(const uint8_t *msg, size_t size, unsigned want, const struct
         abort();
     for (unsigned i = 0; i < mime_parts(m) && i < MAXP; i++)
         if (c.state[i] != 3)
-            abort(); /* every part reported ended */
+            abort();         /* every part reported ended */
     mime_feed(m, msg, size); /* ignored after the end */
     mime_free(m);
     mix_u(&c, *flags);
