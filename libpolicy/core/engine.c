@@ -35,8 +35,9 @@ struct parse {
     char section[64];
     char key[64];
     struct cfg_err err;
-    int failed;                 /* line of the first error we found, 0 while none */
-    unsigned seen_general_keys; /* bit per general key, to refuse repeats */
+    int failed;       /* line of the first error we found, 0 while none */
+    int general_line; /* the line of [general], 0 while not seen */
+    int continued;    /* the line being read is indented: inih continues a key */
 };
 
 /* Every key of [general], in one place for parsing and for duplicate checks. */
@@ -149,9 +150,6 @@ static int general_set(struct parse *p, const char *key, const char *v)
             break;
     if (k == sizeof(general_keys) / sizeof(*general_keys))
         return cfg_fail(&p->err, "unknown key");
-    if ((p->seen_general_keys & (1u << k)) && k != G_DNS_SERVERS)
-        return cfg_fail(&p->err, "key given twice");
-    p->seen_general_keys |= 1u << k;
 
     switch (k) {
     case G_DNS_SERVERS: /* repeated (continuation lines) = more servers */
@@ -250,6 +248,34 @@ static int handler_failed(struct parse *p)
     return 0;
 }
 
+/* The list keys of [general]; a layer names its own in its descriptor. */
+static const char *const general_list_keys[] = {"dns_servers", NULL};
+
+/* is_list_key - may key of section be repeated (and continued)? */
+static int is_list_key(const struct layer_inst *l, const char *key)
+{
+    const char *const *lk = l ? l->desc->list_keys : general_list_keys;
+    for (size_t i = 0; lk && lk[i]; i++)
+        if (!strcmp(lk[i], key))
+            return 1;
+    return 0;
+}
+
+/* repeated_key - a key that takes one value, given a second time (or
+ * continued on an indented line): an error, never "the last one wins". */
+static int repeated_key(struct parse *p, const struct layer_inst *l, const char *section,
+                        const char *key)
+{
+    int first = line_of(p->e, section, key);
+    if (!first || is_list_key(l, key))
+        return 0;
+    if (p->continued)
+        cfg_fail(&p->err, "takes one value: only list keys continue on indented lines");
+    else
+        cfg_fail(&p->err, "key given twice (first at line %d)", first);
+    return 1;
+}
+
 /* on_key - inih's handler: 1 to go on, 0 to stop with this line as the error. */
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
@@ -266,18 +292,21 @@ static int on_key(void *user, const char *section, const char *key, const char *
         cfg_fail(&p->err, "key outside of any section");
         return handler_failed(p);
     }
+    int general = !strcmp(section, "general");
+    struct layer_inst *l = general ? NULL : find_layer(p->e, section);
+    if (!general && !l) { /* check_section() refused it already; be safe */
+        cfg_fail(&p->err, "unknown section");
+        return handler_failed(p);
+    }
+    if (repeated_key(p, l, section, key))
+        return handler_failed(p);
     if (remember_line(p->e, section, key, p->line)) {
         cfg_fail(&p->err, "out of memory");
         return handler_failed(p);
     }
-    if (!strcmp(section, "general"))
+    if (general)
         return general_set(p, key, value) == 0 ? 1 : handler_failed(p);
 
-    struct layer_inst *l = find_layer(p->e, section);
-    if (!l) { /* check_section() refused it already; be safe */
-        cfg_fail(&p->err, "unknown section");
-        return handler_failed(p);
-    }
     p->err.msg[0] = '\0';
     r = common_set(l, key, value, &p->err);
     if (r == CFG_UNKNOWN_KEY)
@@ -302,11 +331,12 @@ static int check_section(struct parse *p, const char *line)
     memcpy(p->section, line + 1, n);
     p->section[n] = '\0';
     p->key[0] = '\0';
-    if (!strcmp(p->section, "general"))
-        return 0;
     struct layer_inst *l = find_layer(p->e, p->section);
-    if (l) {
-        l->configured = 1;
+    int *seen = !strcmp(p->section, "general") ? &p->general_line : l ? &l->configured : NULL;
+    if (seen) { /* one place per section: a second header is a likely paste */
+        if (*seen)
+            return cfg_fail(&p->err, "section given twice (first at line %d)", *seen);
+        *seen = p->line;
         return 0;
     }
     for (size_t i = 0; layer_reserved[i]; i++)
@@ -336,6 +366,7 @@ static char *reader(char *str, int num, void *stream)
         return NULL;
     }
     const char *t = str + strspn(str, " \t");
+    p->continued = t != str;
     /* an indented line after a key is inih's continuation, not a section */
     if (*t == '[' && (t == str || !p->key[0]) && check_section(p, t) != 0) {
         p->failed = p->line;

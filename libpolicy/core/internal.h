@@ -182,6 +182,10 @@ struct layer_desc {
     /* optional: the stages (1u << STAGE_x) where this configuration has work
      * to do, for policy_engine_stages(); NULL means every hooked stage */
     unsigned (*stages)(const void *cfg);
+    /* the keys that take a list (NULL-terminated, or NULL for none): they may
+     * be repeated and continued on indented lines; any other key given twice
+     * is a configuration error */
+    const char *const *list_keys;
 };
 
 /* The registry: every layer this build has, in the order they run. */
@@ -225,7 +229,7 @@ struct layer_inst {
     const struct layer_desc *desc;
     struct layer_common common;
     void *cfg;
-    int configured; /* its section appeared in the file */
+    int configured; /* the line of its section header, 0 when absent */
 };
 
 /* Line numbers of keys, so load-time errors can name their line. */

@@ -51,8 +51,6 @@ static int customers_set(void *cfg, const char *key, const char *v, struct cfg_e
         return 0;
     }
     if (!strcmp(key, "morercpthosts")) {
-        if (c->morercpthosts)
-            return cfg_fail(err, "key given twice");
         if (domainset_open_cdb(&c->local, v))
             return cfg_fail(err, "cannot open %s as a cdb file", v);
         c->morercpthosts = strdup(v);
@@ -199,8 +197,11 @@ static enum check customers_mail(policy_session *s, const void *cfg, struct find
     return CHECK_MATCH;
 }
 
+static const char *const customers_list_keys[] = {"local_domains", "trusted_networks", NULL};
+
 const struct layer_desc layer_customers = {
     .name = "customers",
+    .list_keys = customers_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct customers_cfg),
     .defaults = customers_defaults,

@@ -35,7 +35,9 @@ struct zonelist {
 };
 
 enum { ZL_IP, ZL_HELO, ZL_SENDER, ZL_PTR, ZL_KINDS };
-static const char *const zl_keys[ZL_KINDS] = {"zones", "helo_zones", "sender_zones", "ptr_zones"};
+/* the zone lists, and the layer's list keys (each may be repeated) */
+static const char *const zl_keys[ZL_KINDS + 1] = {"zones", "helo_zones", "sender_zones",
+                                                  "ptr_zones", NULL};
 
 struct dnsbl_cfg {
     struct zonelist zl[ZL_KINDS];
@@ -540,6 +542,7 @@ static void dnsbl_state_free(policy_session *s, void *state)
 
 const struct layer_desc layer_dnsbl = {
     .name = "dnsbl",
+    .list_keys = zl_keys,
     .flags = LAYER_INBOUND | LAYER_OPTIN,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct dnsbl_cfg),

@@ -637,8 +637,12 @@ static void recipients_state_free(policy_session *s, void *state)
     mx_drop(s, state);
 }
 
+/* every source key adds one more source, asked in the order given */
+static const char *const recipients_list_keys[] = {"map", "vpopmail_dir", "qmail_users", NULL};
+
 const struct layer_desc layer_recipients = {
     .name = "recipients",
+    .list_keys = recipients_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct recipients_cfg),
     .defaults = recipients_defaults,
