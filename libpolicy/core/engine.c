@@ -156,10 +156,15 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (dns_servers_check(v, &p->err))
             return -1;
         return append_words(&g->dns_servers, v, &p->err);
-    case G_TCPRULES:
-        if (*v && access(v, R_OK) != 0)
-            return cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+    case G_TCPRULES: { /* read at every connection: refuse at load what cannot be */
+        int fd = *v ? file_open(v, NULL, 0) : -2;
+        if (fd == -1)
+            return errno == EINVAL ? cfg_fail(&p->err, "%s: not a regular file", v)
+                                   : cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return set_string(&g->tcprules, v, &p->err);
+    }
     case G_HOSTNAME:
         if (!*v || strlen(v) > POLICY_HOST_MAX || strpbrk(v, " \t;\"\\"))
             return cfg_fail(&p->err, "not a host name: %s", v);
@@ -346,21 +351,25 @@ static int check_section(struct parse *p, const char *line)
     return cfg_fail(&p->err, "unknown section");
 }
 
-/* reader - fgets for inih that counts lines (so handlers know where they
- * are), refuses lines inih would silently cut, and checks section names. */
+/* reader - the line reader inih calls: counts lines (so handlers know where
+ * they are), refuses lines inih would silently cut and NUL bytes (which would
+ * hide the rest of their line), and checks section names. */
 static char *reader(char *str, int num, void *stream)
 {
     struct parse *p = stream;
-    if (p->failed || num < 2)
+    size_t len;
+    if (p->failed || num < 3)
         return NULL;
-    char *r = fgets(str, num, p->fp);
-    if (!r)
-        return NULL;
+    int r = file_line(p->fp, str, (size_t)num - 1, &len);
+    if (r == 0 || r == FILE_LINE_ERROR)
+        return NULL; /* the caller tells end of file from a read error */
     p->line++;
-    size_t len = strlen(str);
-    if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->fp)) {
-        cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
-                 num - 3);
+    if (r == FILE_LINE_LONG || r == FILE_LINE_NUL) {
+        if (r == FILE_LINE_LONG)
+            cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
+                     num - 2);
+        else
+            cfg_fail(&p->err, "NUL byte in the line");
         p->section[0] = p->key[0] = '\0';
         p->failed = p->line;
         return NULL;
@@ -372,7 +381,7 @@ static char *reader(char *str, int num, void *stream)
         p->failed = p->line;
         return NULL;
     }
-    return r;
+    return str;
 }
 
 static void format_error(char *err, size_t errlen, const char *path, int line, const char *section,
@@ -469,10 +478,14 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
         memset(&p, 0, sizeof(p));
         p.e = e;
         e->path = strdup(config_path);
-        p.fp = fopen(config_path, "r");
-        if (!e->path || !p.fp) {
+        p.fp = e->path ? file_fopen(config_path, NULL, 0) : NULL;
+        if (!p.fp) {
             if (err && errlen)
-                snprintf(err, errlen, "%s:0: cannot open: %s", config_path, strerror(errno));
+                snprintf(err, errlen, "%s:0: %s%s", config_path,
+                         !e->path          ? "out of memory"
+                         : errno == EINVAL ? "not a regular file"
+                                           : "cannot open: ",
+                         e->path && errno != EINVAL ? strerror(errno) : "");
             if (p.fp)
                 fclose(p.fp);
             engine_free(e);

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "libpolicy/policy.h"
 
@@ -141,6 +142,29 @@ size_t sanitize_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
 int str_ieq(const char *a, const char *b);
 int str_ieqn(const char *a, const char *b, size_t n);
 void str_lower(char *s);
+
+/* ------------------------------------------------------------ files */
+
+/* file_openat - open name (relative to dirfd, or AT_FDCWD) read-only for the
+ * library: never blocks (a FIFO would wait for a writer forever) and refuses
+ * what is not a regular file (a FIFO, a device such as /dev/zero, a
+ * directory).  The fd (close-on-exec), or -1 with "cannot open NAME: why" or
+ * "NAME: not a regular file" in why (may be NULL) and errno set (ENOENT when
+ * it does not exist, EINVAL when it is not a regular file). */
+int file_openat(int dirfd, const char *name, char *why, size_t whylen);
+int file_open(const char *path, char *why, size_t whylen);
+/* file_fopen - file_open() as a stdio stream, for text files. */
+FILE *file_fopen(const char *path, char *why, size_t whylen);
+
+/* What file_line() returns besides 1 (a line) and 0 (end of file). */
+#define FILE_LINE_ERROR (-1) /* read error (ferror) */
+#define FILE_LINE_LONG  (-2) /* longer than the buffer: not read to its end */
+#define FILE_LINE_NUL   (-3) /* a NUL byte in the line: text after it would vanish */
+
+/* file_line - one line of fp into buf (cap bytes: at most cap-1 of text),
+ * without its LF, NUL-terminated, its length in *len.  Stops at the first
+ * bad byte or overlong line, so endless input (a device) costs one line. */
+int file_line(FILE *fp, char *buf, size_t cap, size_t *len);
 
 /* ------------------------------------------------------------ layers */
 

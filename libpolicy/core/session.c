@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "../support/address.h"
 #include "../support/dns.h"
@@ -272,22 +273,22 @@ static void tcprules_set(const char *name, const char *value, void *ctx)
 int policy_session_tcprules(policy_session *s, const char *info)
 {
     const char *path;
-    FILE *fp;
-    int r;
+    char why[POLICY_ERR_MAX];
+    int fd, r;
 
     if (!s)
         return -1;
     path = s->e->general.tcprules;
     if (!path || !*path || !s->ip_valid)
         return 0;
-    fp = fopen(path, "rb");
-    if (!fp) {
-        plog(s, POLICY_LOG_ERR, "tcprules: cannot open %s", path);
+    /* reopened at every connection; never waits on a FIFO put in its place */
+    if ((fd = file_open(path, why, sizeof(why))) < 0) {
+        plog(s, POLICY_LOG_ERR, "tcprules: %s", why);
         s->tcprules_deny = -1;
         return -1;
     }
-    r = tcprules_lookup_fd(fileno(fp), s->ip, *s->host ? s->host : NULL, info, tcprules_set, s);
-    fclose(fp);
+    r = tcprules_lookup_fd(fd, s->ip, *s->host ? s->host : NULL, info, tcprules_set, s);
+    close(fd);
     if (r < 0) {
         plog(s, POLICY_LOG_ERR, "tcprules: cannot read %s", path);
         s->tcprules_deny = -1;

@@ -51,8 +51,8 @@ static int customers_set(void *cfg, const char *key, const char *v, struct cfg_e
         return 0;
     }
     if (!strcmp(key, "morercpthosts")) {
-        if (domainset_open_cdb(&c->local, v))
-            return cfg_fail(err, "cannot open %s as a cdb file", v);
+        if (domainset_open_cdb(&c->local, v, bad, sizeof(bad)))
+            return cfg_fail(err, "%s", bad);
         c->morercpthosts = strdup(v);
         return c->morercpthosts ? 0 : cfg_fail(err, "out of memory");
     }
