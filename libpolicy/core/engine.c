@@ -7,7 +7,6 @@
  * or key is an error.  After open the engine never changes (but for the log
  * sink, set before sharing), so any number of threads may use it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../support/dns.h"
 #include "internal.h"
 
 #ifndef POLICY_VERSION
@@ -103,44 +103,6 @@ static int append_words(char **dst, const char *v, struct cfg_err *err)
     return 0;
 }
 
-/* dns_servers_check - every word is IP, IP:PORT or [IPv6]:PORT. */
-static int dns_servers_check(const char *v, struct cfg_err *err)
-{
-    int words = 0;
-    for (const char *w = v; *w;) {
-        w += strspn(w, " \t,");
-        size_t n = strcspn(w, " \t,");
-        if (!n)
-            break;
-        char buf[80], *host = buf, *port = NULL;
-        unsigned char addr[16];
-        if (n >= sizeof(buf))
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        memcpy(buf, w, n);
-        buf[n] = '\0';
-        if (*buf == '[') {
-            char *rb = strchr(buf, ']');
-            if (!rb || (rb[1] && rb[1] != ':'))
-                return cfg_fail(err, "not a DNS server address: %s", w);
-            *rb = '\0';
-            host = buf + 1;
-            port = rb[1] ? rb + 2 : NULL;
-        } else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
-            port = strchr(buf, ':');
-            *port++ = '\0';
-        }
-        unsigned long pn;
-        if ((inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) ||
-            (port && (cfg_parse_uint(port, 65535, &pn) || pn == 0))) {
-            buf[n] = '\0';
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        }
-        words++;
-        w += n;
-    }
-    return words ? 0 : cfg_fail(err, "empty list of DNS servers");
-}
-
 static int general_set(struct parse *p, const char *key, const char *v)
 {
     struct general_cfg *g = &p->e->general;
@@ -152,10 +114,14 @@ static int general_set(struct parse *p, const char *key, const char *v)
         return cfg_fail(&p->err, "unknown key");
 
     switch (k) {
-    case G_DNS_SERVERS: /* repeated (continuation lines) = more servers */
-        if (dns_servers_check(v, &p->err))
-            return -1;
+    case G_DNS_SERVERS: { /* repeated (continuation lines) = more servers */
+        char bad[256];
+        int n = dns_servers_check(v, bad, sizeof(bad));
+        if (n <= 0)
+            return n < 0 ? cfg_fail(&p->err, "not a DNS server address: %s", bad)
+                         : cfg_fail(&p->err, "empty list of DNS servers");
         return append_words(&g->dns_servers, v, &p->err);
+    }
     case G_TCPRULES: { /* read at every connection: refuse at load what cannot be */
         int fd = *v ? file_open(v, NULL, 0) : -2;
         if (fd == -1)

@@ -58,6 +58,10 @@ typedef void (*dns_cb)(struct dns_q *q, void *arg);
  * spaces or commas, or NULL for /etc/resolv.conf; timeout_ms bounds each
  * question.  /etc/hosts is never read.  NULL with err set on failure. */
 struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen);
+/* dns_servers_check - the number of servers in such a list (any number: they
+ * are handed to c-ares as a list, never through a fixed buffer), or -1 with
+ * the first word that is not a server address in bad. */
+int dns_servers_check(const char *list, char *bad, size_t badlen);
 /* dns_free - cancel everything and free every question. NULL is ok. */
 void dns_free(struct dns *d);
 unsigned dns_timeout_ms(const struct dns *d);

@@ -370,6 +370,33 @@ static void test_bad_server_list_is_refused(void)
     dns_free(d);
 }
 
+/* servers70 - 35 IPv6 servers written long and 35 IPv4 ones: about 2.3 KB */
+static const char *servers70(void)
+{
+    static char list[4096];
+    size_t n = 0;
+    for (int i = 1; i <= 35; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n,
+                              "[0000:0000:0000:0000:0000:0000:0000:0001]:%d 127.0.0.%d:53 ",
+                              5300 + i, i + 1);
+    return list;
+}
+
+static void test_any_number_of_servers_is_taken(void)
+{
+    const char *list = servers70();
+    CU_ASSERT_TRUE(strlen(list) > 2048);
+    CU_ASSERT_EQUAL(dns_servers_check(list, err, sizeof(err)), 70);
+    struct dns *d = dns_new(list, 100, err, sizeof(err));
+    if (!d)
+        fprintf(stderr, "\n  dns_new: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL(d);
+    dns_free(d);
+    CU_ASSERT_EQUAL(dns_servers_check("192.0.2.1 [::1]:99999", err, sizeof(err)), -1);
+    CU_ASSERT_STRING_EQUAL(err, "[::1]:99999");
+    CU_ASSERT_EQUAL(dns_servers_check(" , ", err, sizeof(err)), 0);
+}
+
 /* ------------------------------------------------------------ rdns, dnsbl */
 
 static policy_engine *engine(const char *conf)
@@ -617,6 +644,7 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
     CU_ADD_TEST(s, test_ptr_name_is_known_before_rcpt);
     CU_ADD_TEST(s, test_bad_server_list_is_refused);
+    CU_ADD_TEST(s, test_any_number_of_servers_is_taken);
     CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
     CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
     CU_ADD_TEST(s, test_rblsmtpd_needs_no_dns);
