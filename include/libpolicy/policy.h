@@ -168,8 +168,13 @@ POLICY_API void policy_session_free(policy_session *s);
  * (for later layers and the log) and runs the enabled layers of that stage.
  * Addresses are passed as the client sent them, with or without <>.
  * A stage called out of order returns POLICY_TEMPFAIL with a reply that
- * says so.  policy_mail() after policy_eom() (or during a transaction)
- * starts a new transaction, as qmail-smtpd does.
+ * says so.  policy_mail() after policy_eom() (or during a transaction, or
+ * after a refused MAIL) starts a new transaction, as qmail-smtpd does.
+ * A session keeps what a transaction needs, bounded: a refused RCPT is not
+ * kept, headers past the first 2000 (or 1 MB) are checked but not kept, at
+ * most 100 header edits.  The SMTP limits (512-byte addresses, 10,000
+ * recipients) apply where the envelope stages run; with
+ * POLICY_STAGES=content the envelope the MTA accepted is taken as given.
  */
 POLICY_API policy_action policy_connect(policy_session *s);
 POLICY_API policy_action policy_helo(policy_session *s, const char *helo);

@@ -16,15 +16,23 @@
 
 #include "libpolicy/policy.h"
 
-#define POLICY_TEXT_MAX         400 /* reply text, API.md */
-#define POLICY_REASON_MAX       400 /* log detail */
-#define POLICY_HELO_MAX         255 /* longer HELO names are cut, never trusted */
-#define POLICY_HOST_MAX         255
-#define POLICY_ADDR_MAX         512 /* RFC 5321 path is 256; leave room for junk we log */
-#define POLICY_USER_MAX         256
-#define POLICY_MAX_RCPTS        10000
+#define POLICY_TEXT_MAX   400 /* reply text, API.md */
+#define POLICY_REASON_MAX 400 /* log detail */
+#define POLICY_HELO_MAX   255 /* longer HELO names are cut, never trusted */
+#define POLICY_HOST_MAX   255
+/* Limits of an SMTP session (the envelope stages run here): a client gets
+ * 4xx/5xx past them.  Where the MTA already accepted the envelope (its
+ * stages do not run: POLICY_STAGES=content) addresses and recipients are
+ * taken as given, bounded by the envelope the MTA holds itself. */
+#define POLICY_ADDR_MAX  512 /* RFC 5321 path is 256; leave room for junk we log */
+#define POLICY_MAX_RCPTS 10000
+/* What a transaction keeps: headers past these are checked, never copied;
+ * edits past POLICY_MAX_EDITS (per transaction, and per connection) are
+ * dropped and logged, and an edit already there is not added twice. */
 #define POLICY_MAX_HEADERS      2000
 #define POLICY_MAX_HEADER_BYTES (1024 * 1024)
+#define POLICY_MAX_EDITS        100
+#define POLICY_USER_MAX         256
 #define POLICY_VAR_NAME_MAX     64
 #define POLICY_VAR_VALUE_MAX    1024
 #define POLICY_MAX_VARS         64
@@ -344,11 +352,13 @@ struct policy_session {
     char *sender;       /* normalized: without <>; "" null sender; NULL before MAIL */
     const char **rcpts; /* accepted recipients, in txn arena */
     size_t nrcpts, rcpts_cap;
-    size_t rcpts_tried;     /* every RCPT, accepted or not */
-    const char *rcpt;       /* the RCPT being checked now */
+    size_t rcpts_tried; /* every RCPT, accepted or not */
+    const char *rcpt;   /* the RCPT being checked now (rcpt_buf until accepted) */
+    char *rcpt_buf;     /* ... copied here, reused: a refused RCPT costs nothing */
+    size_t rcpt_buf_cap;
     struct addr *rcpt_addr; /* ... parsed once, by session_rcpt_addr() */
     int rcpt_status, rcpt_parsed;
-    const char *hdr_name, *hdr_value; /* the header being checked now */
+    const char *hdr_name, *hdr_value; /* the header being checked now (during the call) */
     struct header *headers;
     size_t nheaders, headers_cap, header_bytes;
     const unsigned char *body_chunk; /* the chunk being checked now */
