@@ -121,11 +121,15 @@ POLICY_API void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *
 /*
  * Sessions.
  *
- * client_ip: IPv4 or IPv6 text.  client_host: the PTR name if the caller
- * already knows it (TCPREMOTEHOST, the milter's hostname), else NULL.
- * Returns NULL only when out of memory or e is NULL.  The session holds a
- * reference on e.  A session that is given an invalid client_ip still works:
- * its first stage call defers with a reply that says why.
+ * client_ip: IPv4 or IPv6 text; NULL or "" when the MTA does not know the
+ * client's address (the session then checks nothing that needs one, and
+ * the client is a customer only with [customers] trust_unknown_address =
+ * yes; pass a local submission as 127.0.0.1, not as unknown).
+ * client_host: the PTR name if the caller already knows it (TCPREMOTEHOST,
+ * the milter's hostname), else NULL.  Returns NULL only when out of memory
+ * or e is NULL.  The session holds a reference on e.  A session that is
+ * given an invalid client_ip still works: its first stage call defers with
+ * a reply that says why.
  */
 POLICY_API policy_session *policy_session_new(policy_engine *e, const char *client_ip,
                                               const char *client_host);

@@ -327,9 +327,10 @@ struct policy_session {
     enum session_state state;
 
     /* the client */
-    char ip[64];
-    int ip_valid;
-    int family; /* AF_INET or AF_INET6 */
+    char ip[64];    /* canonical text; "unknown" when the MTA does not know it */
+    int ip_valid;   /* ip, family and addr hold the client's address */
+    int ip_unknown; /* the caller said it does not know the address (NULL, "") */
+    int family;     /* AF_INET or AF_INET6 */
     unsigned char addr[16];
     char host[POLICY_HOST_MAX + 1]; /* "" unknown */
     char helo[POLICY_HELO_MAX + 1];

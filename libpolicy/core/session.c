@@ -323,7 +323,13 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
     arena_init(&s->txn);
     arena_init(&s->conn);
 
-    if (client_ip && strlen(client_ip) < sizeof(s->ip)) {
+    if (!client_ip || !*client_ip) {
+        /* the MTA has no address for this client (Postfix's XCLIENT
+         * ADDR=[UNAVAILABLE], a milter connect without one): a session all
+         * the same, in which nothing looks at the address */
+        s->ip_unknown = 1;
+        snprintf(s->ip, sizeof(s->ip), "unknown");
+    } else if (strlen(client_ip) < sizeof(s->ip)) {
         const char *ip = client_ip;
         char buf[64];
         /* tolerate the "[1.2.3.4]" and "IPv6:" spellings MTAs use */
@@ -345,7 +351,7 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
         else
             sanitize_copy(s->ip, sizeof(s->ip), client_ip, strlen(client_ip));
     } else {
-        snprintf(s->ip, sizeof(s->ip), "%s", client_ip ? "invalid" : "none");
+        snprintf(s->ip, sizeof(s->ip), "invalid");
     }
     /* an IPv4-mapped IPv6 address is the IPv4 client it stands for */
     if (s->ip_valid && s->family == AF_INET6 &&
@@ -771,7 +777,7 @@ policy_action policy_connect(policy_session *s)
     if (s->state != SS_NEW)
         return out_of_order(s, STAGE_CONNECT, "connect given twice");
     s->state = SS_CONNECTED;
-    if (!s->ip_valid) {
+    if (!s->ip_valid && !s->ip_unknown) {
         log_decision(s, STAGE_CONNECT, "session", "tempfail", 421, "4.3.0", "invalid client ip");
         return set_reply(s, POLICY_TEMPFAIL, 421, "4.3.0",
                          "internal error: the client address is not an IP address", "session",
@@ -790,6 +796,9 @@ policy_action policy_connect(policy_session *s)
                          "denied by tcprules");
     }
     customers_classify(s);
+    if (s->ip_unknown)
+        plog(s, POLICY_LOG_INFO, "stage=connect client address unknown: no address checks, %s",
+             s->customer ? "a customer (trust_unknown_address)" : "not a customer");
     return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT));
 }
 

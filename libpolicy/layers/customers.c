@@ -2,7 +2,8 @@
  * customers.c - layer 5: who is a customer, and relay control.
  *
  * A client is a customer when RELAYCLIENT is set, it authenticated, or its
- * address is in trusted_networks.  Customers may send anywhere; everybody
+ * address is in trusted_networks (or, with trust_unknown_address, the MTA
+ * does not know its address).  Customers may send anywhere; everybody
  * else only to local domains (rcpthosts semantics), judged on the address
  * the mail would really go to after source routes, percent hacks, bang
  * paths and quoted '@' are resolved (support/address.h).  Optionally an
@@ -25,6 +26,7 @@ struct customers_cfg {
     char *morercpthosts;
     struct netlist trusted;
     int trusted_given;
+    int trust_unknown; /* a client whose address the MTA does not know is a customer */
     enum sender_login sender_login;
 };
 
@@ -63,6 +65,8 @@ static int customers_set(void *cfg, const char *key, const char *v, struct cfg_e
                             bad);
         return 0;
     }
+    if (!strcmp(key, "trust_unknown_address"))
+        return cfg_set_bool(v, &c->trust_unknown, err);
     if (!strcmp(key, "sender_login")) {
         if (!strcmp(v, "off"))
             c->sender_login = SL_OFF;
@@ -122,6 +126,9 @@ void customers_classify(policy_session *s)
     } else if (s->ip_valid && netlist_match(&c->trusted, s->family, s->addr)) {
         s->customer = 1;
         s->customer_why = "trusted";
+    } else if (s->ip_unknown && c->trust_unknown) {
+        s->customer = 1;
+        s->customer_why = "unknown address trusted";
     }
 }
 

@@ -415,6 +415,8 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         finding_reason(f, "RBLSMTPD");
         return CHECK_MATCH;
     }
+    if (s->ip_unknown)
+        return CHECK_NOMATCH; /* no address to look up (nor a PTR name) */
     if (!st->conn.started) {
         st->deadline = dns_now_ms() + (double)timeout_of(s, c);
         ask(s, &st->conn, &c->zl[ZL_IP], NULL, st->deadline);

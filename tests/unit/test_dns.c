@@ -628,6 +628,26 @@ static void test_spf_error_does_not_abort(void)
     spf_done(s, e);
 }
 
+/* No address: the address layers have nothing to ask (a dead server would
+ * defer every question after the timeout); the RHSBLs still run. */
+static void test_unknown_address_asks_no_address_question(void)
+{
+    policy_engine *e =
+        engine("[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 2s\n"
+               "[customers]\nlocal_domains = example.test\n[rdns]\n"
+               "forward_confirm = yes\n[dnsbl]\nzones = bl.test\nptr_zones = dbl.test\n"
+               "[spf]\n");
+    policy_session *s = policy_session_new(e, NULL, "named.by.the.mta.test");
+    double t0 = dns_now_ms();
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_helo(s, "client.test"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_mail(s, "<a@sender.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<u@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(dns_now_ms() - t0 < 1000); /* no question waited for the dead server */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 int suite_dns(void)
 {
     CU_pSuite s = CU_add_suite("dns", NULL, NULL);
@@ -651,5 +671,6 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_dnsbl_configuration);
     CU_ADD_TEST(s, test_spf_results_through_the_zone_layer);
     CU_ADD_TEST(s, test_spf_error_does_not_abort);
+    CU_ADD_TEST(s, test_unknown_address_asks_no_address_question);
     return 0;
 }
