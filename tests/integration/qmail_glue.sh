@@ -190,6 +190,19 @@ same "100,000 refused RCPTs (300 bytes each): each refused with the library's re
 check "100,000 refused MAILs and RCPTs: the glue's peak memory grows by under 4 MB (${rss_small} kB -> ${rss_big} kB)" \
     test $(( rss_big - rss_small )) -lt 4096
 
+# qmail-smtpd without TCPREMOTEIP (not under tcpserver) talks SMTP with a
+# client whose address is unknown: not a loopback customer
+printf '[customers]\nlocal_domains = example.test\n' > "$T/loop.conf"
+rcpt_reply() { # rcpt_reply [VAR=value] - the reply to one RCPT to elsewhere
+    printf 'HELO c.test\nMAIL a@c.test\nRCPT x@elsewhere.test\nQUIT\n' |
+        env -u TCPREMOTEIP POLICY_CONFIG="$T/loop.conf" RCPTHOSTS=example.test "$@" "$DRIVE" |
+        tr -d '\r' | sed -n 4p
+}
+same "no TCPREMOTEIP: the library refuses relaying (address unknown, not a customer)" \
+    "553 5.7.1 <x@elsewhere.test>: Relay access denied" "$(rcpt_reply)"
+same "TCPREMOTEIP=127.0.0.1: a customer to the library (only qmail's rcpthosts refuses)" \
+    "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)" "$(rcpt_reply TCPREMOTEIP=127.0.0.1)"
+
 # the delay by PTR name when tcpserver looked none up (-H): the library asks
 # dnsmasq (the DNS test world of dns.sh) itself
 if dns_world_start "$T/dns"; then
