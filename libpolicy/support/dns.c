@@ -38,6 +38,7 @@ struct dns {
     ares_channel ch;
     unsigned timeout_ms;
     struct dns_q *qs; /* every question not yet freed */
+    size_t nqs;       /* ... how many: at most DNS_MAX_QUESTIONS */
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -192,9 +193,15 @@ unsigned dns_timeout_ms(const struct dns *d)
     return d->timeout_ms;
 }
 
+size_t dns_questions(const struct dns *d)
+{
+    return d ? d->nqs : 0;
+}
+
 static void q_unlink_free(struct dns_q *q)
 {
     struct dns *d = q->d;
+    d->nqs--;
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -296,6 +303,12 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
         len--;
     if (!qname_ok(name, len))
         return NULL;
+    /* a released question stays until c-ares lets go of it (its answer or
+     * its own timeout, seen at the next poll of a stage): a client repeating
+     * a stage (thousands of MAILs) must not pile them up.  No poll here: we
+     * may be inside a callback of one. */
+    if (d->nqs >= DNS_MAX_QUESTIONS)
+        return NULL;
     q = calloc(1, sizeof(*q));
     if (!q)
         return NULL;
@@ -311,6 +324,7 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
     if (d->qs)
         d->qs->prev = q;
     d->qs = q;
+    d->nqs++;
     q->in_ares = 1;
     /* may call on_answer at once (e.g. no servers): q stays valid, it is
      * still grouped */

@@ -21,6 +21,9 @@
 #define DNS_TXT_MAX     450  /* DNSBL reasons */
 #define DNS_TXT_MAX_SPF 4096 /* SPF records: longer, still bounded */
 #define DNS_MAX_RR      16   /* answers kept per question */
+/* questions one resolver holds at once, answered or not: far above what a
+ * session asks (tens per transaction), a bound for one that repeats stages */
+#define DNS_MAX_QUESTIONS 1000
 
 /* Record types we ask for (the RFC 1035 numbers). */
 enum dns_type { DNS_A = 1, DNS_PTR = 12, DNS_MX = 15, DNS_TXT = 16, DNS_AAAA = 28 };
@@ -65,6 +68,8 @@ int dns_servers_check(const char *list, char *bad, size_t badlen);
 /* dns_free - cancel everything and free every question. NULL is ok. */
 void dns_free(struct dns *d);
 unsigned dns_timeout_ms(const struct dns *d);
+/* dns_questions - the questions d holds now (at most DNS_MAX_QUESTIONS). */
+size_t dns_questions(const struct dns *d);
 
 /* dns_now_ms - monotonic milliseconds, for deadlines. */
 double dns_now_ms(void);
@@ -72,8 +77,8 @@ double dns_now_ms(void);
 /* dns_start - send one question now.  group ties it to its owner (for
  * dns_wait and dns_release_group); deadline is absolute (dns_now_ms()
  * based), 0 for now + the resolver's timeout; txt_max bounds TXT records.
- * Returns NULL when the question cannot even be asked (bad name, memory):
- * treat that as DNS_ERROR. */
+ * Returns NULL when the question cannot even be asked (bad name, memory,
+ * DNS_MAX_QUESTIONS held already): treat that as DNS_ERROR. */
 struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum dns_type type,
                         size_t txt_max, double deadline, dns_cb cb, void *arg);
 /* dns_answer_of - the answer so far (status DNS_PENDING while waiting). */

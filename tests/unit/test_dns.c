@@ -276,6 +276,43 @@ static void test_question_gives_up_at_its_deadline(void)
     close(fd);
 }
 
+/* a client repeating MAIL against a silent server: the questions of every
+ * earlier MAIL are released but held by c-ares until its own timeout; the
+ * resolver keeps at most DNS_MAX_QUESTIONS of them */
+static void test_repeated_stages_hold_a_bounded_number_of_questions(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char conf[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:%u\ndns_timeout = 5s\n"
+             "[customers]\nlocal_domains = example.test\n[dnsbl]\nsender_zones = dbl.test\n"
+             "[recipients]\nsender_mx = yes\n",
+             ntohs(sa.sin_port));
+    policy_engine *e = test_engine(conf, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    policy_session *s = policy_session_new(e, "192.0.2.1", NULL);
+    policy_connect(s);
+    policy_helo(s, "client.test");
+    for (int i = 0; i < 20000; i++) { /* 4 questions each: 80,000 without the bound */
+        char m[64];
+        snprintf(m, sizeof(m), "<a@d%d.test>", i);
+        CU_ASSERT_EQUAL(policy_mail(s, m), POLICY_CONTINUE); /* verdicts wait for RCPT */
+    }
+    CU_ASSERT_TRUE(dns_questions(s->dns) <= DNS_MAX_QUESTIONS);
+    /* the last MAIL's questions could not be asked: its RCPT is deferred */
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<u@example.test>"), POLICY_TEMPFAIL);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    close(fd);
+}
+
 /* an answer that arrived in time counts even when it is collected late */
 static void test_answer_in_time_counts_when_collected_late(void)
 {
@@ -664,6 +701,7 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
     CU_ADD_TEST(s, test_ptr_name_is_known_before_rcpt);
     CU_ADD_TEST(s, test_bad_server_list_is_refused);
+    CU_ADD_TEST(s, test_repeated_stages_hold_a_bounded_number_of_questions);
     CU_ADD_TEST(s, test_any_number_of_servers_is_taken);
     CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
     CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
