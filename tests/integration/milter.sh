@@ -120,7 +120,7 @@ same "a session open across SIGHUP carries on" "old session fine" \
 
 # a broken file at SIGHUP keeps the running configuration
 cp "$T/a.conf" "$T/a.conf.good"
-printf '[regex]\nno_such_key = 1\n' >> "$T/a.conf"
+printf 'no_such_key = 1\n' >> "$T/a.conf" # into its last section, [regex]
 kill -HUP "$PID_a"
 for _ in $(seq 50); do grep -q "reload failed" "$T/a.log" && break; sleep 0.1; done
 check "a bad file at SIGHUP is logged with file, line and key" \
