@@ -187,8 +187,12 @@ same "100,000 refused MAILs (300 bytes each): each refused at MAIL" 100000 \
     "$(grep -c '^553 5.7.1 sorry, your envelope sender has been denied' "$T/drive.out")"
 same "100,000 refused RCPTs (300 bytes each): each refused with the library's relay reply" 100000 \
     "$(grep -c '^553 5.7.1 <[0-9]*x*@y*\.y*\.y*\.elsewhere.test>: Relay access denied' "$T/drive.out")"
-check "100,000 refused MAILs and RCPTs: the glue's peak memory grows by under 4 MB (${rss_small} kB -> ${rss_big} kB)" \
-    test $(( rss_big - rss_small )) -lt 4096
+if nm "$DRIVE" 2>/dev/null | grep -q __asan_init; then # its quarantine keeps what is freed
+    echo "100,000 refused MAILs and RCPTs: peak ${rss_small} kB -> ${rss_big} kB (ASan: RSS not judged)"
+else
+    check "100,000 refused MAILs and RCPTs: the glue's peak memory grows by under 4 MB (${rss_small} kB -> ${rss_big} kB)" \
+        test $(( rss_big - rss_small )) -lt 4096
+fi
 
 # qmail-smtpd without TCPREMOTEIP (not under tcpserver) talks SMTP with a
 # client whose address is unknown: not a loopback customer
