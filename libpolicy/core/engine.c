@@ -40,7 +40,7 @@ struct parse {
     int continued;    /* the line being read is indented: inih continues a key */
 };
 
-/* Every key of [general], in one place for parsing and for duplicate checks. */
+/* Every key of [general], in one place for parsing. */
 enum {
     G_DNS_SERVERS,
     G_TCPRULES,
