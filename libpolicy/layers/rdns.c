@@ -184,6 +184,8 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
     const struct rdns_cfg *c = cfg;
     struct rdns_state *st = state_of(s);
 
+    if (s->ip_unknown)
+        return CHECK_NOMATCH; /* no address, no PTR: nothing to check */
     if (!st->fwd_started) {
         st->fwd_started = 1;
         if (rdns_client_name(s, c->forward_confirm ? start_forward : NULL, NULL) != 0) {

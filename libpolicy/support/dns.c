@@ -10,6 +10,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -38,6 +39,7 @@ struct dns {
     ares_channel ch;
     unsigned timeout_ms;
     struct dns_q *qs; /* every question not yet freed */
+    size_t nqs;       /* ... how many: at most DNS_MAX_QUESTIONS */
 };
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -55,33 +57,79 @@ double dns_now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* servers_csv - our list ("IP", "IP:PORT", "[v6]:PORT", bare v6) in the
- * form ares_set_servers_ports_csv() takes.  -1 when it does not fit. */
-static int servers_csv(const char *in, char *out, size_t outlen)
+/* server_word - one word of a server list (n bytes) as c-ares' address and
+ * port: "IP", "IP:PORT", "[IP]", "[IP]:PORT" or a bare IPv6 address; the
+ * port defaults to 53.  0, or -1 when the word is none of those. */
+static int server_word(const char *w, size_t n, struct ares_addr_port_node *out)
 {
-    size_t o = 0;
-    for (const char *w = in; *w;) {
+    char buf[INET6_ADDRSTRLEN + 8], *host = buf, *port = NULL, *colon;
+    unsigned long pn = 53;
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, w, n);
+    buf[n] = '\0';
+    if (buf[0] == '[') {
+        char *rb = strchr(buf, ']');
+        if (!rb || (rb[1] && rb[1] != ':'))
+            return -1;
+        *rb = '\0';
+        host = buf + 1;
+        port = rb[1] ? rb + 2 : NULL;
+    } else if ((colon = strchr(buf, ':')) && colon == strrchr(buf, ':')) {
+        *colon = '\0'; /* one colon: IPv4:PORT; more: a bare IPv6 address */
+        port = colon + 1;
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, &out->addr.addr4) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, &out->addr.addr6) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    if (port) {
+        char *end;
+        if (*port < '0' || *port > '9')
+            return -1;
+        errno = 0;
+        pn = strtoul(port, &end, 10);
+        if (errno || *end || pn == 0 || pn > 65535)
+            return -1;
+    }
+    out->udp_port = out->tcp_port = (int)pn;
+    return 0;
+}
+
+/* servers_parse - every word of list into nodes (when not NULL, room for
+ * all of them); the number of servers, or -1 with the bad word in bad. */
+static int servers_parse(const char *list, struct ares_addr_port_node *nodes, char *bad,
+                         size_t badlen)
+{
+    int count = 0;
+    for (const char *w = list; *w;) {
         w += strspn(w, " \t,");
         size_t n = strcspn(w, " \t,");
         if (!n)
             break;
-        char word[80];
-        if (n >= sizeof(word))
+        struct ares_addr_port_node one;
+        if (server_word(w, n, nodes ? &nodes[count] : &one) != 0) {
+            if (bad && badlen)
+                snprintf(bad, badlen, "%.*s", (int)(n < 200 ? n : 200), w);
             return -1;
-        memcpy(word, w, n);
-        word[n] = '\0';
+        }
+        if (nodes && count > 0)
+            nodes[count - 1].next = &nodes[count];
+        if (count == INT_MAX)
+            return -1;
+        count++;
         w += n;
-        if (word[0] == '[' && !strchr(word, ']'))
-            return -1;
-        const char *c1 = strchr(word, ':');
-        int bare6 = word[0] != '[' && c1 && strchr(c1 + 1, ':');
-        int r = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", bare6 ? "[" : "", word,
-                         bare6 ? "]:53" : "");
-        if (r < 0 || (size_t)r >= outlen - o)
-            return -1;
-        o += (size_t)r;
     }
-    return o ? 0 : -1;
+    return count;
+}
+
+int dns_servers_check(const char *list, char *bad, size_t badlen)
+{
+    return servers_parse(list, NULL, bad, badlen);
 }
 
 struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen)
@@ -115,14 +163,22 @@ struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t 
         return NULL;
     }
     if (servers && *servers) {
-        char csv[1024];
-        if (servers_csv(servers, csv, sizeof(csv)) != 0) {
-            snprintf(err, errlen, "bad dns_servers list");
+        /* as many servers as the list holds: no text buffer to outgrow */
+        char bad[256];
+        int n = servers_parse(servers, NULL, bad, sizeof(bad));
+        struct ares_addr_port_node *nodes = n > 0 ? calloc((size_t)n, sizeof(*nodes)) : NULL;
+        if (!nodes || servers_parse(servers, nodes, bad, sizeof(bad)) != n) {
+            if (n > 0)
+                snprintf(err, errlen, "out of memory");
+            else
+                snprintf(err, errlen, "bad dns_servers list: %s", n < 0 ? bad : "empty");
+            free(nodes);
             ares_destroy(d->ch);
             free(d);
             return NULL;
         }
-        r = ares_set_servers_ports_csv(d->ch, csv);
+        r = ares_set_servers_ports(d->ch, nodes);
+        free(nodes); /* c-ares keeps its own copy */
         if (r != ARES_SUCCESS) {
             snprintf(err, errlen, "c-ares: dns_servers: %s", ares_strerror(r));
             ares_destroy(d->ch);
@@ -138,9 +194,15 @@ unsigned dns_timeout_ms(const struct dns *d)
     return d->timeout_ms;
 }
 
+size_t dns_questions(const struct dns *d)
+{
+    return d ? d->nqs : 0;
+}
+
 static void q_unlink_free(struct dns_q *q)
 {
     struct dns *d = q->d;
+    d->nqs--;
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -244,6 +306,12 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
 
     if (!d || !name || !group || !dns_qname_ok(name))
         return NULL;
+    /* a released question stays until c-ares lets go of it (its answer or
+     * its own timeout, seen at the next poll of a stage): a client repeating
+     * a stage (thousands of MAILs) must not pile them up.  No poll here: we
+     * may be inside a callback of one. */
+    if (d->nqs >= DNS_MAX_QUESTIONS)
+        return NULL;
     q = calloc(1, sizeof(*q));
     if (!q)
         return NULL;
@@ -259,6 +327,7 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
     if (d->qs)
         d->qs->prev = q;
     d->qs = q;
+    d->nqs++;
     q->in_ares = 1;
     /* may call on_answer at once (e.g. no servers): q stays valid, it is
      * still grouped */

@@ -23,6 +23,9 @@
 #define DNS_NAME_MAX    255
 #define DNS_TXT_MAX     450   /* DNSBL reasons */
 #define DNS_TXT_MAX_SPF 65535 /* SPF records: as long as one DNS message carries */
+/* questions one resolver holds at once, answered or not: far above what a
+ * session asks (tens per transaction), a bound for one that repeats stages */
+#define DNS_MAX_QUESTIONS 1000
 
 /* Record types we ask for (the RFC 1035 numbers). */
 enum dns_type { DNS_A = 1, DNS_PTR = 12, DNS_MX = 15, DNS_TXT = 16, DNS_AAAA = 28 };
@@ -60,9 +63,15 @@ typedef void (*dns_cb)(struct dns_q *q, void *arg);
  * spaces or commas, or NULL for /etc/resolv.conf; timeout_ms bounds each
  * question.  /etc/hosts is never read.  NULL with err set on failure. */
 struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen);
+/* dns_servers_check - the number of servers in such a list (any number: they
+ * are handed to c-ares as a list, never through a fixed buffer), or -1 with
+ * the first word that is not a server address in bad. */
+int dns_servers_check(const char *list, char *bad, size_t badlen);
 /* dns_free - cancel everything and free every question. NULL is ok. */
 void dns_free(struct dns *d);
 unsigned dns_timeout_ms(const struct dns *d);
+/* dns_questions - the questions d holds now (at most DNS_MAX_QUESTIONS). */
+size_t dns_questions(const struct dns *d);
 
 /* dns_now_ms - monotonic milliseconds, for deadlines. */
 double dns_now_ms(void);
@@ -71,7 +80,8 @@ double dns_now_ms(void);
  * dns_wait and dns_release_group); deadline is absolute (dns_now_ms()
  * based), 0 for now + the resolver's timeout; txt_max bounds TXT records.
  * Returns NULL when the question cannot even be asked: a name that fails
- * dns_qname_ok() (no such name can exist), or no memory (DNS_ERROR). */
+ * dns_qname_ok() (no such name can exist), no memory, or DNS_MAX_QUESTIONS
+ * held already (DNS_ERROR). */
 struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum dns_type type,
                         size_t txt_max, double deadline, dns_cb cb, void *arg);
 /* dns_qname_ok - a name dns_start() would ask about (looser than a host

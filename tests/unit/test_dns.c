@@ -557,6 +557,43 @@ static void test_question_gives_up_at_its_deadline(void)
     close(fd);
 }
 
+/* a client repeating MAIL against a silent server: the questions of every
+ * earlier MAIL are released but held by c-ares until its own timeout; the
+ * resolver keeps at most DNS_MAX_QUESTIONS of them */
+static void test_repeated_stages_hold_a_bounded_number_of_questions(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof(sa);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char conf[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:%u\ndns_timeout = 5s\n"
+             "[customers]\nlocal_domains = example.test\n[dnsbl]\nsender_zones = dbl.test\n"
+             "[recipients]\nsender_mx = yes\n",
+             ntohs(sa.sin_port));
+    policy_engine *e = test_engine(conf, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    policy_session *s = policy_session_new(e, "192.0.2.1", NULL);
+    policy_connect(s);
+    policy_helo(s, "client.test");
+    for (int i = 0; i < 20000; i++) { /* 4 questions each: 80,000 without the bound */
+        char m[64];
+        snprintf(m, sizeof(m), "<a@d%d.test>", i);
+        CU_ASSERT_EQUAL(policy_mail(s, m), POLICY_CONTINUE); /* verdicts wait for RCPT */
+    }
+    CU_ASSERT_TRUE(dns_questions(s->dns) <= DNS_MAX_QUESTIONS);
+    /* the last MAIL's questions could not be asked: its RCPT is deferred */
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<u@example.test>"), POLICY_TEMPFAIL);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    close(fd);
+}
+
 /* an answer that arrived in time counts even when it is collected late */
 static void test_answer_in_time_counts_when_collected_late(void)
 {
@@ -649,6 +686,33 @@ static void test_bad_server_list_is_refused(void)
     struct dns *d = dns_new("127.0.0.1:53 ::1 [::1]:5353", 100, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL(d);
     dns_free(d);
+}
+
+/* servers70 - 35 IPv6 servers written long and 35 IPv4 ones: about 2.3 KB */
+static const char *servers70(void)
+{
+    static char list[4096];
+    size_t n = 0;
+    for (int i = 1; i <= 35; i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n,
+                              "[0000:0000:0000:0000:0000:0000:0000:0001]:%d 127.0.0.%d:53 ",
+                              5300 + i, i + 1);
+    return list;
+}
+
+static void test_any_number_of_servers_is_taken(void)
+{
+    const char *list = servers70();
+    CU_ASSERT_TRUE(strlen(list) > 2048);
+    CU_ASSERT_EQUAL(dns_servers_check(list, err, sizeof(err)), 70);
+    struct dns *d = dns_new(list, 100, err, sizeof(err));
+    if (!d)
+        fprintf(stderr, "\n  dns_new: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL(d);
+    dns_free(d);
+    CU_ASSERT_EQUAL(dns_servers_check("192.0.2.1 [::1]:99999", err, sizeof(err)), -1);
+    CU_ASSERT_STRING_EQUAL(err, "[::1]:99999");
+    CU_ASSERT_EQUAL(dns_servers_check(" , ", err, sizeof(err)), 0);
 }
 
 /* ------------------------------------------------------------ rdns, dnsbl */
@@ -955,6 +1019,26 @@ static void test_spf_error_does_not_abort(void)
     spf_done(s, e);
 }
 
+/* No address: the address layers have nothing to ask (a dead server would
+ * defer every question after the timeout); the RHSBLs still run. */
+static void test_unknown_address_asks_no_address_question(void)
+{
+    policy_engine *e =
+        engine("[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 2s\n"
+               "[customers]\nlocal_domains = example.test\n[rdns]\n"
+               "forward_confirm = yes\n[dnsbl]\nzones = bl.test\nptr_zones = dbl.test\n"
+               "[spf]\n");
+    policy_session *s = policy_session_new(e, NULL, "named.by.the.mta.test");
+    double t0 = dns_now_ms();
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_helo(s, "client.test"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_mail(s, "<a@sender.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<u@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(dns_now_ms() - t0 < 1000); /* no question waited for the dead server */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 int suite_dns(void)
 {
     CU_pSuite s = CU_add_suite("dns", NULL, NULL);
@@ -975,6 +1059,8 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_answer_in_time_counts_when_collected_late);
     CU_ADD_TEST(s, test_ptr_name_is_known_before_rcpt);
     CU_ADD_TEST(s, test_bad_server_list_is_refused);
+    CU_ADD_TEST(s, test_repeated_stages_hold_a_bounded_number_of_questions);
+    CU_ADD_TEST(s, test_any_number_of_servers_is_taken);
     CU_ADD_TEST(s, test_rdns_takes_the_mta_name_and_spots_generic_ones);
     CU_ADD_TEST(s, test_dns_layers_are_off_unless_configured);
     CU_ADD_TEST(s, test_rblsmtpd_needs_no_dns);
@@ -982,5 +1068,6 @@ int suite_dns(void)
     CU_ADD_TEST(s, test_spf_results_through_the_zone_layer);
     CU_ADD_TEST(s, test_spf_error_does_not_abort);
     CU_ADD_TEST(s, test_spf_explanation);
+    CU_ADD_TEST(s, test_unknown_address_asks_no_address_question);
     return 0;
 }
