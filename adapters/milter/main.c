@@ -2,15 +2,26 @@
  * main.c - the policy-milter daemon: options, socket, privileges, pid file,
  * logging, and the configuration it reloads on SIGHUP.
  *
- * Signals.  libmilter's smfi_main() starts a thread that sigwait()s for
- * SIGHUP, SIGTERM and SIGINT and stops the filter on any of them, so a
- * reload signal would end the daemon.  We run smfi_main() in a thread of
- * its own, started with those signals blocked (libmilter's threads inherit
- * the mask), and keep them unblocked in the main thread with ordinary
- * handlers that write to a pipe.  Linux hands a process-directed signal to
- * the thread group leader first whenever it does not block it, so our main
- * thread receives them; a second signal that arrives while the first is
- * still pending is merged into it by the kernel, never passed on.
+ * Signals.  libmilter's smfi_main() blocks SIGHUP, SIGTERM and SIGINT in
+ * its thread and starts a thread that sigwait()s for them and stops the
+ * filter on the first one.  The kernel counts a thread waiting in
+ * sigwait() among those that take these signals, and hands it a
+ * process-directed one whenever the thread the signal was sent to cannot
+ * take it at that moment (it blocks it inside its own handler, or it has
+ * another signal pending and is not running): no signal mask keeps a
+ * SIGHUP away from that thread.  So this file defines sigwait() itself.
+ * libmilter's call binds to it (the executable comes first in the dynamic
+ * linker's search), and a caller that waits for SIGHUP - libmilter's
+ * signal thread, the only one - is parked for good instead; the daemon
+ * refuses to start when that did not happen.  Then no thread waits for
+ * these signals.  smfi_main() runs in a thread started with them blocked
+ * and every libmilter thread inherits that mask, so the main thread is the
+ * only one that takes them; one that comes while it blocks it (inside the
+ * handler) stays pending until the handler can run again, since the
+ * kernel never gives a signal to a thread that blocks it.  The handler
+ * sets a flag and writes a byte to a pipe; the main loop acts on the
+ * flags: a stop before anything else, and any number of SIGHUPs as at
+ * most one reload after the one running.
  *
  * Reload.  The current engine is a pointer under a mutex.  Each connection
  * takes its own reference when it starts, so SIGHUP swaps the pointer for
@@ -26,10 +37,12 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,15 +50,19 @@
 #include "milter.h"
 
 #define DEFAULT_SOCKET "unix:/run/policy-milter/policy-milter.sock"
-#define EX_USAGE       64
-#define EX_UNAVAILABLE 69
-#define EX_OSERR       71
-#define EX_CONFIG      78
+#define PARK_WAIT_MS   10000 /* for libmilter's signal thread to reach sigwait() */
 
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static policy_engine *current;
 static int log_stderr;
-static int sigpipe[2] = {-1, -1};
+
+/* What the signal handler and the milter thread tell the main loop; each
+ * change is followed by a byte on wake_pipe. */
+static int wake_pipe[2] = {-1, -1};
+static atomic_int reload_wanted;  /* a SIGHUP came since the last reload began */
+static atomic_int stop_signal;    /* SIGTERM or SIGINT, once one came */
+static atomic_int sigwait_parked; /* libmilter's signal thread is parked */
+static atomic_int milter_ended;   /* smfi_main() returned: 1 success, 2 failure */
 
 /* ------------------------------------------------------------ logging */
 
@@ -112,22 +129,41 @@ static void reload(const char *path)
 
 /* ------------------------------------------------------------ signals */
 
-static void on_signal(int sig)
+/* wake_main - make the main loop look at the flags; async-signal-safe.  A
+ * full pipe already holds a byte the loop has not read, so it is ignored. */
+static void wake_main(void)
 {
     int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    (void)!write(sigpipe[1], &b, 1);
+    (void)!write(wake_pipe[1], "", 1);
     errno = saved;
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        atomic_store(&reload_wanted, 1);
+    else
+        atomic_store(&stop_signal, sig);
+    wake_main();
+}
+
+/* drain_wakes - empty the pipe; the flags say what the bytes were for */
+static void drain_wakes(void)
+{
+    char buf[256];
+    while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+        ;
 }
 
 static int catch_signals(void)
 {
     struct sigaction sa;
-    if (pipe(sigpipe) != 0)
+    if (pipe(wake_pipe) != 0)
         return -1;
-    for (int i = 0; i < 2; i++)
-        (void)fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(sigpipe[1], F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 2; i++) {
+        (void)fcntl(wake_pipe[i], F_SETFD, FD_CLOEXEC);
+        (void)fcntl(wake_pipe[i], F_SETFL, O_NONBLOCK);
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -139,12 +175,34 @@ static int catch_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* sigwait - libc's, except for a caller waiting for SIGHUP: libmilter's
+ * signal thread, which would stop the filter on a reload signal.  It is
+ * parked here for the life of the process (see the top of this file). */
+__attribute__((visibility("default"))) int sigwait(const sigset_t *restrict set, int *restrict sig)
+{
+    if (sigismember(set, SIGHUP) != 1) {
+        for (;;) {
+            int s = sigwaitinfo(set, NULL);
+            if (s > 0) {
+                *sig = s;
+                return 0;
+            }
+            if (errno != EINTR)
+                return errno;
+        }
+    }
+    atomic_store(&sigwait_parked, 1);
+    wake_main();
+    for (;;)
+        pause(); /* its mask blocks the signals this process handles */
+}
+
 static void *milter_thread(void *arg)
 {
     (void)arg;
     int r = smfi_main();
-    unsigned char b = r == MI_SUCCESS ? 0 : 255; /* smfi_main ended by itself */
-    (void)!write(sigpipe[1], &b, 1);
+    atomic_store(&milter_ended, r == MI_SUCCESS ? 1 : 2);
+    wake_main();
     return NULL;
 }
 
@@ -223,6 +281,56 @@ static int daemonize(void)
     if (fd > 2)
         close(fd);
     return chdir("/");
+}
+
+/* wait_parked - until libmilter's signal thread is parked in our sigwait()
+ * (1), smfi_main() ended or a stop came first (0), or it never came (-1) */
+static int wait_parked(void)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (atomic_load(&sigwait_parked))
+            return 1;
+        if (atomic_load(&milter_ended) || atomic_load(&stop_signal))
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (ms >= PARK_WAIT_MS)
+            return -1;
+        struct pollfd p = {.fd = wake_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, (int)(PARK_WAIT_MS - ms)) > 0)
+            drain_wakes();
+    }
+}
+
+/* serve - the main loop: stop first, then one reload for any number of
+ * SIGHUPs; returns the exit status */
+static int serve(const char *config)
+{
+    for (;;) {
+        int sig = atomic_load(&stop_signal);
+        if (sig) {
+            milter_log(LOG_NOTICE, "stopping on signal %d", sig);
+            smfi_stop();
+            return 0;
+        }
+        int ended = atomic_load(&milter_ended);
+        if (ended) {
+            /* nothing here asked libmilter to stop: exit non-zero so that a
+             * supervisor restarts the filter */
+            milter_log(LOG_ERR, "libmilter's loop ended without being asked%s",
+                       ended == 2 ? " (error)" : "");
+            return EX_OSERR;
+        }
+        if (atomic_exchange(&reload_wanted, 0)) {
+            reload(config); /* SIGHUPs from now on ask for one more */
+            continue;
+        }
+        struct pollfd p = {.fd = wake_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, -1) > 0)
+            drain_wakes();
+    }
 }
 
 static int write_pidfile(const char *path)
@@ -306,7 +414,7 @@ int main(int argc, char **argv)
         policy_engine_unref(current);
         return 0;
     }
-
+    int status;
     uid_t uid = 0;
     gid_t gid = 0;
     char uname[256];
@@ -360,31 +468,19 @@ int main(int argc, char **argv)
         milter_log(LOG_ERR, "cannot start the milter thread: %s", strerror(perr));
         return EX_OSERR;
     }
-    milter_log(LOG_NOTICE, "started %s on %s with %s", policy_version(), sock,
-               config ? config : "built-in defaults");
-
-    int status = 0;
-    for (;;) {
-        struct pollfd p = {.fd = sigpipe[0], .events = POLLIN};
-        unsigned char b;
-        if (poll(&p, 1, -1) < 0 || read(sigpipe[0], &b, 1) != 1)
-            continue;
-        if (b == SIGHUP) {
-            reload(config);
-            continue;
-        }
-        if (b == SIGTERM || b == SIGINT) {
-            milter_log(LOG_NOTICE, "stopping on signal %d", b);
-            smfi_stop();
-        } else {
-            /* we did not ask libmilter to stop: a signal reached its own
-             * signal thread, or its loop failed.  Exit non-zero so that a
-             * supervisor restarts the filter. */
-            milter_log(LOG_ERR, "libmilter's loop ended without being asked%s",
-                       b ? " (error)" : " (a signal reached libmilter's signal thread)");
-            status = EX_OSERR;
-        }
-        break;
+    int parked = wait_parked();
+    if (parked < 0) {
+        milter_log(LOG_ERR,
+                   "libmilter's signal thread did not reach sigwait() within %d s: "
+                   "a SIGHUP could stop the filter, so it does not start",
+                   PARK_WAIT_MS / 1000);
+        smfi_stop();
+        status = EX_SOFTWARE;
+    } else {
+        if (parked)
+            milter_log(LOG_NOTICE, "started %s on %s with %s", policy_version(), sock,
+                       config ? config : "built-in defaults");
+        status = serve(config);
     }
     pthread_join(tid, NULL);
     /* let running sessions reach their close callback (bounded) */
