@@ -23,6 +23,16 @@
  * flags: a stop before anything else, and any number of SIGHUPs as at
  * most one reload after the one running.
  *
+ * Socket.  A unix socket is bound under a temporary name and renamed onto
+ * its path under a lock on the directory (flock), after checking that
+ * nothing listens there: a live socket makes the start fail, a dead one
+ * (connection refused) is replaced in one step.  libmilter knows only the
+ * temporary name, so its own clean-up (when not root it unlinks whatever
+ * socket has the name it bound) never touches the path.  At exit the path
+ * is removed, under the same lock, only while it is still the socket this
+ * process bound, and the pid file only while it still holds this pid.
+ * With -u, USER must be able to remove them: checked before the start.
+ *
  * Reload.  The current engine is a pointer under a mutex.  Each connection
  * takes its own reference when it starts, so SIGHUP swaps the pointer for
  * new connections while running ones finish on the old engine, which is
@@ -42,12 +52,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "milter.h"
+#include "runfile.h"
 
 #define DEFAULT_SOCKET "unix:/run/policy-milter/policy-milter.sock"
 #define PARK_WAIT_MS   10000 /* for libmilter's signal thread to reach sigwait() */
@@ -63,6 +75,8 @@ static atomic_int reload_wanted;  /* a SIGHUP came since the last reload began *
 static atomic_int stop_signal;    /* SIGTERM or SIGINT, once one came */
 static atomic_int sigwait_parked; /* libmilter's signal thread is parked */
 static atomic_int milter_ended;   /* smfi_main() returned: 1 success, 2 failure */
+
+static struct runfile sock_file = {.dirfd = -1}, pid_file = {.dirfd = -1};
 
 /* ------------------------------------------------------------ logging */
 
@@ -222,15 +236,17 @@ static void usage(FILE *f)
                "  -V         print the version and exit\n");
 }
 
-/* unix_path - the file of a unix:/local: socket spec, or NULL. */
+/* unix_path - the file of a unix socket spec, read as libmilter reads it
+ * (unix:, local:, an empty protocol, or no protocol at all), or NULL. */
 static const char *unix_path(const char *spec)
 {
-    if (!strncmp(spec, "unix:", 5))
-        return spec + 5;
-    if (!strncmp(spec, "local:", 6))
-        return spec + 6;
-    if (spec[0] == '/')
+    const char *colon = strchr(spec, ':');
+    if (!colon)
         return spec;
+    size_t n = (size_t)(colon - spec);
+    if (n == 0 || (n == 4 && !strncasecmp(spec, "unix", 4)) ||
+        (n == 5 && !strncasecmp(spec, "local", 5)))
+        return colon + 1;
     return NULL;
 }
 
@@ -261,6 +277,43 @@ static int drop_privileges(const char *name, uid_t uid, gid_t gid)
     if (initgroups(name, gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
         return -1;
     return setuid(0) == 0 ? -1 : 0; /* must not be able to get root back */
+}
+
+/* user_can_remove - 1 when USER may remove files in the directory dirfd,
+ * 0 when not, -1 when that cannot be told; asked of a child process that
+ * has dropped to USER the way the daemon will. */
+static int user_can_remove(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (drop_privileges(name, uid, gid) != 0)
+            _exit(2);
+        _exit(faccessat(dirfd, ".", W_OK | X_OK, 0) == 0 ? 0 : 1);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) > 1)
+        return -1;
+    return WEXITSTATUS(st) == 0;
+}
+
+/* check_removable - with -u, refuse a socket or pid file USER could not
+ * remove at exit; 0 or an exit status after a message */
+static int check_removable(const struct runfile *f, const char *what, const char *user,
+                           const char *name, uid_t uid, gid_t gid)
+{
+    if (f->dirfd < 0 || user_can_remove(f->dirfd, name, uid, gid) != 0)
+        return 0;
+    fprintf(stderr,
+            "policy-milter: -u %s: %s cannot remove the %s %s at exit (no write permission "
+            "on its directory); make the directory writable by %s (systemd: "
+            "RuntimeDirectory= with User=), or put the %s elsewhere\n",
+            user, name, what, f->path, name, what);
+    return EX_NOPERM;
 }
 
 static int daemonize(void)
@@ -333,13 +386,20 @@ static int serve(const char *config)
     }
 }
 
-static int write_pidfile(const char *path)
+/* cleanup - at every exit after the configuration loaded: the socket and
+ * pid file if they are still this process's, and the engine */
+static void cleanup(void)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%ld\n", (long)getpid());
-    return fclose(f);
+    runfile_socket_remove(&sock_file);
+    runfile_pid_remove(&pid_file);
+    policy_engine_unref(current);
+}
+
+/* give_up - a start that failed after the configuration loaded */
+static int give_up(int status)
+{
+    cleanup();
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -420,39 +480,42 @@ int main(int argc, char **argv)
     char uname[256];
     if (user && lookup_user(user, &uid, &gid, uname, sizeof(uname)) != 0) {
         fprintf(stderr, "policy-milter: no such user or group: %s\n", user);
-        return EX_USAGE;
+        return give_up(EX_USAGE);
     }
-
     const char *path = unix_path(sock);
-    if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(milter_desc) != MI_SUCCESS ||
+    if (path && runfile_open(&sock_file, path, "socket") != 0)
+        return give_up(EX_UNAVAILABLE);
+    if (pidfile && runfile_open(&pid_file, pidfile, "pid file") != 0)
+        return give_up(EX_OSERR);
+    if (user && ((status = check_removable(&sock_file, "socket", user, uname, uid, gid)) ||
+                 (status = check_removable(&pid_file, "pid file", user, uname, uid, gid))))
+        return give_up(status);
+
+    if (smfi_register(milter_desc) != MI_SUCCESS ||
         (timeout >= 0 && smfi_settimeout(timeout) != MI_SUCCESS)) {
         fprintf(stderr, "policy-milter: cannot set up the milter on %s\n", sock);
-        return EX_UNAVAILABLE;
+        return give_up(EX_UNAVAILABLE);
     }
-    if (path)
-        (void)unlink(path); /* a stale socket from a crash */
-    mode_t old_mask = umask(user ? 0117 : 0111);
-    int opened = smfi_opensocket(1);
-    umask(old_mask);
-    if (opened != MI_SUCCESS) {
-        fprintf(stderr, "policy-milter: cannot listen on %s: %s\n", sock, strerror(errno));
-        return EX_UNAVAILABLE;
-    }
-    if (path && user && chown(path, uid, gid) != 0) {
-        fprintf(stderr, "policy-milter: chown %s: %s\n", path, strerror(errno));
-        return EX_OSERR;
+    if (path) {
+        if ((status = runfile_socket_install(&sock_file, user ? 0117 : 0111, user, uid, gid)))
+            return give_up(status);
+    } else {
+        if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_opensocket(0) != MI_SUCCESS) {
+            fprintf(stderr, "policy-milter: cannot listen on %s: %s\n", sock, strerror(errno));
+            return give_up(EX_UNAVAILABLE);
+        }
     }
     if (!foreground && daemonize() != 0) {
         milter_log(LOG_ERR, "cannot become a daemon: %s", strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
-    if (pidfile && write_pidfile(pidfile) != 0) {
+    if (pidfile && runfile_pid_write(&pid_file) != 0) {
         milter_log(LOG_ERR, "cannot write %s: %s", pidfile, strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
     if (user && drop_privileges(uname, uid, gid) != 0) {
         milter_log(LOG_ERR, "cannot drop privileges to %s: %s", user, strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
     /* smfi_main's thread and all of libmilter's start with the signals blocked */
     sigset_t set, old;
@@ -466,7 +529,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (perr != 0) {
         milter_log(LOG_ERR, "cannot start the milter thread: %s", strerror(perr));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
     int parked = wait_parked();
     if (parked < 0) {
@@ -488,11 +551,7 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (path)
-        (void)unlink(path);
-    if (pidfile)
-        (void)unlink(pidfile);
-    policy_engine_unref(current);
+    cleanup();
     milter_log(LOG_NOTICE, "stopped");
     return status;
 }

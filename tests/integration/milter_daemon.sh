@@ -2,8 +2,11 @@
 # milter_daemon.sh BUILD_DIR - policy-milter as a daemon under hostile
 # handling: a storm of 50,000 SIGHUPs, SIGHUPs in pairs a few ms apart and
 # while stopped, SIGTERM in a storm, many SIGHUPs during a slow reload (a
-# configuration read from a FIFO the test feeds) then SIGTERM.  Each
-# daemon is checked by serving a miltertest client.
+# configuration read from a FIFO the test feeds) then SIGTERM; a second
+# instance on the same socket, a dead socket taken over, exit leaving
+# another instance's socket and pid file alone, -u with directories USER
+# cannot write, and a start as an unprivileged user.  Each daemon is
+# checked by serving a miltertest client.
 # Run inside a private network namespace (tests/run-integration.sh does).
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -11,6 +14,7 @@ B=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 MILTER="$B/adapters/milter/policy-milter"
 mktmp
+chmod 711 "$T" # -u nobody reaches $T/nobody
 FEEDER=""
 # at exit: kill what still runs (a daemon without an exit status yet)
 trap 'for f in "$T"/*.daemon; do [ -e "${f%.daemon}.rc" ] || kill -9 "$(cat "$f")" 2>/dev/null; done
@@ -218,5 +222,97 @@ kill "$FEEDER" 2>/dev/null
 wait "$FEEDER" 2>/dev/null
 FEEDER=""
 
-check "no socket is left behind at exit" test -z "$(cd "$T" && ls mid.sock slow.sock 2>/dev/null)"
+# --- a second instance on the same socket path
+S1="unix:$T/one.sock"
+start one "$MILTER" -f -c "$T/a.conf" -p "$S1" -P "$T/one.pid"
+check "second: the first instance listens" wait_socket "$S1"
+ino=$(inode "$T/one.sock")
+out=$(timeout 5 "$MILTER" -f -c "$T/a.conf" -p "$S1" -P "$T/one.pid" 2>&1); st=$?
+same "second: a second instance on the same path exits 69" "69" "$st"
+check "second: its message says another process listens there" \
+    grep -q "$T/one.sock: another process is listening there" <<< "$out"
+same "second: the first instance's socket is the same file" "$ino" "$(inode "$T/one.sock")"
+same "second: the first instance still serves" "served" "$(served "$S1")"
+same "second: the first instance's pid file is untouched" "$(pid one)" "$(cat "$T/one.pid" 2>/dev/null)"
+printf 'not a socket\n' > "$T/file.sock"
+out=$(timeout 5 "$MILTER" -f -c "$T/a.conf" -p "unix:$T/file.sock" 2>&1); st=$?
+same "second: a path that is not a socket is refused with 69" "69" "$st"
+check "second: ... saying so" grep -q "$T/file.sock exists and is not a socket" <<< "$out"
+same "second: ... and the file is left as it was" "not a socket" "$(cat "$T/file.sock" 2>/dev/null)"
+PI=$(( 20000 + RANDOM % 20000 ))
+start inet1 "$MILTER" -f -c "$T/a.conf" -p "inet:$PI@127.0.0.1"
+check "second: the first instance listens on a TCP port" wait_socket "inet:$PI@127.0.0.1"
+out=$(timeout 5 "$MILTER" -f -c "$T/a.conf" -p "inet:$PI@127.0.0.1" 2>&1); st=$?
+same "second: a second instance on the same TCP port exits 69" "69" "$st"
+same "second: the first one on that port still serves" "served" "$(served "inet:$PI@127.0.0.1")"
+
+# --- a dead socket (its process gone) is taken over
+dead_socket "$T/dead.sock"
+check "dead: the leftover is a socket" test -S "$T/dead.sock"
+start dead "$MILTER" -f -c "$T/a.conf" -p "unix:$T/dead.sock"
+check "dead: policy-milter starts on a dead socket" wait_socket "unix:$T/dead.sock"
+check "dead: the takeover is logged" grep -q "replaced $T/dead.sock: nothing was listening there" "$T/dead.log"
+same "dead: it serves on that path" "served" "$(served "unix:$T/dead.sock")"
+
+# --- exit removes only its own socket and pid file: "old" gives up its path
+# (renamed away, still listening) and "new" starts on it with the same pid
+# file; then "old" stops.  As root and with -u nobody (libmilter itself
+# removes a socket at its path when not root).
+mkdir "$T/nobody" && chown nobody "$T/nobody"
+own_dir() { if [ "$1" = nobody ]; then echo "$T/nobody"; else echo "$T"; fi; }
+for who in root nobody; do
+    d=$(own_dir $who) u=""
+    [ $who = nobody ] && u="-u nobody"
+    start old$who "$MILTER" -f -c "$T/a.conf" -p "unix:$d/own.sock" -P "$d/own.pid" $u
+    wait_socket "unix:$d/own.sock"
+    mv "$d/own.sock" "$d/own-old.sock"
+    start new$who "$MILTER" -f -c "$T/a.conf" -p "unix:$d/own.sock" -P "$d/own.pid" $u
+    check "own ($who): a new instance starts on the freed path" wait_socket "unix:$d/own.sock"
+    inode "$d/own.sock" > "$T/own$who.ino"
+    stop old$who
+done
+for who in root nobody; do
+    d=$(own_dir $who)
+    ended old$who 30
+    same "own ($who): the old instance exits 0" "0" "$(rc old$who)"
+    same "own ($who): its exit leaves the new instance's socket" "$(cat "$T/own$who.ino")" "$(inode "$d/own.sock")"
+    same "own ($who): ... which still serves" "served" "$(served "unix:$d/own.sock")"
+    same "own ($who): its exit leaves the new instance's pid file" "$(pid new$who)" "$(cat "$d/own.pid" 2>/dev/null)"
+    check "own ($who): the old one says why it left them" \
+        sh -c "grep -q 'did not remove $d/own.sock: it is no longer this process.s socket' '$T/old$who.log' &&
+               grep -q 'did not remove $d/own.pid: it is no longer this process.s pid file' '$T/old$who.log'"
+    stop new$who
+done
+
+# --- -u nobody: the socket and pid file directories must let nobody remove them
+mkdir "$T/rootdir" && chmod 755 "$T/rootdir"
+out=$(timeout 5 "$MILTER" -f -c "$T/a.conf" -p "unix:$T/rootdir/u.sock" -u nobody 2>&1); st=$?
+same "-u: a socket directory nobody cannot write is refused with 77" "77" "$st"
+check "-u: ... with a message naming the socket and the user" \
+    grep -q "nobody cannot remove the socket $T/rootdir/u.sock" <<< "$out"
+check "-u: ... and nothing is created" test -z "$(ls -A "$T/rootdir")"
+out=$(timeout 5 "$MILTER" -f -c "$T/a.conf" -p "unix:$T/nobody/u.sock" -P "$T/rootdir/u.pid" -u nobody 2>&1); st=$?
+same "-u: a pid file directory nobody cannot write is refused with 77" "77" "$st"
+check "-u: ... with a message naming the pid file" grep -q "nobody cannot remove the pid file $T/rootdir/u.pid" <<< "$out"
+check "-u: ... and nothing is created" test -z "$(ls -A "$T/rootdir")$(ls "$T/nobody" | grep '^u\.')"
+start u "$MILTER" -f -c "$T/a.conf" -p "unix:$T/nobody/u.sock" -P "$T/nobody/u.pid" -u nobody
+check "-u: in a directory nobody can write, it listens" wait_socket "unix:$T/nobody/u.sock"
+same "-u: the socket is nobody's, mode 660" "nobody 660" "$(stat -c '%U %a' "$T/nobody/u.sock")"
+same "-u: the pid file holds its pid" "$(pid u)" "$(cat "$T/nobody/u.pid" 2>/dev/null)"
+stop u
+start unpriv setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    "$MILTER" -f -c "$T/a.conf" -p "unix:$T/nobody/unpriv.sock"
+check "started as nobody (as the systemd unit runs it), it listens" wait_socket "unix:$T/nobody/unpriv.sock"
+stop unpriv
+
+# the daemons left running stop together
+for n in one inet1 dead; do stop $n; done
+for n in one inet1 dead newroot newnobody u unpriv; do
+    ended $n 30
+    within $n $STOP_MS "$n: SIGTERM stops it"
+done
+check "-u: the socket and pid file are removed at exit" test -z "$(ls "$T/nobody" | grep '^u\.')"
+check "started as nobody: the socket is removed at exit" test ! -e "$T/nobody/unpriv.sock"
+check "no socket or pid file is left behind by a daemon that owned it" \
+    test -z "$(cd "$T" && ls mid.sock slow.sock one.sock one.pid dead.sock 2>/dev/null)"
 finish
