@@ -34,7 +34,6 @@
 #define DEFAULT_QUEUE       "/var/qmail/bin/qmail-queue"
 #define DEFAULT_CONFIG      "/etc/libpolicy/policy.conf"
 #define DEFAULT_SPOOL_LIMIT (8UL * 1024 * 1024)
-#define ENVELOPE_MAX        (64UL * 1024 * 1024)
 
 enum {
     QQ_OK = 0,
@@ -122,9 +121,9 @@ static int spool(int fd, struct blob *b)
     return 0;
 }
 
-/* slurp - read fd to EOF in large reads: in memory up to limit (0: no
- * spooling, fail above max), then spooled.  Returns 0 or an exit code. */
-static int slurp(int fd, struct blob *b, size_t limit, size_t max)
+/* slurp - read fd to EOF in large reads: in memory up to limit, then
+ * spooled (0: all in memory).  Returns 0 or an exit code. */
+static int slurp(int fd, struct blob *b, size_t limit)
 {
     memset(b, 0, sizeof(*b));
     for (;;) {
@@ -132,8 +131,6 @@ static int slurp(int fd, struct blob *b, size_t limit, size_t max)
             size_t nc = b->cap ? b->cap * 2 : 262144;
             if (limit && nc > limit)
                 return spool(fd, b);
-            if (max && b->len >= max)
-                return QQ_ENVELOPE;
             char *nd = realloc(b->data, nc);
             if (!nd)
                 return QQ_NOMEM;
@@ -375,11 +372,13 @@ int main(void)
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = slurp(0, &msg, spool_limit(), 0)) != 0 ||
-        (rc = slurp(1, &envb, 0, ENVELOPE_MAX)) != 0)
+    /* the envelope is held whole, as the MTA held it: no limit of our own on
+     * the number or the length of its addresses (see policy-queue(8)) */
+    if ((rc = slurp(0, &msg, spool_limit())) != 0 || (rc = slurp(1, &envb, 0)) != 0)
         goto out;
-    if (qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env) != 0) {
-        rc = QQ_ENVELOPE;
+    int pr = qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env);
+    if (pr != 0) {
+        rc = pr == -2 ? QQ_NOMEM : QQ_ENVELOPE;
         goto out;
     }
     const char *queue = getenv("POLICY_QMAILQUEUE");

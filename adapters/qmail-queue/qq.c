@@ -1,14 +1,12 @@
 /*
  * qq.c - envelope and message parsing for policy-queue.  Both take bytes
- * that came from the network through qmail-smtpd: bounded, no assumption
- * that anything is terminated or well formed.
+ * that came from the network through qmail-smtpd: bounded by the buffer
+ * given, no assumption that anything is terminated or well formed.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "qq.h"
-
-#define ADDR_MAX 1000
 
 int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env)
 {
@@ -19,7 +17,7 @@ int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env)
     if (len < 2 || *p != 'F')
         return -1;
     const char *nul = memchr(p, '\0', (size_t)(end - p));
-    if (!nul || nul - p - 1 > ADDR_MAX)
+    if (!nul)
         return -1;
     env->sender = p + 1;
     p = nul + 1;
@@ -31,16 +29,18 @@ int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env)
                 goto bad;
             return 0;
         }
-        if (*p != 'T' || env->nrcpts >= QQ_MAX_RCPTS)
+        if (*p != 'T')
             goto bad;
         nul = memchr(p, '\0', (size_t)(end - p));
-        if (!nul || nul - p - 1 > ADDR_MAX || nul == p + 1)
+        if (!nul || nul == p + 1)
             goto bad;
         if (env->nrcpts == cap) {
             size_t nc = cap ? cap * 2 : 8;
             const char **nr = realloc(env->rcpts, nc * sizeof(*nr));
-            if (!nr)
-                goto bad;
+            if (!nr) {
+                qq_envelope_free(env);
+                return -2;
+            }
             env->rcpts = nr;
             cap = nc;
         }

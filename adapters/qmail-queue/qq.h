@@ -9,8 +9,6 @@
 
 #include "libpolicy/policy.h"
 
-#define QQ_MAX_RCPTS 100000
-
 /* A parsed envelope; every pointer points into the buffer parsed. */
 struct qq_envelope {
     const char *sender; /* "" for the null sender */
@@ -21,9 +19,11 @@ struct qq_envelope {
 /*
  * qq_envelope_parse - "F<sender>\0" then "T<rcpt>\0" one or more times, then
  * "\0", and nothing after it (qmail-queue(8)).  Addresses are NUL-free by
- * construction and at most 1000 bytes.  Returns 0, or -1 when malformed
- * (no F, no recipient, a record that is not T, a missing final NUL, bytes
- * after it, too long or too many).  env->rcpts is malloc'd: qq_envelope_free.
+ * construction.  No count or length limit: the MTA accepted this envelope,
+ * and it is bounded by len (the pointer array costs 8 bytes a recipient).
+ * Returns 0, -1 when malformed (no F, no recipient, an empty recipient, a
+ * record that is not T, a missing final NUL, bytes after it), -2 no memory.
+ * env->rcpts is malloc'd: qq_envelope_free.
  */
 int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env);
 void qq_envelope_free(struct qq_envelope *env);

@@ -121,11 +121,15 @@ POLICY_API void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *
 /*
  * Sessions.
  *
- * client_ip: IPv4 or IPv6 text.  client_host: the PTR name if the caller
- * already knows it (TCPREMOTEHOST, the milter's hostname), else NULL.
- * Returns NULL only when out of memory or e is NULL.  The session holds a
- * reference on e.  A session that is given an invalid client_ip still works:
- * its first stage call defers with a reply that says why.
+ * client_ip: IPv4 or IPv6 text; NULL or "" when the MTA does not know the
+ * client's address (the session then checks nothing that needs one, and
+ * the client is a customer only with [customers] trust_unknown_address =
+ * yes; pass a local submission as 127.0.0.1, not as unknown).
+ * client_host: the PTR name if the caller already knows it (TCPREMOTEHOST,
+ * the milter's hostname), else NULL.  Returns NULL only when out of memory
+ * or e is NULL.  The session holds a reference on e.  A session that is
+ * given an invalid client_ip still works: its first stage call defers with
+ * a reply that says why.
  */
 POLICY_API policy_session *policy_session_new(policy_engine *e, const char *client_ip,
                                               const char *client_host);
@@ -168,8 +172,13 @@ POLICY_API void policy_session_free(policy_session *s);
  * (for later layers and the log) and runs the enabled layers of that stage.
  * Addresses are passed as the client sent them, with or without <>.
  * A stage called out of order returns POLICY_TEMPFAIL with a reply that
- * says so.  policy_mail() after policy_eom() (or during a transaction)
- * starts a new transaction, as qmail-smtpd does.
+ * says so.  policy_mail() after policy_eom() (or during a transaction, or
+ * after a refused MAIL) starts a new transaction, as qmail-smtpd does.
+ * A session keeps what a transaction needs, bounded: a refused RCPT is not
+ * kept, headers past the first 2000 (or 1 MB) are checked but not kept, at
+ * most 100 header edits.  The SMTP limits (512-byte addresses, 10,000
+ * recipients) apply where the envelope stages run; with
+ * POLICY_STAGES=content the envelope the MTA accepted is taken as given.
  */
 POLICY_API policy_action policy_connect(policy_session *s);
 POLICY_API policy_action policy_helo(policy_session *s, const char *helo);

@@ -7,7 +7,6 @@
  * or key is an error.  After open the engine never changes (but for the log
  * sink, set before sharing), so any number of threads may use it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../support/dns.h"
 #include "internal.h"
 
 #ifndef POLICY_VERSION
@@ -35,11 +35,12 @@ struct parse {
     char section[64];
     char key[64];
     struct cfg_err err;
-    int failed;                 /* line of the first error we found, 0 while none */
-    unsigned seen_general_keys; /* bit per general key, to refuse repeats */
+    int failed;       /* line of the first error we found, 0 while none */
+    int general_line; /* the line of [general], 0 while not seen */
+    int continued;    /* the line being read is indented: inih continues a key */
 };
 
-/* Every key of [general], in one place for parsing and for duplicate checks. */
+/* Every key of [general], in one place for parsing. */
 enum {
     G_DNS_SERVERS,
     G_TCPRULES,
@@ -102,44 +103,6 @@ static int append_words(char **dst, const char *v, struct cfg_err *err)
     return 0;
 }
 
-/* dns_servers_check - every word is IP, IP:PORT or [IPv6]:PORT. */
-static int dns_servers_check(const char *v, struct cfg_err *err)
-{
-    int words = 0;
-    for (const char *w = v; *w;) {
-        w += strspn(w, " \t,");
-        size_t n = strcspn(w, " \t,");
-        if (!n)
-            break;
-        char buf[80], *host = buf, *port = NULL;
-        unsigned char addr[16];
-        if (n >= sizeof(buf))
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        memcpy(buf, w, n);
-        buf[n] = '\0';
-        if (*buf == '[') {
-            char *rb = strchr(buf, ']');
-            if (!rb || (rb[1] && rb[1] != ':'))
-                return cfg_fail(err, "not a DNS server address: %s", w);
-            *rb = '\0';
-            host = buf + 1;
-            port = rb[1] ? rb + 2 : NULL;
-        } else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
-            port = strchr(buf, ':');
-            *port++ = '\0';
-        }
-        unsigned long pn;
-        if ((inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) ||
-            (port && (cfg_parse_uint(port, 65535, &pn) || pn == 0))) {
-            buf[n] = '\0';
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        }
-        words++;
-        w += n;
-    }
-    return words ? 0 : cfg_fail(err, "empty list of DNS servers");
-}
-
 static int general_set(struct parse *p, const char *key, const char *v)
 {
     struct general_cfg *g = &p->e->general;
@@ -149,19 +112,25 @@ static int general_set(struct parse *p, const char *key, const char *v)
             break;
     if (k == sizeof(general_keys) / sizeof(*general_keys))
         return cfg_fail(&p->err, "unknown key");
-    if ((p->seen_general_keys & (1u << k)) && k != G_DNS_SERVERS)
-        return cfg_fail(&p->err, "key given twice");
-    p->seen_general_keys |= 1u << k;
 
     switch (k) {
-    case G_DNS_SERVERS: /* repeated (continuation lines) = more servers */
-        if (dns_servers_check(v, &p->err))
-            return -1;
+    case G_DNS_SERVERS: { /* repeated (continuation lines) = more servers */
+        char bad[256];
+        int n = dns_servers_check(v, bad, sizeof(bad));
+        if (n <= 0)
+            return n < 0 ? cfg_fail(&p->err, "not a DNS server address: %s", bad)
+                         : cfg_fail(&p->err, "empty list of DNS servers");
         return append_words(&g->dns_servers, v, &p->err);
-    case G_TCPRULES:
-        if (*v && access(v, R_OK) != 0)
-            return cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+    }
+    case G_TCPRULES: { /* read at every connection: refuse at load what cannot be */
+        int fd = *v ? file_open(v, NULL, 0) : -2;
+        if (fd == -1)
+            return errno == EINVAL ? cfg_fail(&p->err, "%s: not a regular file", v)
+                                   : cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return set_string(&g->tcprules, v, &p->err);
+    }
     case G_HOSTNAME:
         if (!*v || strlen(v) > POLICY_HOST_MAX || strpbrk(v, " \t;\"\\"))
             return cfg_fail(&p->err, "not a host name: %s", v);
@@ -250,6 +219,34 @@ static int handler_failed(struct parse *p)
     return 0;
 }
 
+/* The list keys of [general]; a layer names its own in its descriptor. */
+static const char *const general_list_keys[] = {"dns_servers", NULL};
+
+/* is_list_key - may key of section be repeated (and continued)? */
+static int is_list_key(const struct layer_inst *l, const char *key)
+{
+    const char *const *lk = l ? l->desc->list_keys : general_list_keys;
+    for (size_t i = 0; lk && lk[i]; i++)
+        if (!strcmp(lk[i], key))
+            return 1;
+    return 0;
+}
+
+/* repeated_key - a key that takes one value, given a second time (or
+ * continued on an indented line): an error, never "the last one wins". */
+static int repeated_key(struct parse *p, const struct layer_inst *l, const char *section,
+                        const char *key)
+{
+    int first = line_of(p->e, section, key);
+    if (!first || is_list_key(l, key))
+        return 0;
+    if (p->continued)
+        cfg_fail(&p->err, "takes one value: only list keys continue on indented lines");
+    else
+        cfg_fail(&p->err, "key given twice (first at line %d)", first);
+    return 1;
+}
+
 /* on_key - inih's handler: 1 to go on, 0 to stop with this line as the error. */
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
@@ -266,18 +263,21 @@ static int on_key(void *user, const char *section, const char *key, const char *
         cfg_fail(&p->err, "key outside of any section");
         return handler_failed(p);
     }
+    int general = !strcmp(section, "general");
+    struct layer_inst *l = general ? NULL : find_layer(p->e, section);
+    if (!general && !l) { /* check_section() refused it already; be safe */
+        cfg_fail(&p->err, "unknown section");
+        return handler_failed(p);
+    }
+    if (repeated_key(p, l, section, key))
+        return handler_failed(p);
     if (remember_line(p->e, section, key, p->line)) {
         cfg_fail(&p->err, "out of memory");
         return handler_failed(p);
     }
-    if (!strcmp(section, "general"))
+    if (general)
         return general_set(p, key, value) == 0 ? 1 : handler_failed(p);
 
-    struct layer_inst *l = find_layer(p->e, section);
-    if (!l) { /* check_section() refused it already; be safe */
-        cfg_fail(&p->err, "unknown section");
-        return handler_failed(p);
-    }
     p->err.msg[0] = '\0';
     r = common_set(l, key, value, &p->err);
     if (r == CFG_UNKNOWN_KEY)
@@ -302,11 +302,12 @@ static int check_section(struct parse *p, const char *line)
     memcpy(p->section, line + 1, n);
     p->section[n] = '\0';
     p->key[0] = '\0';
-    if (!strcmp(p->section, "general"))
-        return 0;
     struct layer_inst *l = find_layer(p->e, p->section);
-    if (l) {
-        l->configured = 1;
+    int *seen = !strcmp(p->section, "general") ? &p->general_line : l ? &l->configured : NULL;
+    if (seen) { /* one place per section: a second header is a likely paste */
+        if (*seen)
+            return cfg_fail(&p->err, "section given twice (first at line %d)", *seen);
+        *seen = p->line;
         return 0;
     }
     for (size_t i = 0; layer_reserved[i]; i++)
@@ -316,32 +317,37 @@ static int check_section(struct parse *p, const char *line)
     return cfg_fail(&p->err, "unknown section");
 }
 
-/* reader - fgets for inih that counts lines (so handlers know where they
- * are), refuses lines inih would silently cut, and checks section names. */
+/* reader - the line reader inih calls: counts lines (so handlers know where
+ * they are), refuses lines inih would silently cut and NUL bytes (which would
+ * hide the rest of their line), and checks section names. */
 static char *reader(char *str, int num, void *stream)
 {
     struct parse *p = stream;
-    if (p->failed || num < 2)
+    size_t len;
+    if (p->failed || num < 3)
         return NULL;
-    char *r = fgets(str, num, p->fp);
-    if (!r)
-        return NULL;
+    int r = file_line(p->fp, str, (size_t)num - 1, &len);
+    if (r == 0 || r == FILE_LINE_ERROR)
+        return NULL; /* the caller tells end of file from a read error */
     p->line++;
-    size_t len = strlen(str);
-    if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->fp)) {
-        cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
-                 num - 3);
+    if (r == FILE_LINE_LONG || r == FILE_LINE_NUL) {
+        if (r == FILE_LINE_LONG)
+            cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
+                     num - 2);
+        else
+            cfg_fail(&p->err, "NUL byte in the line");
         p->section[0] = p->key[0] = '\0';
         p->failed = p->line;
         return NULL;
     }
     const char *t = str + strspn(str, " \t");
+    p->continued = t != str;
     /* an indented line after a key is inih's continuation, not a section */
     if (*t == '[' && (t == str || !p->key[0]) && check_section(p, t) != 0) {
         p->failed = p->line;
         return NULL;
     }
-    return r;
+    return str;
 }
 
 static void format_error(char *err, size_t errlen, const char *path, int line, const char *section,
@@ -438,10 +444,14 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
         memset(&p, 0, sizeof(p));
         p.e = e;
         e->path = strdup(config_path);
-        p.fp = fopen(config_path, "r");
-        if (!e->path || !p.fp) {
+        p.fp = e->path ? file_fopen(config_path, NULL, 0) : NULL;
+        if (!p.fp) {
             if (err && errlen)
-                snprintf(err, errlen, "%s:0: cannot open: %s", config_path, strerror(errno));
+                snprintf(err, errlen, "%s:0: %s%s", config_path,
+                         !e->path          ? "out of memory"
+                         : errno == EINVAL ? "not a regular file"
+                                           : "cannot open: ",
+                         e->path && errno != EINVAL ? strerror(errno) : "");
             if (p.fp)
                 fclose(p.fp);
             engine_free(e);

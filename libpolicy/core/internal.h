@@ -12,18 +12,27 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "libpolicy/policy.h"
 
-#define POLICY_TEXT_MAX         400 /* reply text, API.md */
-#define POLICY_REASON_MAX       400 /* log detail */
-#define POLICY_HELO_MAX         255 /* longer HELO names are cut, never trusted */
-#define POLICY_HOST_MAX         255
-#define POLICY_ADDR_MAX         512 /* RFC 5321 path is 256; leave room for junk we log */
-#define POLICY_USER_MAX         256
-#define POLICY_MAX_RCPTS        10000
+#define POLICY_TEXT_MAX   400 /* reply text, API.md */
+#define POLICY_REASON_MAX 400 /* log detail */
+#define POLICY_HELO_MAX   255 /* longer HELO names are cut, never trusted */
+#define POLICY_HOST_MAX   255
+/* Limits of an SMTP session (the envelope stages run here): a client gets
+ * 4xx/5xx past them.  Where the MTA already accepted the envelope (its
+ * stages do not run: POLICY_STAGES=content) addresses and recipients are
+ * taken as given, bounded by the envelope the MTA holds itself. */
+#define POLICY_ADDR_MAX  512 /* RFC 5321 path is 256; leave room for junk we log */
+#define POLICY_MAX_RCPTS 10000
+/* What a transaction keeps: headers past these are checked, never copied;
+ * edits past POLICY_MAX_EDITS (per transaction, and per connection) are
+ * dropped and logged, and an edit already there is not added twice. */
 #define POLICY_MAX_HEADERS      2000
 #define POLICY_MAX_HEADER_BYTES (1024 * 1024)
+#define POLICY_MAX_EDITS        100
+#define POLICY_USER_MAX         256
 #define POLICY_VAR_NAME_MAX     64
 #define POLICY_VAR_VALUE_MAX    1024
 #define POLICY_MAX_VARS         64
@@ -111,6 +120,8 @@ int cfg_parse_bool(const char *v, int *out);
 int cfg_set_bool(const char *v, int *out, struct cfg_err *err);
 /* cfg_set_dns_timeout - a DNS timeout key (10ms to 5m): 0, or -1 with err. */
 int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err);
+/* cfg_set_text - a reply text: one printable ASCII line of 1 to cap-1 bytes. */
+int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err);
 int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out);
 /* cfg_parse_duration - "30", "30s", "500ms", "2m", "1h" -> milliseconds. */
 int cfg_parse_duration(const char *v, unsigned long *ms);
@@ -141,6 +152,29 @@ size_t sanitize_copy(char *dst, size_t dstlen, const char *src, size_t srclen);
 int str_ieq(const char *a, const char *b);
 int str_ieqn(const char *a, const char *b, size_t n);
 void str_lower(char *s);
+
+/* ------------------------------------------------------------ files */
+
+/* file_openat - open name (relative to dirfd, or AT_FDCWD) read-only for the
+ * library: never blocks (a FIFO would wait for a writer forever) and refuses
+ * what is not a regular file (a FIFO, a device such as /dev/zero, a
+ * directory).  The fd (close-on-exec), or -1 with "cannot open NAME: why" or
+ * "NAME: not a regular file" in why (may be NULL) and errno set (ENOENT when
+ * it does not exist, EINVAL when it is not a regular file). */
+int file_openat(int dirfd, const char *name, char *why, size_t whylen);
+int file_open(const char *path, char *why, size_t whylen);
+/* file_fopen - file_open() as a stdio stream, for text files. */
+FILE *file_fopen(const char *path, char *why, size_t whylen);
+
+/* What file_line() returns besides 1 (a line) and 0 (end of file). */
+#define FILE_LINE_ERROR (-1) /* read error (ferror) */
+#define FILE_LINE_LONG  (-2) /* longer than the buffer: not read to its end */
+#define FILE_LINE_NUL   (-3) /* a NUL byte in the line: text after it would vanish */
+
+/* file_line - one line of fp into buf (cap bytes: at most cap-1 of text),
+ * without its LF, NUL-terminated, its length in *len.  Stops at the first
+ * bad byte or overlong line, so endless input (a device) costs one line. */
+int file_line(FILE *fp, char *buf, size_t cap, size_t *len);
 
 /* ------------------------------------------------------------ layers */
 
@@ -182,6 +216,10 @@ struct layer_desc {
     /* optional: the stages (1u << STAGE_x) where this configuration has work
      * to do, for policy_engine_stages(); NULL means every hooked stage */
     unsigned (*stages)(const void *cfg);
+    /* the keys that take a list (NULL-terminated, or NULL for none): they may
+     * be repeated and continued on indented lines; any other key given twice
+     * is a configuration error */
+    const char *const *list_keys;
 };
 
 /* The registry: every layer this build has, in the order they run. */
@@ -225,7 +263,7 @@ struct layer_inst {
     const struct layer_desc *desc;
     struct layer_common common;
     void *cfg;
-    int configured; /* its section appeared in the file */
+    int configured; /* the line of its section header, 0 when absent */
 };
 
 /* Line numbers of keys, so load-time errors can name their line. */
@@ -291,9 +329,10 @@ struct policy_session {
     enum session_state state;
 
     /* the client */
-    char ip[64];
-    int ip_valid;
-    int family; /* AF_INET or AF_INET6 */
+    char ip[64];    /* canonical text; "unknown" when the MTA does not know it */
+    int ip_valid;   /* ip, family and addr hold the client's address */
+    int ip_unknown; /* the caller said it does not know the address (NULL, "") */
+    int family;     /* AF_INET or AF_INET6 */
     unsigned char addr[16];
     char host[POLICY_HOST_MAX + 1]; /* "" unknown */
     char helo[POLICY_HELO_MAX + 1];
@@ -316,11 +355,13 @@ struct policy_session {
     char *sender;       /* normalized: without <>; "" null sender; NULL before MAIL */
     const char **rcpts; /* accepted recipients, in txn arena */
     size_t nrcpts, rcpts_cap;
-    size_t rcpts_tried;     /* every RCPT, accepted or not */
-    const char *rcpt;       /* the RCPT being checked now */
+    size_t rcpts_tried; /* every RCPT, accepted or not */
+    const char *rcpt;   /* the RCPT being checked now (rcpt_buf until accepted) */
+    char *rcpt_buf;     /* ... copied here, reused: a refused RCPT costs nothing */
+    size_t rcpt_buf_cap;
     struct addr *rcpt_addr; /* ... parsed once, by session_rcpt_addr() */
     int rcpt_status, rcpt_parsed;
-    const char *hdr_name, *hdr_value; /* the header being checked now */
+    const char *hdr_name, *hdr_value; /* the header being checked now (during the call) */
     struct header *headers;
     size_t nheaders, headers_cap, header_bytes;
     const unsigned char *body_chunk; /* the chunk being checked now */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "../support/address.h"
 #include "../support/dns.h"
@@ -272,22 +273,22 @@ static void tcprules_set(const char *name, const char *value, void *ctx)
 int policy_session_tcprules(policy_session *s, const char *info)
 {
     const char *path;
-    FILE *fp;
-    int r;
+    char why[POLICY_ERR_MAX];
+    int fd, r;
 
     if (!s)
         return -1;
     path = s->e->general.tcprules;
     if (!path || !*path || !s->ip_valid)
         return 0;
-    fp = fopen(path, "rb");
-    if (!fp) {
-        plog(s, POLICY_LOG_ERR, "tcprules: cannot open %s", path);
+    /* reopened at every connection; never waits on a FIFO put in its place */
+    if ((fd = file_open(path, why, sizeof(why))) < 0) {
+        plog(s, POLICY_LOG_ERR, "tcprules: %s", why);
         s->tcprules_deny = -1;
         return -1;
     }
-    r = tcprules_lookup_fd(fileno(fp), s->ip, *s->host ? s->host : NULL, info, tcprules_set, s);
-    fclose(fp);
+    r = tcprules_lookup_fd(fd, s->ip, *s->host ? s->host : NULL, info, tcprules_set, s);
+    close(fd);
     if (r < 0) {
         plog(s, POLICY_LOG_ERR, "tcprules: cannot read %s", path);
         s->tcprules_deny = -1;
@@ -322,7 +323,13 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
     arena_init(&s->txn);
     arena_init(&s->conn);
 
-    if (client_ip && strlen(client_ip) < sizeof(s->ip)) {
+    if (!client_ip || !*client_ip) {
+        /* the MTA has no address for this client (Postfix's XCLIENT
+         * ADDR=[UNAVAILABLE], a milter connect without one): a session all
+         * the same, in which nothing looks at the address */
+        s->ip_unknown = 1;
+        snprintf(s->ip, sizeof(s->ip), "unknown");
+    } else if (strlen(client_ip) < sizeof(s->ip)) {
         const char *ip = client_ip;
         char buf[64];
         /* tolerate the "[1.2.3.4]" and "IPv6:" spellings MTAs use */
@@ -344,7 +351,7 @@ policy_session *policy_session_new(policy_engine *e, const char *client_ip, cons
         else
             sanitize_copy(s->ip, sizeof(s->ip), client_ip, strlen(client_ip));
     } else {
-        snprintf(s->ip, sizeof(s->ip), "%s", client_ip ? "invalid" : "none");
+        snprintf(s->ip, sizeof(s->ip), "invalid");
     }
     /* an IPv4-mapped IPv6 address is the IPv4 client it stands for */
     if (s->ip_valid && s->family == AF_INET6 &&
@@ -389,6 +396,7 @@ void policy_session_free(policy_session *s)
     free(s->rcpt_addr);
     free(s->laction);
     free(s->rcpts);
+    free(s->rcpt_buf);
     free(s->headers);
     free(s->edits);
     free(s->conn_edits);
@@ -458,9 +466,16 @@ void policy_reset(policy_session *s)
 
 /* ------------------------------------------------------------ edits */
 
+/* edit_push - add an edit to a list: 0 added (or the same edit is there
+ * already), 1 dropped (the list is full: POLICY_MAX_EDITS), -1 no memory. */
 static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
                      policy_edit_kind kind, const char *name, const char *value)
 {
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i].kind == kind && !strcmp((*v)[i].name, name) && !strcmp((*v)[i].value, value))
+            return 0;
+    if (*n >= POLICY_MAX_EDITS)
+        return 1;
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 8;
         policy_edit *nv = realloc(*v, nc * sizeof(*nv));
@@ -486,23 +501,32 @@ static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
     return 0;
 }
 
+/* push_edit - an edit for the transaction (txn) or the connection; one
+ * that does not fit any more is dropped and logged.  0, or -1 no memory. */
+static int push_edit(policy_session *s, int txn, policy_edit_kind kind, const char *name,
+                     const char *value)
+{
+    int r = txn ? edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value)
+                : edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind,
+                            name, value);
+    if (r > 0)
+        plog(s, POLICY_LOG_WARNING, "header edit %s dropped: %d edits already for this %s", name,
+             POLICY_MAX_EDITS, txn ? "transaction" : "connection");
+    return r < 0 ? -1 : 0;
+}
+
 /* add_edit_for - an edit decided at stage st: before MAIL it belongs to the
  * connection (every message gets it), from MAIL on to the transaction. */
 static int add_edit_for(policy_session *s, enum stage st, policy_edit_kind kind, const char *name,
                         const char *value)
 {
-    if (st >= STAGE_MAIL && s->sender)
-        return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
-    return edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind, name,
-                     value);
+    return push_edit(s, st >= STAGE_MAIL && s->sender, kind, name, value);
 }
 
 int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value)
 {
-    if (s->sender) /* a transaction is open: from MAIL (even inside its hooks) to reset */
-        return edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, kind, name, value);
-    return edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind, name,
-                     value);
+    /* a transaction is open: from MAIL (even inside its hooks) to reset */
+    return push_edit(s, s->sender != NULL, kind, name, value);
 }
 
 size_t policy_edits(const policy_session *s, const policy_edit **edits)
@@ -753,7 +777,7 @@ policy_action policy_connect(policy_session *s)
     if (s->state != SS_NEW)
         return out_of_order(s, STAGE_CONNECT, "connect given twice");
     s->state = SS_CONNECTED;
-    if (!s->ip_valid) {
+    if (!s->ip_valid && !s->ip_unknown) {
         log_decision(s, STAGE_CONNECT, "session", "tempfail", 421, "4.3.0", "invalid client ip");
         return set_reply(s, POLICY_TEMPFAIL, 421, "4.3.0",
                          "internal error: the client address is not an IP address", "session",
@@ -772,6 +796,9 @@ policy_action policy_connect(policy_session *s)
                          "denied by tcprules");
     }
     customers_classify(s);
+    if (s->ip_unknown)
+        plog(s, POLICY_LOG_INFO, "stage=connect client address unknown: no address checks, %s",
+             s->customer ? "a customer (trust_unknown_address)" : "not a customer");
     return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT));
 }
 
@@ -874,26 +901,38 @@ policy_action policy_auth(policy_session *s, const char *user)
     return finish(s, STAGE_AUTH, run_layers(s, STAGE_AUTH));
 }
 
-/* strip_brackets - "<a@b>" -> "a@b", also " <a@b> " from sloppy callers. */
-static const char *strip_brackets(struct arena *a, const char *in)
+/* smtp_limits - does stage st run here, so that its SMTP limits apply?  When
+ * it does not (policy-queue: POLICY_STAGES=content) the MTA accepted that
+ * part of the envelope already, and what it accepted is taken as given. */
+static int smtp_limits(const policy_session *s, enum stage st)
 {
-    size_t n;
+    return (s->stage_mask & (1u << st)) != 0;
+}
+
+/* address_span - "<a@b>" -> "a@b", also " <a@b> " from sloppy callers:
+ * where the address starts in in and (in *n) its length.  limit: the
+ * longest the caller takes, 0 for any; a longer one gives *n > limit
+ * without reading all of it. */
+static const char *address_span(const char *in, size_t limit, size_t *n)
+{
     while (*in == ' ' || *in == '\t')
         in++;
-    n = strnlen(in, POLICY_ADDR_MAX + 2);
-    while (n && (in[n - 1] == ' ' || in[n - 1] == '\t'))
-        n--;
-    if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
+    size_t len = limit ? strnlen(in, limit + 2) : strlen(in);
+    while (len && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+        len--;
+    if (len >= 2 && in[0] == '<' && in[len - 1] == '>') {
         in++;
-        n -= 2;
+        len -= 2;
     }
-    if (n > POLICY_ADDR_MAX)
-        return NULL;
-    char *out = arena_alloc(a, n + 1);
-    if (!out)
-        return NULL;
-    sanitize_copy(out, n + 1, in, n); /* no CR, LF or NUL reaches a layer or a log */
-    return out;
+    *n = len;
+    return in;
+}
+
+/* no_memory - the reply when the session cannot hold what it was given. */
+static policy_action no_memory(policy_session *s)
+{
+    return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory", "session",
+                     "no memory");
 }
 
 policy_action policy_mail(policy_session *s, const char *sender)
@@ -903,15 +942,20 @@ policy_action policy_mail(policy_session *s, const char *sender)
     stage_begin(s);
     if (s->state == SS_NEW || s->state == SS_CLOSED)
         return out_of_order(s, STAGE_MAIL, "MAIL before connect");
-    if (s->state != SS_CONNECTED)
-        txn_clear(s); /* a new MAIL starts a new transaction, as in qmail-smtpd */
+    /* every MAIL starts a new transaction, as in qmail-smtpd; a refused one
+     * too, so that a client repeating MAIL holds one sender, not thousands */
+    txn_clear(s);
     s->state = SS_CONNECTED;
-    s->sender = (char *)strip_brackets(&s->txn, sender ? sender : "");
-    if (!s->sender) {
+    size_t limit = smtp_limits(s, STAGE_MAIL) ? POLICY_ADDR_MAX : 0, n;
+    const char *from = address_span(sender ? sender : "", limit, &n);
+    if (limit && n > limit) {
         log_decision(s, STAGE_MAIL, "session", "reject", 553, "5.1.7", "sender address too long");
         return set_reply(s, POLICY_REJECT, 553, "5.1.7", "sender address too long", "session",
                          "sender too long");
     }
+    if (!(s->sender = arena_alloc(&s->txn, n + 1)))
+        return no_memory(s);
+    sanitize_copy(s->sender, n + 1, from, n); /* no CR, LF or NUL reaches a layer or a log */
     policy_action a = run_layers(s, STAGE_MAIL);
     if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
         s->state = SS_MAIL;
@@ -938,15 +982,27 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
     if (s->state != SS_MAIL && s->state != SS_RCPT)
         return out_of_order(s, STAGE_RCPT, "RCPT before MAIL");
     s->rcpts_tried++;
-    s->rcpt = strip_brackets(&s->txn, recipient ? recipient : "");
     s->rcpt_parsed = 0;
-    if (!s->rcpt || !*s->rcpt) {
-        const char *why = s->rcpt ? "empty recipient address" : "recipient address too long";
-        s->rcpt = "";
+    s->rcpt = "";
+    size_t limit = smtp_limits(s, STAGE_RCPT) ? POLICY_ADDR_MAX : 0, n;
+    const char *to = address_span(recipient ? recipient : "", limit, &n);
+    if (!n || (limit && n > limit)) {
+        const char *why = n ? "recipient address too long" : "empty recipient address";
         log_decision(s, STAGE_RCPT, "session", "reject", 553, "5.1.3", why);
         return set_reply(s, POLICY_REJECT, 553, "5.1.3", why, "session", why);
     }
-    if (s->nrcpts >= POLICY_MAX_RCPTS) {
+    /* checked in a buffer the session reuses; copied only when accepted */
+    if (n + 1 > s->rcpt_buf_cap) {
+        size_t nc = n + 1 > 256 ? n + 1 : 256;
+        char *nb = realloc(s->rcpt_buf, nc);
+        if (!nb)
+            return no_memory(s);
+        s->rcpt_buf = nb;
+        s->rcpt_buf_cap = nc;
+    }
+    sanitize_copy(s->rcpt_buf, n + 1, to, n);
+    s->rcpt = s->rcpt_buf;
+    if (limit && s->nrcpts >= POLICY_MAX_RCPTS) {
         log_decision(s, STAGE_RCPT, "session", "tempfail", 452, "4.5.3", "too many recipients");
         return set_reply(s, POLICY_TEMPFAIL, 452, "4.5.3", "too many recipients", "session",
                          "too many recipients");
@@ -977,12 +1033,14 @@ policy_action policy_rcpt(policy_session *s, const char *recipient)
             size_t nc = s->rcpts_cap ? s->rcpts_cap * 2 : 8;
             const char **nv = realloc(s->rcpts, nc * sizeof(*nv));
             if (!nv)
-                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
-                                 "session", "no memory");
+                return no_memory(s);
             s->rcpts = nv;
             s->rcpts_cap = nc;
         }
-        s->rcpts[s->nrcpts++] = s->rcpt;
+        const char *kept = arena_strndup(&s->txn, s->rcpt_buf, n);
+        if (!kept)
+            return no_memory(s);
+        s->rcpts[s->nrcpts++] = s->rcpt = kept;
         s->state = SS_RCPT;
     }
     return finish(s, STAGE_RCPT, a);
@@ -1000,10 +1058,9 @@ policy_action policy_data(policy_session *s)
     s->state = SS_DATA;
     /* tags decided before the transaction belong to every message */
     for (size_t i = 0; i < s->nconn_edits; i++)
-        if (edit_push(&s->txn, &s->edits, &s->nedits, &s->edits_cap, s->conn_edits[i].kind,
-                      s->conn_edits[i].name, s->conn_edits[i].value) != 0)
-            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
-                             "session", "no memory");
+        if (push_edit(s, 1, s->conn_edits[i].kind, s->conn_edits[i].name, s->conn_edits[i].value) !=
+            0)
+            return no_memory(s);
     policy_action a = run_layers(s, STAGE_DATA);
     if (a != POLICY_CONTINUE && a != POLICY_ACCEPT)
         verdict_fill(&s->sticky, a, s->reply.code, s->reply.xcode, s->reply.text, s->reply.layer,
@@ -1041,15 +1098,13 @@ policy_action policy_header(policy_session *s, const char *name, const char *val
             size_t nc = s->headers_cap ? s->headers_cap * 2 : 32;
             struct header *nv = realloc(s->headers, nc * sizeof(*nv));
             if (!nv)
-                return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
-                                 "session", "no memory");
+                return no_memory(s);
             s->headers = nv;
             s->headers_cap = nc;
         }
         const char *n = arena_strndup(&s->txn, name, nl), *v = arena_strndup(&s->txn, value, vl);
         if (!n || !v)
-            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
-                             "session", "no memory");
+            return no_memory(s);
         s->headers[s->nheaders].name = n;
         s->headers[s->nheaders].value = v;
         s->nheaders++;
@@ -1057,14 +1112,13 @@ policy_action policy_header(policy_session *s, const char *name, const char *val
         s->hdr_name = n;
         s->hdr_value = v;
     } else {
-        /* over the limits: still checked, no longer kept */
-        s->hdr_name = arena_strndup(&s->txn, name, 1000);
-        s->hdr_value = arena_strndup(&s->txn, value, vl);
-        if (!s->hdr_name || !s->hdr_value)
-            return set_reply(s, POLICY_TEMPFAIL, 451, "4.3.0", "internal error: out of memory",
-                             "session", "no memory");
+        /* over the limits: checked as the caller gave it, neither copied nor kept */
+        s->hdr_name = name;
+        s->hdr_value = value;
     }
-    return data_phase(s, STAGE_HEADER);
+    policy_action a = data_phase(s, STAGE_HEADER);
+    s->hdr_name = s->hdr_value = NULL; /* the caller's strings are not ours after return */
+    return a;
 }
 
 policy_action policy_body(policy_session *s, const void *chunk, size_t len)

@@ -1,13 +1,17 @@
 /*
  * util.c - small helpers the whole library leans on: a string arena,
- * bounded sanitizing copies, ASCII case folding, value parsers.
+ * bounded sanitizing copies, ASCII case folding, value parsers, and the one
+ * way the library opens and reads the files a configuration names.
  * Every function here is bounded by an explicit length and never allocates
  * without checking the result.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -96,6 +100,77 @@ void arena_free(struct arena *a)
     }
     a->head = NULL;
     a->used_total = 0;
+}
+
+/* ------------------------------------------------------------ files */
+
+int file_openat(int dirfd, const char *name, char *why, size_t whylen)
+{
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; the check
+     * below refuses it anyway, and a regular file ignores the flag */
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        if (why && whylen)
+            snprintf(why, whylen, "cannot open %s: %s", name, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        if (why && whylen)
+            snprintf(why, whylen, "%s: not a regular file", name);
+        errno = EINVAL;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int file_open(const char *path, char *why, size_t whylen)
+{
+    return file_openat(AT_FDCWD, path, why, whylen);
+}
+
+FILE *file_fopen(const char *path, char *why, size_t whylen)
+{
+    int fd = file_open(path, why, whylen);
+    if (fd < 0)
+        return NULL;
+    FILE *fp = fdopen(fd, "r");
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        if (why && whylen)
+            snprintf(why, whylen, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+    }
+    return fp;
+}
+
+int file_line(FILE *fp, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    *len = 0;
+    if (cap == 0)
+        return FILE_LINE_LONG;
+    buf[0] = '\0';
+    while ((c = getc_unlocked(fp)) != EOF && c != '\n') {
+        if (c == '\0')
+            return FILE_LINE_NUL;
+        if (n + 1 >= cap)
+            return FILE_LINE_LONG;
+        buf[n++] = (char)c;
+    }
+    buf[n] = '\0';
+    *len = n;
+    if (c == EOF && ferror(fp))
+        return FILE_LINE_ERROR;
+    return n || c == '\n' ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ text */
@@ -191,6 +266,18 @@ int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err)
 {
     if (cfg_parse_duration(v, ms) || *ms < 10 || *ms > 300000)
         return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
+    return 0;
+}
+
+int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
+{
+    size_t n = strlen(v);
+    if (!n || n >= cap)
+        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < ' ' || v[i] > '~')
+            return cfg_fail(err, "a reply text is printable ASCII only");
+    memcpy(dst, v, n + 1);
     return 0;
 }
 

@@ -2,7 +2,8 @@
  * customers.c - layer 5: who is a customer, and relay control.
  *
  * A client is a customer when RELAYCLIENT is set, it authenticated, or its
- * address is in trusted_networks.  Customers may send anywhere; everybody
+ * address is in trusted_networks (or, with trust_unknown_address, the MTA
+ * does not know its address).  Customers may send anywhere; everybody
  * else only to local domains (rcpthosts semantics), judged on the address
  * the mail would really go to after source routes, percent hacks, bang
  * paths and quoted '@' are resolved (support/address.h).  Optionally an
@@ -25,6 +26,7 @@ struct customers_cfg {
     char *morercpthosts;
     struct netlist trusted;
     int trusted_given;
+    int trust_unknown; /* a client whose address the MTA does not know is a customer */
     enum sender_login sender_login;
 };
 
@@ -51,10 +53,8 @@ static int customers_set(void *cfg, const char *key, const char *v, struct cfg_e
         return 0;
     }
     if (!strcmp(key, "morercpthosts")) {
-        if (c->morercpthosts)
-            return cfg_fail(err, "key given twice");
-        if (domainset_open_cdb(&c->local, v))
-            return cfg_fail(err, "cannot open %s as a cdb file", v);
+        if (domainset_open_cdb(&c->local, v, bad, sizeof(bad)))
+            return cfg_fail(err, "%s", bad);
         c->morercpthosts = strdup(v);
         return c->morercpthosts ? 0 : cfg_fail(err, "out of memory");
     }
@@ -65,6 +65,8 @@ static int customers_set(void *cfg, const char *key, const char *v, struct cfg_e
                             bad);
         return 0;
     }
+    if (!strcmp(key, "trust_unknown_address"))
+        return cfg_set_bool(v, &c->trust_unknown, err);
     if (!strcmp(key, "sender_login")) {
         if (!strcmp(v, "off"))
             c->sender_login = SL_OFF;
@@ -124,6 +126,9 @@ void customers_classify(policy_session *s)
     } else if (s->ip_valid && netlist_match(&c->trusted, s->family, s->addr)) {
         s->customer = 1;
         s->customer_why = "trusted";
+    } else if (s->ip_unknown && c->trust_unknown) {
+        s->customer = 1;
+        s->customer_why = "unknown address trusted";
     }
 }
 
@@ -199,8 +204,11 @@ static enum check customers_mail(policy_session *s, const void *cfg, struct find
     return CHECK_MATCH;
 }
 
+static const char *const customers_list_keys[] = {"local_domains", "trusted_networks", NULL};
+
 const struct layer_desc layer_customers = {
     .name = "customers",
+    .list_keys = customers_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct customers_cfg),
     .defaults = customers_defaults,

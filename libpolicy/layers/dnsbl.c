@@ -35,7 +35,9 @@ struct zonelist {
 };
 
 enum { ZL_IP, ZL_HELO, ZL_SENDER, ZL_PTR, ZL_KINDS };
-static const char *const zl_keys[ZL_KINDS] = {"zones", "helo_zones", "sender_zones", "ptr_zones"};
+/* the zone lists, and the layer's list keys (each may be repeated) */
+static const char *const zl_keys[ZL_KINDS + 1] = {"zones", "helo_zones", "sender_zones",
+                                                  "ptr_zones", NULL};
 
 struct dnsbl_cfg {
     struct zonelist zl[ZL_KINDS];
@@ -413,6 +415,8 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         finding_reason(f, "RBLSMTPD");
         return CHECK_MATCH;
     }
+    if (s->ip_unknown)
+        return CHECK_NOMATCH; /* no address to look up (nor a PTR name) */
     if (!st->conn.started) {
         st->deadline = dns_now_ms() + (double)timeout_of(s, c);
         ask(s, &st->conn, &c->zl[ZL_IP], NULL, st->deadline);
@@ -540,6 +544,7 @@ static void dnsbl_state_free(policy_session *s, void *state)
 
 const struct layer_desc layer_dnsbl = {
     .name = "dnsbl",
+    .list_keys = zl_keys,
     .flags = LAYER_INBOUND | LAYER_OPTIN,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct dnsbl_cfg),

@@ -9,7 +9,10 @@
  * MTA already gave (milter hostname, TCPREMOTEHOST) is taken as the PTR
  * name without asking again; forward confirmation still applies to it.
  * Questions go out at connect; with delay_reject the verdict is collected
- * at the first RCPT, so the lookups run while the client talks.
+ * at the first RCPT, so the lookups run while the client talks.  Every
+ * PTR name of the answer counts: the client is confirmed when any of them
+ * resolves back to it (resolvers rotate the names, so keeping only the
+ * first few would make the verdict a matter of luck).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -19,8 +22,6 @@
 #include "../core/internal.h"
 #include "../support/dns.h"
 #include "../support/hostname.h"
-
-#define RDNS_MAX_NAMES 4
 
 struct rdns_cfg {
     int forward_confirm;
@@ -38,8 +39,9 @@ struct rdns_state {
     int ptr_started;
     int ptr_status; /* enum dns_status */
     const char *ptr_why;
-    char names[RDNS_MAX_NAMES][DNS_NAME_MAX + 1];
+    const char **names; /* every PTR name: texts of the answer, or given */
     size_t nnames;
+    char given[DNS_NAME_MAX + 1]; /* the MTA's name for the client */
     double deadline;
     struct dns_q *ptr_q;
     struct rdns_listener listeners[4];
@@ -47,7 +49,7 @@ struct rdns_state {
     char ptr_group; /* its address tags the PTR question */
     /* this layer: forward confirmation */
     int fwd_started;
-    struct dns_q *fwd[RDNS_MAX_NAMES];
+    struct dns_q **fwd; /* one question per name, NULL where none could be asked */
     char fwd_group;
 };
 
@@ -97,8 +99,15 @@ static void on_ptr(struct dns_q *q, void *arg)
     const struct dns_answer *a = dns_answer_of(q);
     st->ptr_status = a->status;
     st->ptr_why = a->why;
-    for (size_t i = 0; i < a->n && st->nnames < RDNS_MAX_NAMES; i++)
-        snprintf(st->names[st->nnames++], sizeof(st->names[0]), "%s", a->rr[i].text);
+    /* the texts stay with the question, which is ours until state_free */
+    if (a->status == DNS_FOUND && !(st->names = malloc(a->n * sizeof(*st->names)))) {
+        st->ptr_status = DNS_ERROR;
+        st->ptr_why = "out of memory";
+    } else if (a->status == DNS_FOUND) {
+        for (size_t i = 0; i < a->n; i++)
+            st->names[i] = a->rr[i].text;
+        st->nnames = a->n;
+    }
     ptr_known(s, st);
 }
 
@@ -126,10 +135,15 @@ int rdns_client_name(policy_session *s, void (*fn)(policy_session *s, void *arg)
     unsigned long t = c && c->timeout_ms ? c->timeout_ms : s->e->general.dns_timeout_ms;
     st->deadline = dns_now_ms() + (double)t;
     if (*s->host) { /* the MTA knows the name: no question to ask */
-        st->ptr_status = DNS_FOUND;
-        snprintf(st->names[0], sizeof(st->names[0]), "%s", s->host);
-        str_lower(st->names[0]);
-        st->nnames = 1;
+        snprintf(st->given, sizeof(st->given), "%s", s->host);
+        str_lower(st->given);
+        st->names = malloc(sizeof(*st->names));
+        st->ptr_status = st->names ? DNS_FOUND : DNS_ERROR;
+        st->ptr_why = st->names ? NULL : "out of memory";
+        if (st->names) {
+            st->names[0] = st->given;
+            st->nnames = 1;
+        }
         ptr_known(s, st);
         return 0;
     }
@@ -157,8 +171,8 @@ static void start_forward(policy_session *s, void *arg)
     struct rdns_state *st = state_of(s);
     struct dns *d = session_dns(s);
     (void)arg;
-    if (st->ptr_status != DNS_FOUND || !d)
-        return;
+    if (st->ptr_status != DNS_FOUND || !d || !(st->fwd = calloc(st->nnames, sizeof(*st->fwd))))
+        return; /* no questions: every name counts as a failed lookup */
     for (size_t i = 0; i < st->nnames; i++)
         st->fwd[i] =
             dns_start(d, &st->fwd_group, st->names[i], s->family == AF_INET ? DNS_A : DNS_AAAA, 0,
@@ -170,6 +184,8 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
     const struct rdns_cfg *c = cfg;
     struct rdns_state *st = state_of(s);
 
+    if (s->ip_unknown)
+        return CHECK_NOMATCH; /* no address, no PTR: nothing to check */
     if (!st->fwd_started) {
         st->fwd_started = 1;
         if (rdns_client_name(s, c->forward_confirm ? start_forward : NULL, NULL) != 0) {
@@ -204,7 +220,7 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
         int errors = 0, confirmed = -1;
         size_t alen = s->family == AF_INET ? 4 : 16;
         for (size_t i = 0; i < st->nnames && confirmed < 0; i++) {
-            const struct dns_answer *a = st->fwd[i] ? dns_answer_of(st->fwd[i]) : NULL;
+            const struct dns_answer *a = st->fwd && st->fwd[i] ? dns_answer_of(st->fwd[i]) : NULL;
             if (!a && !dns_hostname_ok(st->names[i], strlen(st->names[i])))
                 continue; /* an MTA-given name that is no host name: not confirmed */
             if (!a || a->status == DNS_ERROR || a->status == DNS_PENDING) {
@@ -246,6 +262,8 @@ static void rdns_state_free(policy_session *s, void *state)
     struct rdns_state *st = state;
     dns_release_group(s->dns, &st->ptr_group);
     dns_release_group(s->dns, &st->fwd_group);
+    free(st->names);
+    free(st->fwd);
 }
 
 const struct layer_desc layer_rdns = {

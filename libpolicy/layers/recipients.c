@@ -92,19 +92,6 @@ static void recipients_defaults(void *cfg)
              "sorry, can't find a valid MX for sender domain");
 }
 
-/* set_reply_text - one printable ASCII line of bounded length. */
-static int set_reply_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
-{
-    size_t n = strlen(v);
-    if (!n || n >= cap)
-        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
-    for (size_t i = 0; i < n; i++)
-        if (v[i] < ' ' || v[i] > '~')
-            return cfg_fail(err, "a reply text is printable ASCII only");
-    memcpy(dst, v, n + 1);
-    return 0;
-}
-
 static int add_source(struct recipients_cfg *c, enum src_kind kind, const char *v,
                       struct cfg_err *err)
 {
@@ -174,13 +161,13 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
         return cfg_set_bool(v, &c->sender_mx, err);
     }
     if (!strcmp(key, "reply_unknown"))
-        return set_reply_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
+        return cfg_set_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
     if (!strcmp(key, "reply_rcptlimit"))
-        return set_reply_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
+        return cfg_set_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
     if (!strcmp(key, "reply_wrongrcpt"))
-        return set_reply_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
+        return cfg_set_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
     if (!strcmp(key, "reply_sender_mx"))
-        return set_reply_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
+        return cfg_set_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
     return CFG_UNKNOWN_KEY;
 }
 
@@ -188,9 +175,10 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
  * value of the empty key, as qmail-newu writes it). */
 static int open_qmail_users(struct source *s, struct cfg_err *err)
 {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    char why[POLICY_ERR_MAX - 64];
+    int fd = file_open(s->path, why, sizeof(why));
     if (fd < 0)
-        return cfg_fail(err, "cannot open %s: %s", s->path, strerror(errno));
+        return cfg_fail(err, "%s", why);
     int r = cdb_init(&s->users, fd);
     close(fd);
     if (r != 0)
@@ -340,7 +328,7 @@ static int dot_qmail(int dfd, const char *local, size_t n, int deflt)
 static int vpasswd_has(int dfd, const char *user, size_t n)
 {
     unsigned dlen;
-    int fd = openat(dfd, "vpasswd.cdb", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = file_openat(dfd, "vpasswd.cdb", NULL, 0); /* a FIFO there is an error, not a wait */
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     int r = cdb_seek(fd, user, (unsigned)n, &dlen);
@@ -353,14 +341,9 @@ static int vpasswd_has(int dfd, const char *user, size_t n)
 static int qmail_default_catches(int dfd)
 {
     char buf[RCPT_QMAIL_DEFAULT + 1];
-    int fd = openat(dfd, ".qmail-default", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return 0;
-    }
+    int fd = file_openat(dfd, ".qmail-default", NULL, 0);
+    if (fd < 0) /* missing, or not a regular file: qmail-local would not use it */
+        return errno == ENOENT || errno == EINVAL ? 0 : -1;
     ssize_t got = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (got < 0)
@@ -637,8 +620,12 @@ static void recipients_state_free(policy_session *s, void *state)
     mx_drop(s, state);
 }
 
+/* every source key adds one more source, asked in the order given */
+static const char *const recipients_list_keys[] = {"map", "vpopmail_dir", "qmail_users", NULL};
+
 const struct layer_desc layer_recipients = {
     .name = "recipients",
+    .list_keys = recipients_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct recipients_cfg),
     .defaults = recipients_defaults,

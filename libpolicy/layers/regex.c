@@ -26,9 +26,12 @@ struct regex_cfg {
     size_t nrules;
 };
 
-static const char *const keys[RX_KINDS][2] = {{"badhelo", "badhelonorelay"},
-                                              {"badmailfrom", "badmailfromnorelay"},
-                                              {"badrcptto", "badrcpttonorelay"}};
+/* The file keys, by kind and norelay; each may be given again (one more
+ * file for the same check), and header_block (one more rule): the list keys. */
+static const char *const list_keys[] = {
+    "badhelo",   "badhelonorelay",   "badmailfrom",  "badmailfromnorelay",
+    "badrcptto", "badrcpttonorelay", "header_block", NULL};
+#define FILE_KEY(kind, norelay) list_keys[(kind)*2 + (norelay)]
 
 static void regex_defaults(void *cfg)
 {
@@ -80,7 +83,7 @@ static int regex_set(void *cfg, const char *key, const char *v, struct cfg_err *
         return add_header_rule(c, v, err);
     for (int k = 0; k < RX_KINDS; k++)
         for (int nr = 0; nr < 2; nr++)
-            if (!strcmp(key, keys[k][nr])) {
+            if (!strcmp(key, FILE_KEY(k, nr))) {
                 /* given again: one more file for the same check */
                 if (patternset_add_file(&c->sets[k][nr], v, err->msg, sizeof(err->msg)))
                     return -1;
@@ -120,11 +123,11 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
         if (r == PAT_NOMATCH)
             continue;
         if (r == PAT_ERROR) {
-            finding_reason(f, "%s: %s gave up (match limit)", keys[kind][nr], origin);
+            finding_reason(f, "%s: %s gave up (match limit)", FILE_KEY(kind, nr), origin);
             return CHECK_ERROR;
         }
         finding_set(f, 553, "5.7.1", "%s", texts[kind]);
-        finding_reason(f, "%s %s", keys[kind][nr], origin);
+        finding_reason(f, "%s %s", FILE_KEY(kind, nr), origin);
         f->customer_exempt = nr; /* a later AUTH lifts a norelay verdict */
         return CHECK_MATCH;
     }
@@ -205,6 +208,7 @@ static unsigned regex_stages(const void *cfg)
 
 const struct layer_desc layer_regex = {
     .name = "regex",
+    .list_keys = list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct regex_cfg),
     .defaults = regex_defaults,

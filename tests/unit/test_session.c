@@ -570,6 +570,149 @@ static void test_addresses_lose_brackets_and_control_bytes(void)
     policy_engine_unref(e);
 }
 
+/* ------------------------------------------------------------ bounds */
+
+/* addr - "<NNN...@example.test>" of about len bytes, numbered */
+static const char *addr(char *buf, size_t len, unsigned n)
+{
+    int k = snprintf(buf, len, "<%u", n);
+    memset(buf + k, 'x', len - (size_t)k - 16);
+    snprintf(buf + len - 16, 16, "@example.test>");
+    return buf;
+}
+
+static void test_repeated_refused_mail_holds_one_sender(void)
+{
+    policy_engine *e = engine("[probe]\nstage = mail\ndelay_reject = no\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    char a[400];
+    policy_connect(s);
+    for (unsigned i = 0; i < 20000; i++)
+        CU_ASSERT_EQUAL(policy_mail(s, addr(a, sizeof(a), i)), POLICY_REJECT);
+    CU_ASSERT_TRUE(s->txn.used_total < 2 * sizeof(a)); /* one sender, not 20,000 (8 MB) */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_refused_rcpts_are_not_copied(void)
+{
+    policy_engine *e = engine("[probe]\nstage = rcpt\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    char a[400];
+    size_t before = s->txn.used_total;
+    for (unsigned i = 0; i < 20000; i++)
+        CU_ASSERT_EQUAL(policy_rcpt(s, addr(a, sizeof(a), i)), POLICY_REJECT);
+    CU_ASSERT_EQUAL(s->txn.used_total, before); /* not 8 MB */
+    CU_ASSERT_EQUAL(s->rcpts_tried, 20000);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_PROBE", "off"), 0);
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<kept@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(s->nrcpts, 1);
+    CU_ASSERT_STRING_EQUAL(s->rcpts[0], "kept@example.test");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<second@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_STRING_EQUAL(s->rcpts[0], "kept@example.test"); /* kept, not the scratch */
+    CU_ASSERT_STRING_EQUAL(s->rcpts[1], "second@example.test");
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_headers_past_the_limits_are_checked_not_copied(void)
+{
+    policy_engine *e = engine("[probe]\nstage = header\naction = warn\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    static char v[2048];
+    memset(v, 'v', sizeof(v) - 1);
+    policy_rcpt(s, "<x@y>");
+    policy_data(s);
+    for (int i = 0; i < 50000; i++)
+        CU_ASSERT_EQUAL(policy_header(s, "X-Filler", v), POLICY_CONTINUE);
+    /* what is kept: at most POLICY_MAX_HEADER_BYTES, not 100 MB */
+    CU_ASSERT_TRUE(s->txn.used_total < POLICY_MAX_HEADER_BYTES + 64 * POLICY_MAX_HEADERS);
+    CU_ASSERT_TRUE(s->nheaders < POLICY_MAX_HEADERS);
+    CU_ASSERT_PTR_NULL(s->hdr_name); /* nothing points at the caller's strings after return */
+    test_log_clear();
+    CU_ASSERT_EQUAL(policy_header(s, "X-Last", v), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(test_log_has("probe fired at header")); /* past the limits: still checked */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_edits_are_bounded_and_never_repeated(void)
+{
+    /* the same tag at every HELO: one connection edit, not one per HELO */
+    policy_engine *e = engine("[probe]\nstage = helo\naction = tag\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    policy_connect(s);
+    for (int i = 0; i < 5000; i++)
+        policy_helo(s, "client.example.test");
+    CU_ASSERT_EQUAL(s->nconn_edits, 1);
+    policy_session_free(s);
+    policy_engine_unref(e);
+
+    /* a different tag for every RCPT (relay to a new domain, tagged) */
+    e = test_engine("[customers]\naction = tag\nlocal_domains = example.test\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    test_log_clear();
+    test_log_attach(e);
+    s = policy_session_new(e, "192.0.2.10", NULL);
+    policy_connect(s);
+    policy_mail(s, "<a@example.test>");
+    char rcpt[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(rcpt, sizeof(rcpt), "<u@d%d.test>", i);
+        CU_ASSERT_EQUAL(policy_rcpt(s, rcpt), POLICY_CONTINUE);
+    }
+    const policy_edit *ed;
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), POLICY_MAX_EDITS);
+    CU_ASSERT_TRUE(test_log_has("header edit X-Policy-Tag dropped"));
+    policy_reset(s);
+    policy_mail(s, "<a@example.test>");
+    policy_rcpt(s, "<u@d1.test>");
+    policy_rcpt(s, "<v@d1.test>"); /* the same reason: the same edit */
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), 1);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+/* Where the MTA accepted the envelope already (POLICY_STAGES=content), its
+ * SMTP limits are not applied a second time. */
+static void test_content_stages_take_the_envelope_as_given(void)
+{
+    policy_engine *e = engine(NULL);
+    static char big[5001];
+    memset(big, 's', sizeof(big) - 1);
+    memcpy(big + sizeof(big) - 14, "@example.test", 13);
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "content"), 0);
+    policy_connect(s);
+    CU_ASSERT_EQUAL(policy_mail(s, big), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(strlen(s->sender), sizeof(big) - 1);
+    CU_ASSERT_EQUAL(policy_rcpt(s, big), POLICY_CONTINUE);
+    for (int i = 1; i <= POLICY_MAX_RCPTS; i++) {
+        char r[64];
+        snprintf(r, sizeof(r), "<r%d@example.test>", i);
+        CU_ASSERT_EQUAL(policy_rcpt(s, r), POLICY_CONTINUE);
+    }
+    CU_ASSERT_EQUAL(s->nrcpts, POLICY_MAX_RCPTS + 1);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE);
+    policy_session_free(s);
+
+    /* an SMTP session keeps its limits */
+    s = envelope(e, "192.0.2.10");
+    CU_ASSERT_EQUAL(policy_mail(s, big), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_mail(s, "<a@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_rcpt(s, big), POLICY_REJECT);
+    for (int i = 1; i <= POLICY_MAX_RCPTS; i++) {
+        char r[64];
+        snprintf(r, sizeof(r), "<r%d@example.test>", i);
+        policy_rcpt(s, r);
+    }
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<one@more.test>"), POLICY_TEMPFAIL);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 452);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 int suite_session(void)
 {
     CU_pSuite s = CU_add_suite("session", NULL, NULL);
@@ -606,5 +749,10 @@ int suite_session(void)
     CU_ADD_TEST(s, test_import_env_takes_only_known_variables);
     CU_ADD_TEST(s, test_headers_are_recorded_and_bounded);
     CU_ADD_TEST(s, test_addresses_lose_brackets_and_control_bytes);
+    CU_ADD_TEST(s, test_repeated_refused_mail_holds_one_sender);
+    CU_ADD_TEST(s, test_refused_rcpts_are_not_copied);
+    CU_ADD_TEST(s, test_headers_past_the_limits_are_checked_not_copied);
+    CU_ADD_TEST(s, test_edits_are_bounded_and_never_repeated);
+    CU_ADD_TEST(s, test_content_stages_take_the_envelope_as_given);
     return 0;
 }
