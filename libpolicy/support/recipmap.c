@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
+#include "libpolicy/policy.h"
 #include "address.h"
 #include "recipmap.h"
 
