@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../support/dns.h"
+#include "../support/recipmap.h"
 #include "core.h"
 
 #ifndef POLICY_VERSION
@@ -625,4 +626,20 @@ const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)
 {
     int i = engine_layer_index(d);
     return i < 0 ? NULL : e->layers[i].cfg;
+}
+
+/* policy_makemap_recipients - the public face of support/recipmap.c. */
+int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
+                              size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (!in_path || !out_path || !*out_path) {
+        snprintf(err, errlen, "no input or output file");
+        return -1;
+    }
+    return recipmap_make(in_path, out_path, !(flags & POLICY_MAP_CASE_SENSITIVE), err, errlen);
 }

@@ -14,5 +14,6 @@ int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
 int suite_files(void);
+int suite_message(void);
 
 #endif
