@@ -4,7 +4,7 @@
 set -eu
 
 BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libarchive-dev libacl1-dev libzstd-dev liblz4-dev"
-TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles"
+TEST="ripmime zip p7zip-full ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles"
 
 missing=""
 for p in $BUILD $TEST; do

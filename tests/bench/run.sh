@@ -35,6 +35,9 @@ for c in small policy; do
 done
 rm -rf "$Q"
 echo
+bash "$(dirname "$0")/attachments.sh" "$B" "${ATTACH_BENCH_ROUNDS:-3}"
+echo
+
 if [ "$(id -u)" = 0 ] && command -v rbldnsd >/dev/null && command -v dnsmasq >/dev/null; then
     bash "$(dirname "$0")/dns.sh" "$B" "${DNS_BENCH_ROUNDS:-20}"
 else
