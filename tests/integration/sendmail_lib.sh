@@ -13,8 +13,8 @@
 #   sm_drain DIR SECONDS              wait until the queue is empty
 # The instance listens on 127.0.0.1 and [::1] port PORT, relays every
 # domain to smtp-sink on SINK_PORT (SMART_HOST) and never asks a resolver
-# (hosts files only; confHOSTS_FILE names the machine, or Sendmail waits
-# for its own name forever).  Root only.
+# (hosts files only; confHOSTS_FILE carries the machine's own name, which
+# Sendmail looks up at start).  Root only.
 
 # sm_find BUILD_DIR - the private Sendmail root, or why there is none
 sm_find() {
@@ -24,8 +24,7 @@ sm_find() {
         echo "no private Sendmail in $SM_ROOT: run tests/sendmail-root.sh $1 (needs the apt mirror)"
         return 1
     fi
-    if ! command -v m4 >/dev/null || ! ldd "$SENDMAIL" 2>/dev/null | grep -q libwrap ||
-        ldd "$SENDMAIL" | grep -q "not found"; then
+    if ! command -v m4 >/dev/null || ldd "$SENDMAIL" 2>&1 | grep -q "not found"; then
         echo "Sendmail needs m4, libwrap0 and liblockfile1 (scripts/install-deps.sh installs them)"
         return 1
     fi
