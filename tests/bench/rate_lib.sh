@@ -24,9 +24,9 @@ rate() {
 
 declare -A RES
 rate_rounds() {
-    local p r
+    local p
     for p in $1; do M=200 rate "${p#*=}" > /dev/null; done
-    for r in $(seq "$R"); do
+    for _ in $(seq "$R"); do
         for p in $1; do RES[${p%%=*}]="${RES[${p%%=*}]:-} $(rate "${p#*=}")"; done
     done
 }
