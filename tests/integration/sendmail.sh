@@ -40,7 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for a in 192.0.2.10 192.0.2.44 192.0.2.66 192.0.2.77 192.0.2.99; do ip addr add "$a/32" dev lo; done
+# (another script of the same run may have added them already)
+for a in 192.0.2.10 192.0.2.44 192.0.2.66 192.0.2.77 192.0.2.99; do ip addr add "$a/32" dev lo 2>/dev/null; done
 ip addr add 2001:db8::25/128 dev lo nodad 2>/dev/null
 
 printf 'blocked@sink.test\n' > "$T/badrcptto"
