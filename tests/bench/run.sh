@@ -49,3 +49,9 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null && command -v smtp-source
 else
     echo "milter benchmark skipped: needs root, postfix and smtp-source (scripts/install-deps.sh)"
 fi
+echo
+if [ "$(id -u)" = 0 ] && command -v smtp-source >/dev/null && command -v m4 >/dev/null; then
+    bash "$(dirname "$0")/sendmail.sh" "$B" "${SENDMAIL_BENCH_MESSAGES:-1000}" "${SENDMAIL_BENCH_ROUNDS:-3}"
+else
+    echo "Sendmail benchmark skipped: needs root, smtp-source and m4 (scripts/install-deps.sh)"
+fi
