@@ -33,6 +33,8 @@ struct p0f_q {
     unsigned char reply[P0F_REPLY_LEN];
     size_t got;
     double deadline;
+    unsigned retry_ms;
+    double resend_at; /* not seen yet: ask again then (0: not waiting to) */
     struct p0f_answer ans;
 };
 
@@ -176,6 +178,15 @@ static void pump(struct p0f_q *q)
         return;
     }
     p0f_parse(q->reply, q->got, &q->ans);
+    if (q->ans.status == P0F_UNKNOWN && q->retry_ms && q->ans.why &&
+        !strcmp(q->ans.why, "p0f has not seen this address") &&
+        waiter_now_ms() + q->retry_ms < q->deadline) {
+        /* p0f keeps the connection for more queries: ask again later */
+        q->ans.status = P0F_PENDING;
+        q->resend_at = waiter_now_ms() + q->retry_ms;
+        q->sent = q->got = 0;
+        return;
+    }
     finish(q, NULL);
 }
 
@@ -186,6 +197,10 @@ static int src_fds(struct wsource *s, struct pollfd *pfd, int max, double *deadl
     if (q->fd < 0 || max < 1)
         return 0;
     *deadline = q->deadline;
+    if (q->resend_at > 0) { /* only time to wait for */
+        *deadline = q->resend_at;
+        return 0;
+    }
     pfd[0].fd = q->fd;
     pfd[0].events = q->connecting || q->sent < P0F_QUERY_LEN ? POLLOUT : POLLIN;
     pfd[0].revents = 0;
@@ -197,6 +212,13 @@ static void src_process(struct wsource *s, const struct pollfd *pfd, int n, doub
     struct p0f_q *q = (struct p0f_q *)s;
     if (q->fd < 0)
         return;
+    if (q->resend_at > 0) {
+        if (now < q->resend_at)
+            return;
+        q->resend_at = 0;
+        pump(q);
+        return;
+    }
     if (n > 0 && pfd[0].revents) {
         if (q->connecting) {
             int err = 0;
@@ -218,7 +240,7 @@ static void src_process(struct wsource *s, const struct pollfd *pfd, int n, doub
 static const struct wsource_ops src_ops = {src_fds, src_process};
 
 struct p0f_q *p0f_start(struct waiter *w, const char *socket_path, const char *ip,
-                        unsigned timeout_ms)
+                        unsigned timeout_ms, unsigned retry_ms)
 {
     struct p0f_q *q = calloc(1, sizeof(*q));
     if (!q)
@@ -234,6 +256,7 @@ struct p0f_q *p0f_start(struct waiter *w, const char *socket_path, const char *i
         q->own_waiter = 1;
     }
     q->deadline = waiter_now_ms() + timeout_ms;
+    q->retry_ms = retry_ms;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (!socket_path || !*socket_path || strlen(socket_path) >= sizeof(sun.sun_path)) {
         finish(q, "p0f socket path missing or too long");

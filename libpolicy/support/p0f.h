@@ -60,11 +60,15 @@ void p0f_parse(const void *buf, size_t len, struct p0f_answer *a);
 struct p0f_q;
 
 /* p0f_start - ask p0f at socket_path about ip, answered by timeout_ms from
- * now.  w: the session's waiter (NULL: a private one).  A question that
- * fails at once (no such socket, bad address) is answered at once.  NULL
- * only when out of memory. */
+ * now.  p0f reads packets in blocks (libpcap's buffer timeout), so right
+ * after a client connects it may not have seen the SYN yet: with retry_ms
+ * non-zero, "not seen" is asked again every retry_ms until the timeout
+ * (so an address p0f never sees costs the whole timeout; start the
+ * question at connect and collect it later).  w: the session's waiter
+ * (NULL: a private one).  A question that fails at once (no such socket,
+ * bad address) is answered at once.  NULL only when out of memory. */
 struct p0f_q *p0f_start(struct waiter *w, const char *socket_path, const char *ip,
-                        unsigned timeout_ms);
+                        unsigned timeout_ms, unsigned retry_ms);
 /* p0f_done - the answer is in (or given up). */
 int p0f_done(const struct p0f_q *q);
 /* p0f_wait - poll until done; never longer than the timeout. */

@@ -142,7 +142,7 @@ static void test_no_p0f_at_the_path_is_unknown_at_once(void)
     char path[300];
     sock_path(path, sizeof(path), "no-p0f.sock");
     double t0 = waiter_now_ms();
-    struct p0f_q *q = p0f_start(NULL, path, "192.0.2.1", 500);
+    struct p0f_q *q = p0f_start(NULL, path, "192.0.2.1", 500, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     CU_ASSERT_TRUE(p0f_done(q));
     p0f_wait(q);
@@ -150,7 +150,7 @@ static void test_no_p0f_at_the_path_is_unknown_at_once(void)
     CU_ASSERT_EQUAL(p0f_answer_of(q)->status, P0F_UNKNOWN);
     CU_ASSERT_STRING_EQUAL(p0f_answer_of(q)->why, "p0f is not running");
     p0f_free(q);
-    q = p0f_start(NULL, path, "bad", 500);
+    q = p0f_start(NULL, path, "bad", 500, 0);
     CU_ASSERT_STRING_EQUAL(p0f_answer_of(q)->why, "not an IP address");
     p0f_free(q);
 }
@@ -163,7 +163,7 @@ static void test_p0f_that_never_answers_costs_the_timeout_only(void)
     CU_ASSERT_FATAL(l >= 0);
     struct waiter *w = waiter_new();
     double t0 = waiter_now_ms();
-    struct p0f_q *q = p0f_start(w, path, "192.0.2.1", 150);
+    struct p0f_q *q = p0f_start(w, path, "192.0.2.1", 150, 20);
     CU_ASSERT_FALSE(p0f_done(q));
     p0f_wait(q);
     double ms = waiter_now_ms() - t0;
@@ -214,7 +214,7 @@ static void test_answer_in_pieces_is_read_whole(void)
     CU_ASSERT_FATAL(s.l >= 0);
     reply(s.reply, 0x50304602, 0x10, "Windows", "XP");
     CU_ASSERT_FATAL(pthread_create(&t, NULL, serve, &s) == 0);
-    struct p0f_q *q = p0f_start(NULL, path, "192.0.2.9", 1000);
+    struct p0f_q *q = p0f_start(NULL, path, "192.0.2.9", 1000, 0);
     p0f_wait(q);
     pthread_join(t, NULL);
     CU_ASSERT_EQUAL(p0f_answer_of(q)->status, P0F_KNOWN);
@@ -223,6 +223,71 @@ static void test_answer_in_pieces_is_read_whole(void)
     p0f_query_encode("192.0.2.9", want);
     CU_ASSERT_EQUAL(memcmp(s.query, want, P0F_QUERY_LEN), 0);
     p0f_free(q);
+    close(s.l);
+}
+
+/* serve_late - one client: "not seen" to its first two queries on the
+ * connection, then the answer, as p0f does once the SYN is processed. */
+static void *serve_late(void *arg)
+{
+    struct server *s = arg;
+    unsigned char nomatch[P0F_REPLY_LEN];
+    reply(nomatch, 0x50304602, 0x20, NULL, NULL);
+    int c = accept(s->l, NULL, NULL);
+    for (int k = 0; c >= 0 && k < 3; k++) {
+        size_t got = 0;
+        while (got < P0F_QUERY_LEN) {
+            ssize_t n = read(c, s->query + got, P0F_QUERY_LEN - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got < P0F_QUERY_LEN)
+            break;
+        (void)!write(c, k < 2 ? nomatch : s->reply, P0F_REPLY_LEN);
+    }
+    if (c >= 0)
+        close(c);
+    return NULL;
+}
+
+static void test_not_seen_yet_is_asked_again_until_the_timeout(void)
+{
+    char path[300];
+    struct server s;
+    pthread_t t;
+    sock_path(path, sizeof(path), "late-p0f.sock");
+    s.l = listen_unix(path);
+    CU_ASSERT_FATAL(s.l >= 0);
+    reply(s.reply, 0x50304602, 0x10, "Windows", "7 or 8");
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, serve_late, &s) == 0);
+    double t0 = waiter_now_ms();
+    struct p0f_q *q = p0f_start(NULL, path, "192.0.2.9", 1000, 30);
+    p0f_wait(q);
+    double ms = waiter_now_ms() - t0;
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(p0f_answer_of(q)->status, P0F_KNOWN);
+    CU_ASSERT_TRUE(ms >= 55 && ms < 200); /* two retries, 30 ms apart */
+    p0f_free(q);
+
+    /* without retries the first "not seen" is the answer */
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, serve_late, &s) == 0);
+    q = p0f_start(NULL, path, "192.0.2.9", 1000, 0);
+    p0f_wait(q);
+    CU_ASSERT_STRING_EQUAL(p0f_answer_of(q)->why, "p0f has not seen this address");
+    p0f_free(q); /* closes: the server's next read ends */
+    pthread_join(t, NULL);
+
+    /* retries end at the timeout with the last answer */
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, serve_late, &s) == 0);
+    t0 = waiter_now_ms();
+    q = p0f_start(NULL, path, "192.0.2.9", 50, 30);
+    p0f_wait(q);
+    ms = waiter_now_ms() - t0;
+    CU_ASSERT_STRING_EQUAL(p0f_answer_of(q)->why, "p0f has not seen this address");
+    CU_ASSERT_TRUE(ms < 60);
+    p0f_free(q);
+    pthread_join(t, NULL);
     close(s.l);
 }
 
@@ -238,5 +303,6 @@ int suite_p0f(void)
     CU_ADD_TEST(s, test_no_p0f_at_the_path_is_unknown_at_once);
     CU_ADD_TEST(s, test_p0f_that_never_answers_costs_the_timeout_only);
     CU_ADD_TEST(s, test_answer_in_pieces_is_read_whole);
+    CU_ADD_TEST(s, test_not_seen_yet_is_asked_again_until_the_timeout);
     return 0;
 }
