@@ -117,7 +117,7 @@ int store_rec_decode(const void *buf, size_t len, struct store_rec *r)
 
 int store_rec_expired(const struct store_rec *r, time_t now)
 {
-    return r->expires != 0 && now >= 0 && r->expires <= (uint64_t)now;
+    return r->expires != 0 && now >= 0 && r->expires < (uint64_t)now;
 }
 
 int store_parse_int(const void *s, size_t n, int64_t *out)

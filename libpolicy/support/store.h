@@ -48,7 +48,9 @@
  *
  * LMDB record encoding (the value stored under a key):
  *   byte 0      kind: 0x01 bytes, 0x02 counter (other values: corrupt)
- *   bytes 1-8   expiry, unix seconds, unsigned big-endian; 0 = never
+ *   bytes 1-8   expiry, unix seconds, unsigned big-endian; 0 = never.
+ *               A record lives until the end of that second: at least
+ *               its TTL, at most one second more (Redis: exactly).
  *   bytes 9-    bytes: the value (0..STORE_VALUE_MAX bytes);
  *               counter: 8 bytes, two's complement big-endian
  * An expired record is "not found" to every operation; writers delete the
@@ -221,7 +223,8 @@ size_t store_rec_encode(const struct store_rec *r, unsigned char *out, size_t ou
 /* store_rec_decode - 0, or -1 when buf is not a valid record; r->data
  * points into buf. */
 int store_rec_decode(const void *buf, size_t len, struct store_rec *r);
-/* store_rec_expired - r has an expiry and it is at or before now. */
+/* store_rec_expired - r has an expiry and it is before now (seconds: a
+ * record lives at least its ttl, at most one second more). */
 int store_rec_expired(const struct store_rec *r, time_t now);
 
 /* store_parse_int - s is a canonical decimal int64 (no sign for 0, no

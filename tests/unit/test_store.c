@@ -154,8 +154,9 @@ static void test_records_round_trip(void)
     CU_ASSERT_EQUAL(store_rec_decode(buf, STORE_REC_HEADER, &out), 0);
     CU_ASSERT_EQUAL(out.len, 0);
 
-    CU_ASSERT_TRUE(store_rec_expired(&(struct store_rec){.expires = 100}, 100));
-    CU_ASSERT_FALSE(store_rec_expired(&(struct store_rec){.expires = 101}, 100));
+    CU_ASSERT_TRUE(store_rec_expired(&(struct store_rec){.expires = 99}, 100));
+    CU_ASSERT_FALSE(
+        store_rec_expired(&(struct store_rec){.expires = 100}, 100)); /* its last second */
     CU_ASSERT_FALSE(store_rec_expired(&(struct store_rec){.expires = 0}, 100));
 }
 
@@ -434,14 +435,16 @@ static void test_lmdb_expired_is_not_found(void)
     CU_ASSERT_EQUAL(one(st, "incr", "fixed", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "renew", "sliding", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "incr", "late", NULL, 1, 10, v, sizeof(v)), STORE_FOUND); /* gets one */
-    fake_now += 1; /* 10 s after the first writes */
+    fake_now += 1; /* 10 s after the first writes: never shorter than the ttl */
+    CU_ASSERT_EQUAL(one(st, "get", "s", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
+    fake_now += 1; /* 11 s */
     CU_ASSERT_EQUAL(one(st, "get", "s", NULL, 0, 0, v, sizeof(v)), STORE_NOTFOUND);
     CU_ASSERT_EQUAL(one(st, "add", "a", "y", 0, 10, v, sizeof(v)),
                     STORE_NOTFOUND); /* absent again */
     CU_ASSERT_EQUAL(one(st, "incr", "fixed", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_STRING_EQUAL(v, "1"); /* the window ended: a new count */
     CU_ASSERT_EQUAL(one(st, "renew", "sliding", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
-    CU_ASSERT_STRING_EQUAL(v, "3"); /* restarted 1 s ago */
+    CU_ASSERT_STRING_EQUAL(v, "3"); /* restarted 2 s ago */
     CU_ASSERT_EQUAL(one(st, "get", "late", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "del", "s", NULL, 0, 0, v, sizeof(v)), STORE_NOTFOUND);
     fake_now += 100000;
@@ -466,7 +469,7 @@ static void test_lmdb_sweep_removes_expired_records_a_few_at_a_time(void)
     store_run(b);
     CU_ASSERT_EQUAL(store_lmdb_info(st, &info), 0);
     CU_ASSERT_EQUAL(info.entries, 1000);
-    fake_now += 61;
+    fake_now += 62;
     store_batch_reset(b);
     store_set(b, "new", 3, "y", 1, 0);
     store_run(b);
@@ -665,7 +668,7 @@ static void test_lmdb_full_map_is_an_error_then_expired_records_make_room(void)
     /* still usable for reads, and for what fits */
     CU_ASSERT_EQUAL(one(st, "get", "k0", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     /* once the records expired, a full map sweeps them and goes on */
-    fake_now += 31;
+    fake_now += 32;
     CU_ASSERT_EQUAL(one(st, "set", "after", val, 0, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_PTR_NOT_NULL(strstr(loglines, "expired record(s)"));
     CU_ASSERT_EQUAL(one(st, "get", "after", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
