@@ -337,8 +337,9 @@ static int run_op(struct store_batch *b, size_t i, struct lmdb_env *e, MDB_txn *
                 return 0;
             }
             w.counter = old + op->delta;
-            if (!op->renew && (r.expires || !op->ttl))
-                w.expires = r.expires; /* a fixed window keeps its end */
+            /* a fixed window keeps its end; a sliding one (renew) moves it;
+             * a counter without expiry gets one - as the Redis script does */
+            w.expires = op->ttl && (op->renew || !r.expires) ? expiry(now, op->ttl) : r.expires;
         }
         if ((rc = put_rec(txn, e->dbi, &key, &w)) != 0)
             return rc;

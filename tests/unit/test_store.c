@@ -430,6 +430,9 @@ static void test_lmdb_expired_is_not_found(void)
     CU_ASSERT_EQUAL(one(st, "renew", "sliding", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "incr", "late", NULL, 1, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "set", "forever", "x", 0, 0, v, sizeof(v)), STORE_FOUND);
+    CU_ASSERT_EQUAL(one(st, "renew", "keep", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
+    CU_ASSERT_EQUAL(one(st, "renew", "keep", NULL, 1, 0, v, sizeof(v)),
+                    STORE_FOUND); /* no ttl: kept */
     fake_now += 9;
     CU_ASSERT_EQUAL(one(st, "get", "s", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_EQUAL(one(st, "incr", "fixed", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
@@ -439,6 +442,7 @@ static void test_lmdb_expired_is_not_found(void)
     CU_ASSERT_EQUAL(one(st, "get", "s", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     fake_now += 1; /* 11 s */
     CU_ASSERT_EQUAL(one(st, "get", "s", NULL, 0, 0, v, sizeof(v)), STORE_NOTFOUND);
+    CU_ASSERT_EQUAL(one(st, "get", "keep", NULL, 0, 0, v, sizeof(v)), STORE_NOTFOUND);
     CU_ASSERT_EQUAL(one(st, "add", "a", "y", 0, 10, v, sizeof(v)),
                     STORE_NOTFOUND); /* absent again */
     CU_ASSERT_EQUAL(one(st, "incr", "fixed", NULL, 1, 10, v, sizeof(v)), STORE_FOUND);
