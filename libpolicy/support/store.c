@@ -5,6 +5,7 @@
  * started batch ends with exactly one result, found, not found or error.
  */
 #include <ctype.h>
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,16 +55,15 @@ size_t store_key_encode(const char *prefix, const char *ns, const void *key, siz
 
 static void put_be64(unsigned char *p, uint64_t v)
 {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
+    v = htobe64(v);
+    memcpy(p, &v, 8);
 }
 
 static uint64_t get_be64(const unsigned char *p)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return be64toh(v);
 }
 
 size_t store_rec_encode(const struct store_rec *r, unsigned char *out, size_t outlen)
@@ -271,6 +271,13 @@ static int query(const char *q, struct store_uri *u, char *err, size_t errlen)
                 u->sync = STORE_SYNC_META;
             else if (vn == 4 && !memcmp(v, "full", 4))
                 u->sync = STORE_SYNC_FULL;
+            else
+                bad = 1;
+        } else if (u->kind == STORE_KIND_LMDB && !strcmp(name, "writemap")) {
+            if (vn == 3 && !memcmp(v, "yes", 3))
+                u->writemap = 1;
+            else if (vn == 2 && !memcmp(v, "no", 2))
+                u->writemap = 0;
             else
                 bad = 1;
         } else if (u->kind == STORE_KIND_REDIS && !strcmp(name, "db")) {

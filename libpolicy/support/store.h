@@ -20,7 +20,7 @@
  * A struct store_batch belongs to the session that made it.
  *
  * URIs:
- *   lmdb:PATH[?mapsize=SIZE&maxsize=SIZE&sync=off|meta|full]
+ *   lmdb:PATH[?mapsize=SIZE&maxsize=SIZE&sync=off|meta|full&writemap=no|yes]
  *       PATH absolute (lmdb:///PATH is the same).  An existing directory
  *       holds data.mdb and lock.mdb; any other path names the data file,
  *       with PATH-lock beside it (both created 0660).  mapsize is the
@@ -28,6 +28,10 @@
  *       (default 1G), then a write is an error.  SIZE takes K, M or G.
  *       sync=off (default): commits reach the page cache, an OS crash can
  *       lose the last ones; meta: one fdatasync per commit; full: two.
+ *       writemap=yes writes through a writable map instead of write(2):
+ *       several times faster commits, but a stray write anywhere in the
+ *       process could then corrupt the shared file (default no; use the
+ *       same setting in every process of the host).
  *   redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?OPTIONS]
  *       HOST an IP address, [IPv6] or a name (resolved once, when the
  *       store is opened, never in a session).  PORT 6379, DB 0.
@@ -193,6 +197,7 @@ struct store_uri {
     char prefix[STORE_PREFIX_MAX + 1];
     uint64_t mapsize, maxsize;
     enum store_sync sync;
+    int writemap;
 };
 
 /* store_uri_parse - 0, or -1 with err set (never quoting a password). */

@@ -34,6 +34,7 @@ struct store {
     pthread_mutex_t lock;
     struct lmdb_env *env;
     pid_t env_pid;
+    unsigned long env_gen; /* the fork generation env_pid was checked in */
     /* redis: the resolved address ("" for the unix socket form) */
     char addr[64];
 };

@@ -21,7 +21,7 @@
 
 #define LMDB_MAXREADERS 1024   /* one slot per read transaction in flight (MDB_NOTLS) */
 #define LMDB_ATTEMPTS   40     /* a batch retried after growing the map etc. */
-#define SWEEP_BASE      8      /* records a write transaction looks at, at least */
+#define SWEEP_BASE      2      /* records a write transaction looks at, besides one per write */
 #define SWEEP_RESCUE    100000 /* records looked at when the map is full at its limit */
 
 struct lmdb_env {
@@ -48,6 +48,9 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lmdb_env *reg_head;
 static pid_t reg_pid;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+/* bumped in every child fork() makes: a store checks its pid (a system
+ * call) only when this moved, not on every batch */
+static unsigned long fork_gen;
 
 static void reg_prepare(void)
 {
@@ -59,6 +62,7 @@ static void reg_parent(void)
 }
 static void reg_child(void)
 {
+    fork_gen++;
     pthread_mutex_unlock(&reg_lock);
 }
 /* reg_init - a fork never happens while another thread holds reg_lock. */
@@ -108,7 +112,8 @@ static struct lmdb_env *env_open(struct store *st, const char **why)
         if (e->mapsize > e->maxsize)
             e->maxsize = e->mapsize;
     }
-    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (is_dir ? 0 : MDB_NOSUBDIR);
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (is_dir ? 0 : MDB_NOSUBDIR) |
+                     (st->uri.writemap ? MDB_WRITEMAP : 0);
     flags |= st->uri.sync == STORE_SYNC_OFF    ? MDB_NOSYNC
              : st->uri.sync == STORE_SYNC_META ? MDB_NOMETASYNC
                                                : 0;
@@ -223,11 +228,14 @@ void store_lmdb_release(struct store *st)
 static struct lmdb_env *env_get(struct store *st, const char **why)
 {
     pthread_once(&reg_once, reg_init);
-    pid_t pid = getpid();
     pthread_mutex_lock(&st->lock);
-    if (!st->env || st->env_pid != pid) {
-        st->env = reg_acquire(st, pid, why); /* a parent's env is forgotten, not closed */
-        st->env_pid = pid;
+    if (!st->env || st->env_gen != fork_gen) {
+        pid_t pid = getpid();
+        if (!st->env || st->env_pid != pid) {
+            st->env = reg_acquire(st, pid, why); /* a parent's env is forgotten, not closed */
+            st->env_pid = pid;
+        }
+        st->env_gen = fork_gen;
     }
     struct lmdb_env *e = st->env;
     pthread_mutex_unlock(&st->lock);
@@ -236,30 +244,34 @@ static struct lmdb_env *env_get(struct store *st, const char **why)
 
 /* ------------------------------------------------------------ operations */
 
-/* read_rec - the live record under key: 0 found, MDB_NOTFOUND (absent or
- * expired: *expired says which), -1 corrupt, or an LMDB error. */
-static int read_rec(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, time_t now, struct store_rec *r,
-                    int *expired)
+enum rec_state { ABSENT, LIVE, EXPIRED, CORRUPT };
+
+/* find - position cur on key and read its record: 0 with *state (r set
+ * unless ABSENT or CORRUPT), or an LMDB error.  One descent serves the
+ * read and the write that follows (MDB_CURRENT). */
+static int find(MDB_cursor *cur, MDB_val *key, time_t now, struct store_rec *r,
+                enum rec_state *state)
 {
-    MDB_val v;
-    *expired = 0;
-    int rc = mdb_get(txn, dbi, key, &v);
+    MDB_val k = *key, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    *state = ABSENT;
+    if (rc == MDB_NOTFOUND)
+        return 0;
     if (rc != 0)
         return rc;
     if (store_rec_decode(v.mv_data, v.mv_size, r) < 0)
-        return -1;
-    if (store_rec_expired(r, now)) {
-        *expired = 1;
-        return MDB_NOTFOUND;
-    }
+        *state = CORRUPT;
+    else
+        *state = store_rec_expired(r, now) ? EXPIRED : LIVE;
     return 0;
 }
 
-static int put_rec(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, const struct store_rec *r)
+/* put_rec - write r under key: over the record cur is on, or new. */
+static int put_rec(MDB_cursor *cur, MDB_val *key, const struct store_rec *r, enum rec_state state)
 {
     unsigned char buf[STORE_REC_MAX];
     MDB_val v = {store_rec_encode(r, buf, sizeof(buf)), buf};
-    return mdb_put(txn, dbi, key, &v, 0);
+    return mdb_cursor_put(cur, key, &v, state == ABSENT ? 0 : MDB_CURRENT);
 }
 
 static uint64_t expiry(time_t now, unsigned ttl)
@@ -278,31 +290,28 @@ static int counter_of(const struct store_rec *r, int64_t *v)
     return store_parse_int(r->data, r->len, v);
 }
 
-/* run_op - operation i inside txn; 0, or an LMDB error that ends the
+/* run_op - operation i with cursor cur; 0, or an LMDB error that ends the
  * transaction (results of this attempt are then discarded). */
-static int run_op(struct store_batch *b, size_t i, struct lmdb_env *e, MDB_txn *txn, time_t now,
-                  int writing)
+static int run_op(struct store_batch *b, size_t i, MDB_cursor *cur, time_t now, int writing)
 {
     struct store_op *op = &b->ops[i];
     MDB_val key = {op->key_len, b->buf + op->key_off};
     struct store_rec r;
-    int expired, rc = read_rec(txn, e->dbi, &key, now, &r, &expired);
-    if (rc != 0 && rc != MDB_NOTFOUND && rc != -1)
+    enum rec_state state;
+    int rc = find(cur, &key, now, &r, &state);
+    if (rc != 0)
         return rc;
-    if (rc == -1 && op->kind != STORE_OP_SET && op->kind != STORE_OP_DEL) {
+    if (state == CORRUPT && op->kind != STORE_OP_SET && op->kind != STORE_OP_DEL) {
         store_op_finish(b, i, STORE_ERROR, "corrupt record");
         return 0;
     }
-    int live = rc == 0;
-    if (expired && writing && op->kind == STORE_OP_GET) {
-        int drc = mdb_del(txn, e->dbi, &key, NULL); /* lazily, while we are here */
-        if (drc != 0 && drc != MDB_NOTFOUND)
-            return drc;
-    }
+    int live = state == LIVE;
     switch (op->kind) {
     case STORE_OP_GET:
         if (!live) {
             store_op_finish(b, i, STORE_NOTFOUND, NULL);
+            if (state == EXPIRED && writing)
+                return mdb_cursor_del(cur, 0); /* lazily, while we are here */
         } else if (r.kind == STORE_REC_COUNTER) {
             char num[24];
             store_op_value(b, i, num, store_format_int(r.counter, num));
@@ -318,7 +327,7 @@ static int run_op(struct store_batch *b, size_t i, struct lmdb_env *e, MDB_txn *
         }
         struct store_rec w = {STORE_REC_BYTES, expiry(now, op->ttl), b->buf + op->val_off,
                               op->val_len, 0};
-        if ((rc = put_rec(txn, e->dbi, &key, &w)) != 0)
+        if ((rc = put_rec(cur, &key, &w, state)) != 0)
             return rc;
         store_op_finish(b, i, op->kind == STORE_OP_ADD ? STORE_NOTFOUND : STORE_FOUND, NULL);
         return 0;
@@ -341,31 +350,25 @@ static int run_op(struct store_batch *b, size_t i, struct lmdb_env *e, MDB_txn *
              * a counter without expiry gets one - as the Redis script does */
             w.expires = op->ttl && (op->renew || !r.expires) ? expiry(now, op->ttl) : r.expires;
         }
-        if ((rc = put_rec(txn, e->dbi, &key, &w)) != 0)
+        if ((rc = put_rec(cur, &key, &w, state)) != 0)
             return rc;
         op->res.value = w.counter;
         store_op_finish(b, i, STORE_FOUND, NULL);
         return 0;
     }
     case STORE_OP_DEL:
-        rc = mdb_del(txn, e->dbi, &key, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return rc;
         store_op_finish(b, i, live ? STORE_FOUND : STORE_NOTFOUND, NULL);
-        return 0;
+        return state == ABSENT ? 0 : mdb_cursor_del(cur, 0);
     }
     return 0;
 }
 
 /* sweep - look at up to budget records from the sweep position, delete
  * the expired ones; *removed counts them.  0 or an LMDB error. */
-static int sweep(struct lmdb_env *e, MDB_txn *txn, time_t now, size_t budget, size_t *removed)
+static int sweep(struct lmdb_env *e, MDB_cursor *cur, time_t now, size_t budget, size_t *removed)
 {
-    MDB_cursor *cur;
     MDB_val k, v;
-    int rc = mdb_cursor_open(txn, e->dbi, &cur);
-    if (rc != 0)
-        return rc;
+    int rc;
     if (e->sweep_wrap || e->sweep_len == 0) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     } else {
@@ -391,7 +394,6 @@ static int sweep(struct lmdb_env *e, MDB_txn *txn, time_t now, size_t budget, si
         e->sweep_wrap = 1;
         rc = 0;
     }
-    mdb_cursor_close(cur);
     return rc;
 }
 
@@ -400,12 +402,14 @@ static int sweep(struct lmdb_env *e, MDB_txn *txn, time_t now, size_t budget, si
 static int rescue_sweep(struct store *st, struct lmdb_env *e, time_t now)
 {
     MDB_txn *txn;
+    MDB_cursor *cur;
     size_t removed = 0;
     int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
     if (rc != 0)
         return rc;
     e->sweep_wrap = 1; /* from the first record */
-    if ((rc = sweep(e, txn, now, SWEEP_RESCUE, &removed)) != 0) {
+    if ((rc = mdb_cursor_open(txn, e->dbi, &cur)) != 0 ||
+        (rc = sweep(e, cur, now, SWEEP_RESCUE, &removed)) != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
@@ -419,22 +423,30 @@ static int rescue_sweep(struct store *st, struct lmdb_env *e, time_t now)
 static int attempt(struct store_batch *b, struct lmdb_env *e, int writing, time_t now)
 {
     MDB_txn *txn;
+    MDB_cursor *cur;
     int rc = mdb_txn_begin(e->env, NULL, writing ? 0 : MDB_RDONLY, &txn);
     if (rc != 0)
         return rc;
-    size_t nwrite = 0, removed = 0;
-    for (size_t i = 0; rc == 0 && i < b->n; i++) {
-        rc = run_op(b, i, e, txn, now, writing);
-        nwrite += b->ops[i].kind != STORE_OP_GET;
-    }
-    if (!writing) {
+    if ((rc = mdb_cursor_open(txn, e->dbi, &cur)) != 0) {
         mdb_txn_abort(txn);
         return rc;
     }
+    size_t nwrite = 0, removed = 0;
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        rc = run_op(b, i, cur, now, writing);
+        nwrite += b->ops[i].kind != STORE_OP_GET;
+    }
+    if (!writing) {
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    /* at least as many records looked at as written: the expired ones
+     * cannot pile up faster than they are found */
     if (rc == 0)
-        rc = sweep(e, txn, now, SWEEP_BASE + nwrite / 4, &removed);
+        rc = sweep(e, cur, now, SWEEP_BASE + nwrite, &removed);
     if (rc == 0)
-        return mdb_txn_commit(txn);
+        return mdb_txn_commit(txn); /* closes the cursor */
     mdb_txn_abort(txn);
     return rc;
 }
