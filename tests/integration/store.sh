@@ -64,6 +64,11 @@ same "prefix= goes before the namespace" "found 1|mx1:rate:ip" \
     "$("$D" -n rate "$TCP?prefix=mx1:" incr ip 1 0 | tr '\n' '|')$(redis-cli -p $PORT -a "$PW" --no-auth-warning --raw keys 'mx1:*')"
 same "an increment sets the TTL with the counter" "100" \
     "$(redis-cli -p $PORT -a "$PW" --no-auth-warning ttl drive:r)"
+"$D" "$TCP" incr kw 1 100 '|' incr kw 1 300 incr-renew ks 1 100 '|' incr-renew ks 1 300 \
+    incr-renew kr 1 100 '|' incr-renew kr 1 0 incr kn 1 0 '|' incr kn 1 50 >/dev/null
+same "TTLs: a fixed window keeps its end, renew moves it, no TTL keeps it, none gets one" \
+    "100 300 100 50" "$(for k in kw ks kr kn; do
+        redis-cli -p $PORT -a "$PW" --no-auth-warning ttl drive:$k; done | tr '\n' ' ' | sed 's/ $//')"
 "$D" "$TCP/3" set k three 0 >/dev/null
 same "the database of the URI is selected" "notfound|found three" \
     "$("$D" "$TCP/4" get k | tr '\n' '|')$("$D" "$UNIX&db=3" get k)"
@@ -109,6 +114,22 @@ check "the first question of a session waits the timeout ($(ms 1) ms)" test "$(m
 check "the next ones of that session fail at once ($(ms 2), $(ms 3) ms)" test "$(ms 2)" -lt 10 -a "$(ms 3)" -lt 10
 check "the next session tries again, once ($(ms 4), $(ms 5) ms)" test "$(ms 4)" -ge 190 -a "$(ms 5)" -lt 10
 same "once it wakes up, Redis answers again" "found v" "$("$D" "$TCP" get k)"
+
+# --- a Redis killed while a batch waits for its answers
+"$D" "$UNIX" set k v 0 >/dev/null
+kill -STOP $REDIS
+"$D" -T "$TCP?timeout=3000" incr-many inflight 100 1 0 '|' get k > "$T/inflight" &
+drive=$!
+sleep 0.5
+{ kill -9 $REDIS && wait $REDIS; } 2>/dev/null
+wait $drive
+same "a batch in flight when Redis dies: every answer an error" "100" \
+    "$(sed '/^batch 1 /q' "$T/inflight" | grep -c '^error redis: ')"
+check "given when the connection drops, not at the timeout ($(sed -n 's/^batch 1 ms=//p' "$T/inflight") ms)" \
+    test "$(sed -n 's/^batch 1 ms=//p' "$T/inflight")" -lt 1500
+same "and remembered for the rest of the session" "error 0" \
+    "$(sed -n '102p;103p' "$T/inflight" | sed 's/^\(error\) .*/\1/;s/^batch 2 ms=/ /' | tr -d '\n')"
+start_redis
 
 # --- a Redis killed during a run, then started again
 "$D" -l 3 "$TCP?timeout=200" loop > "$T/loop" &
