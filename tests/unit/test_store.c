@@ -751,6 +751,58 @@ static void test_lmdb_reader_of_a_killed_process_is_cleared(void)
     store_close(st);
 }
 
+static void test_lmdb_writer_killed_mid_transaction_blocks_nobody(void)
+{
+    char path[600], v[64];
+    struct store *st = lmdb("deadwriter", "");
+    CU_ASSERT_EQUAL(one(st, "set", "k", "v", 0, 0, v, sizeof(v)), STORE_FOUND);
+    snprintf(path, sizeof(path), "%s/deadwriter", test_dir());
+    int pfd[2];
+    CU_ASSERT_FATAL(pipe(pfd) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) { /* a process that dies holding the write lock */
+        MDB_env *env;
+        MDB_txn *txn;
+        char c = 'w';
+        if (mdb_env_create(&env) || mdb_env_set_maxreaders(env, 1024) ||
+            mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOTLS, 0660) ||
+            mdb_txn_begin(env, NULL, 0, &txn))
+            c = 'x';
+        if (write(pfd[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char c = 0;
+    CU_ASSERT_EQUAL(read(pfd[0], &c, 1), 1);
+    CU_ASSERT_EQUAL(c, 'w');
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    /* the next writer inherits the lock (a robust mutex), in another
+     * process and in this one; if it did not, the worker would hang */
+    pid_t worker = fork();
+    CU_ASSERT_FATAL(worker >= 0);
+    if (worker == 0)
+        _exit(one(st, "incr", "n", NULL, 1, 0, NULL, 0) == STORE_FOUND ? 0 : 1);
+    int status = -1, done = 0;
+    for (int i = 0; i < 500 && !done; i++) {
+        done = waitpid(worker, &status, WNOHANG) == worker;
+        if (!done)
+            usleep(10000);
+    }
+    if (!done) {
+        kill(worker, SIGKILL);
+        waitpid(worker, NULL, 0);
+    }
+    CU_ASSERT_TRUE(done && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(one(st, "incr", "n", NULL, 1, 0, v, sizeof(v)), STORE_FOUND);
+    CU_ASSERT_STRING_EQUAL(v, "2");
+    store_close(st);
+}
+
 static void test_lmdb_corrupt_record_is_an_error(void)
 {
     char path[600], v[64];
@@ -887,6 +939,7 @@ int suite_store(void)
     CU_ADD_TEST(s, test_lmdb_full_map_is_an_error_then_expired_records_make_room);
     CU_ADD_TEST(s, test_lmdb_with_writemap_counts_grows_and_fills_the_same);
     CU_ADD_TEST(s, test_lmdb_reader_of_a_killed_process_is_cleared);
+    CU_ADD_TEST(s, test_lmdb_writer_killed_mid_transaction_blocks_nobody);
     CU_ADD_TEST(s, test_lmdb_corrupt_record_is_an_error);
     CU_ADD_TEST(s, test_lmdb_that_cannot_open_is_an_error);
     CU_ADD_TEST(s, test_redis_nobody_listening_fails_at_once_and_is_remembered);
