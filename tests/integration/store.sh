@@ -29,7 +29,7 @@ UNIX="redis+unix://$T/redis.sock?password=$PWQ"
 LMDB="lmdb:$T/state"
 
 start_redis() {
-    redis-server --port $PORT --bind 127.0.0.1 --daemonize no --save '' --appendonly no \
+    redis-server --port $PORT --bind 127.0.0.1 -::1 --daemonize no --save '' --appendonly no \
         --dir "$T" --unixsocket "$T/redis.sock" --requirepass "$PW" >> "$T/redis.log" 2>&1 &
     REDIS=$!
     for _ in $(seq 50); do
@@ -69,6 +69,7 @@ same "an increment sets the TTL with the counter" "100" \
 same "TTLs: a fixed window keeps its end, renew moves it, no TTL keeps it, none gets one" \
     "100 300 100 50" "$(for k in kw ks kr kn; do
         redis-cli -p $PORT -a "$PW" --no-auth-warning ttl drive:$k; done | tr '\n' ' ' | sed 's/ $//')"
+same "an IPv6 address in brackets" "found 1" "$("$D" "redis://:$PWQ@[::1]:$PORT" incr v6 1 0)"
 "$D" "$TCP/3" set k three 0 >/dev/null
 same "the database of the URI is selected" "notfound|found three" \
     "$("$D" "$TCP/4" get k | tr '\n' '|')$("$D" "$UNIX&db=3" get k)"
@@ -114,6 +115,18 @@ check "the first question of a session waits the timeout ($(ms 1) ms)" test "$(m
 check "the next ones of that session fail at once ($(ms 2), $(ms 3) ms)" test "$(ms 2)" -lt 10 -a "$(ms 3)" -lt 10
 check "the next session tries again, once ($(ms 4), $(ms 5) ms)" test "$(ms 4)" -ge 190 -a "$(ms 5)" -lt 10
 same "once it wakes up, Redis answers again" "found v" "$("$D" "$TCP" get k)"
+
+# --- a Redis gone between two batches of a session (the client reads the
+# hang-up before it writes; a write that loses the race costs an error too,
+# never a SIGPIPE)
+"$D" "$UNIX" get k '|' pause 700 get k > "$T/pipe" 2>&1 &
+drive=$!
+sleep 0.3
+{ kill -9 $REDIS && wait $REDIS; } 2>/dev/null
+wait $drive
+same "a Redis gone mid-session: the next batch errors and the process lives on" "0|error redis:" \
+    "$?|$(tail -1 "$T/pipe" | cut -d' ' -f1,2)"
+start_redis
 
 # --- a Redis killed while a batch waits for its answers
 "$D" "$UNIX" set k v 0 >/dev/null

@@ -8,7 +8,8 @@
  *       "//" (next session: a new connection):
  *         get KEY | set KEY VALUE TTL | add KEY VALUE TTL |
  *         incr KEY DELTA TTL | incr-renew KEY DELTA TTL | del KEY |
- *         incr-many PREFIX COUNT DELTA TTL (COUNT keys PREFIX0.. in one batch)
+ *         incr-many PREFIX COUNT DELTA TTL (COUNT keys PREFIX0.. in one batch) |
+ *         pause MS (sleep before queueing what follows)
  *       prints one line per operation: "found VALUE", "notfound" or
  *       "error WHY"; -T adds "batch N ms=M" after each batch.
  *   store_drive [-n NS] -c N [-p P] [-b B] URI KEY
@@ -118,6 +119,9 @@ static int run_ops(struct store *st, int timing, int argc, char **argv)
             idx[nidx++] = f(b, argv[a + 1], strlen(argv[a + 1]), atoll(argv[a + 2]),
                             (unsigned)atoi(argv[a + 3]));
             a += 3;
+        } else if (!strcmp(op, "pause") && left >= 1) {
+            usleep((useconds_t)atoi(argv[a + 1]) * 1000);
+            a += 1;
         } else if (!strcmp(op, "incr-many") && left >= 4) {
             int n = atoi(argv[a + 2]);
             for (int i = 0; i < n && nidx < STORE_BATCH_MAX; i++) {
