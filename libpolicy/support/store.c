@@ -756,8 +756,8 @@ void store_wait(struct store_batch *b)
 {
     if (!b->started)
         store_start(b);
-    if (store_done(b))
-        return;
+    if (store_done(b) || b->conn->st->uri.kind != STORE_KIND_REDIS)
+        return; /* LMDB is done when started */
     /* the Redis source gives up at b->deadline itself; the margin only
      * guards against a source that would not */
     waiter_run(b->conn->w, batch_done, b, b->deadline + 100);

@@ -115,15 +115,24 @@ static const char *lost(struct rconn *rc, const redisAsyncContext *ac)
     return rc->c->failed;
 }
 
-/* error_text - a Redis error reply as the batch's why: printable, bounded. */
+/* printable - "redis: " and the server's text into out: printable ASCII,
+ * bounded (it goes to the log). */
+static const char *printable(char *out, size_t outlen, const char *what, const char *s, size_t n)
+{
+    size_t k = (size_t)snprintf(out, outlen, "redis: %s", what);
+    if (k >= outlen)
+        k = outlen - 1;
+    for (size_t i = 0; i < n && k + 1 < outlen; i++)
+        out[k++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[k] = '\0';
+    return out;
+}
+
+/* error_text - a Redis error reply as the batch's why (the first one). */
 static const char *error_text(struct store_batch *b, const redisReply *r)
 {
-    if (!b->err_text[0]) {
-        size_t k = (size_t)snprintf(b->err_text, sizeof(b->err_text), "redis: ");
-        for (size_t i = 0; i < r->len && k + 1 < sizeof(b->err_text); i++)
-            b->err_text[k++] = r->str[i] >= 0x20 && r->str[i] < 0x7f ? r->str[i] : '?';
-        b->err_text[k] = '\0';
-    }
+    if (!b->err_text[0])
+        printable(b->err_text, sizeof(b->err_text), "", r->str, r->len);
     return b->err_text;
 }
 
@@ -145,7 +154,9 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
     } else {
         switch (op->kind) {
         case STORE_OP_GET:
-            if (r->type == REDIS_REPLY_STRING)
+            if (r->type == REDIS_REPLY_STRING && r->len > STORE_VALUE_MAX)
+                store_op_finish(b, i, STORE_ERROR, "redis: value too long");
+            else if (r->type == REDIS_REPLY_STRING)
                 store_op_value(b, i, r->str, r->len);
             else if (r->type == REDIS_REPLY_NIL)
                 store_op_finish(b, i, STORE_NOTFOUND, NULL);
@@ -197,7 +208,9 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, sizeof(why), "redis: %s refused: %.100s", what, r->str);
+        char head[32];
+        snprintf(head, sizeof(head), "%s refused: ", what);
+        printable(why, sizeof(why), head, r->str, r->len);
         store_conn_fail(rc->c, why);
         store_log(rc->c->st, LOG_WARNING, "store=redis %s", why);
     } else if (!strcmp(what, "SCRIPT LOAD") &&

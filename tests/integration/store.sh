@@ -69,6 +69,9 @@ same "an increment sets the TTL with the counter" "100" \
 same "TTLs: a fixed window keeps its end, renew moves it, no TTL keeps it, none gets one" \
     "100 300 100 50" "$(for k in kw ks kr kn; do
         redis-cli -p $PORT -a "$PW" --no-auth-warning ttl drive:$k; done | tr '\n' ' ' | sed 's/ $//')"
+redis-cli -p $PORT -a "$PW" --no-auth-warning set drive:big "$(head -c 2000 /dev/zero | tr '\0' x)" >/dev/null
+same "a value longer than the store keeps, put there by someone else, is an error" \
+    "error redis: value too long" "$("$D" "$TCP" get big)"
 same "an IPv6 address in brackets" "found 1" "$("$D" "redis://:$PWQ@[::1]:$PORT" incr v6 1 0)"
 "$D" "$TCP/3" set k three 0 >/dev/null
 same "the database of the URI is selected" "notfound|found three" \
