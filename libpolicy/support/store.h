@@ -23,7 +23,9 @@
  *   lmdb:PATH[?mapsize=SIZE&maxsize=SIZE&sync=off|meta|full&writemap=no|yes]
  *       PATH absolute (lmdb:///PATH is the same).  An existing directory
  *       holds data.mdb and lock.mdb; any other path names the data file,
- *       with PATH-lock beside it (both created 0660).  mapsize is the
+ *       with PATH-lock beside it (both created 0660 less the umask: every
+ *       process of the host - qmail-smtpd, policy-queue, the milter - must
+ *       be able to write both, e.g. through one group).  mapsize is the
  *       first map (default 16M); it doubles when full, up to maxsize
  *       (default 1G), then a write is an error.  SIZE takes K, M or G.
  *       sync=off (default): commits reach the page cache, an OS crash can
@@ -58,8 +60,12 @@
  *   bytes 9-    bytes: the value (0..STORE_VALUE_MAX bytes);
  *               counter: 8 bytes, two's complement big-endian
  * An expired record is "not found" to every operation; writers delete the
- * expired records they meet, and every write transaction also sweeps a few
- * records from a moving position, so the file does not grow forever.
+ * expired records they meet, and every write transaction also looks at one
+ * record more than it writes, plus two, from a position that moves on
+ * (each process starts it at a random key), deleting the expired ones: the
+ * file does not grow forever.  Readers left by killed processes are
+ * cleared when a process opens the file and whenever the map is full; a
+ * writer killed holding the lock is recovered by LMDB's robust mutex.
  */
 #ifndef LIBPOLICY_STORE_H
 #define LIBPOLICY_STORE_H
