@@ -180,28 +180,47 @@ struct server {
     unsigned char query[P0F_QUERY_LEN];
 };
 
+/* read_query - a whole query from c into s->query; 1, or 0 at its end. */
+static int read_query(struct server *s, int c)
+{
+    size_t got = 0;
+    while (got < P0F_QUERY_LEN) {
+        ssize_t n = read(c, s->query + got, P0F_QUERY_LEN - got);
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+    }
+    return 1;
+}
+
 /* serve - accept one client, read its query, answer in three pieces. */
 static void *serve(void *arg)
 {
     struct server *s = arg;
     int c = accept(s->l, NULL, NULL);
-    size_t got = 0;
-    while (c >= 0 && got < P0F_QUERY_LEN) {
-        ssize_t n = read(c, s->query + got, P0F_QUERY_LEN - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (c >= 0) {
+    if (c >= 0 && read_query(s, c)) {
         (void)!write(c, s->reply, 10);
         usleep(20000);
         (void)!write(c, s->reply + 10, 100);
         usleep(20000);
         (void)!write(c, s->reply + 110, P0F_REPLY_LEN - 110);
         usleep(50000);
-        close(c);
     }
+    if (c >= 0)
+        close(c);
     return NULL;
+}
+
+/* server_start - a listener at test_dir()/name answering "Windows" and
+ * flavor through fn, in a thread; its path in path. */
+static void server_start(struct server *s, pthread_t *t, void *(*fn)(void *), const char *name,
+                         const char *flavor, char *path, size_t pathlen)
+{
+    sock_path(path, pathlen, name);
+    s->l = listen_unix(path);
+    CU_ASSERT_FATAL(s->l >= 0);
+    reply(s->reply, 0x50304602, 0x10, "Windows", flavor);
+    CU_ASSERT_FATAL(pthread_create(t, NULL, fn, s) == 0);
 }
 
 static void test_answer_in_pieces_is_read_whole(void)
@@ -209,11 +228,7 @@ static void test_answer_in_pieces_is_read_whole(void)
     char path[300];
     struct server s;
     pthread_t t;
-    sock_path(path, sizeof(path), "slow-p0f.sock");
-    s.l = listen_unix(path);
-    CU_ASSERT_FATAL(s.l >= 0);
-    reply(s.reply, 0x50304602, 0x10, "Windows", "XP");
-    CU_ASSERT_FATAL(pthread_create(&t, NULL, serve, &s) == 0);
+    server_start(&s, &t, serve, "slow-p0f.sock", "XP", path, sizeof(path));
     struct p0f_q *q = p0f_start(NULL, path, "192.0.2.9", 1000, 0);
     p0f_wait(q);
     pthread_join(t, NULL);
@@ -234,18 +249,8 @@ static void *serve_late(void *arg)
     unsigned char nomatch[P0F_REPLY_LEN];
     reply(nomatch, 0x50304602, 0x20, NULL, NULL);
     int c = accept(s->l, NULL, NULL);
-    for (int k = 0; c >= 0 && k < 3; k++) {
-        size_t got = 0;
-        while (got < P0F_QUERY_LEN) {
-            ssize_t n = read(c, s->query + got, P0F_QUERY_LEN - got);
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        if (got < P0F_QUERY_LEN)
-            break;
+    for (int k = 0; c >= 0 && k < 3 && read_query(s, c); k++)
         (void)!write(c, k < 2 ? nomatch : s->reply, P0F_REPLY_LEN);
-    }
     if (c >= 0)
         close(c);
     return NULL;
@@ -256,11 +261,7 @@ static void test_not_seen_yet_is_asked_again_until_the_timeout(void)
     char path[300];
     struct server s;
     pthread_t t;
-    sock_path(path, sizeof(path), "late-p0f.sock");
-    s.l = listen_unix(path);
-    CU_ASSERT_FATAL(s.l >= 0);
-    reply(s.reply, 0x50304602, 0x10, "Windows", "7 or 8");
-    CU_ASSERT_FATAL(pthread_create(&t, NULL, serve_late, &s) == 0);
+    server_start(&s, &t, serve_late, "late-p0f.sock", "7 or 8", path, sizeof(path));
     double t0 = waiter_now_ms();
     struct p0f_q *q = p0f_start(NULL, path, "192.0.2.9", 1000, 30);
     p0f_wait(q);

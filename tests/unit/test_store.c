@@ -704,6 +704,39 @@ static void test_lmdb_with_writemap_counts_grows_and_fills_the_same(void)
     fill_up("wm-full", "mapsize=64K&maxsize=128K&writemap=yes");
 }
 
+/* die_in_a_transaction - a process opens the LMDB file at path on its own,
+ * begins a transaction (flags: MDB_RDONLY or 0) and is killed in it.
+ * 1 when it got that far. */
+static int die_in_a_transaction(const char *path, unsigned flags)
+{
+    int pfd[2];
+    char c = 0;
+    if (pipe(pfd) != 0)
+        return 0;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        c = 'y';
+        if (mdb_env_create(&env) || mdb_env_set_maxreaders(env, 1024) ||
+            mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOTLS, 0660) ||
+            mdb_txn_begin(env, NULL, flags, &txn))
+            c = 'n';
+        if (write(pfd[1], &c, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    int got = read(pfd[0], &c, 1) == 1 && c == 'y';
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    return got;
+}
+
 static void test_lmdb_reader_of_a_killed_process_is_cleared(void)
 {
     char path[600], v[64], key[16], val[900];
@@ -712,30 +745,7 @@ static void test_lmdb_reader_of_a_killed_process_is_cleared(void)
     val[sizeof(val) - 1] = '\0';
     CU_ASSERT_EQUAL(one(st, "set", "k", "v", 0, 0, v, sizeof(v)), STORE_FOUND);
     snprintf(path, sizeof(path), "%s/stale", test_dir());
-    int pfd[2];
-    CU_ASSERT_FATAL(pipe(pfd) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) { /* a process that dies in the middle of a read */
-        MDB_env *env;
-        MDB_txn *txn;
-        char c = 'r';
-        if (mdb_env_create(&env) || mdb_env_set_maxreaders(env, 1024) ||
-            mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOTLS, 0660) ||
-            mdb_txn_begin(env, NULL, MDB_RDONLY, &txn))
-            c = 'x';
-        if (write(pfd[1], &c, 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
-    char c = 0;
-    CU_ASSERT_EQUAL(read(pfd[0], &c, 1), 1);
-    CU_ASSERT_EQUAL(c, 'r');
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    close(pfd[0]);
-    close(pfd[1]);
+    CU_ASSERT_TRUE(die_in_a_transaction(path, MDB_RDONLY)); /* a reader */
     /* its snapshot pins every page freed since: without clearing the slot
      * the map fills up after a few hundred kilobytes of rewrites */
     loglines[0] = '\0';
@@ -757,30 +767,7 @@ static void test_lmdb_writer_killed_mid_transaction_blocks_nobody(void)
     struct store *st = lmdb("deadwriter", "");
     CU_ASSERT_EQUAL(one(st, "set", "k", "v", 0, 0, v, sizeof(v)), STORE_FOUND);
     snprintf(path, sizeof(path), "%s/deadwriter", test_dir());
-    int pfd[2];
-    CU_ASSERT_FATAL(pipe(pfd) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) { /* a process that dies holding the write lock */
-        MDB_env *env;
-        MDB_txn *txn;
-        char c = 'w';
-        if (mdb_env_create(&env) || mdb_env_set_maxreaders(env, 1024) ||
-            mdb_env_open(env, path, MDB_NOSUBDIR | MDB_NOTLS, 0660) ||
-            mdb_txn_begin(env, NULL, 0, &txn))
-            c = 'x';
-        if (write(pfd[1], &c, 1) != 1)
-            _exit(1);
-        pause();
-        _exit(0);
-    }
-    char c = 0;
-    CU_ASSERT_EQUAL(read(pfd[0], &c, 1), 1);
-    CU_ASSERT_EQUAL(c, 'w');
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    close(pfd[0]);
-    close(pfd[1]);
+    CU_ASSERT_TRUE(die_in_a_transaction(path, 0)); /* a writer, holding the lock */
     /* the next writer inherits the lock (a robust mutex), in another
      * process and in this one; if it did not, the worker would hang */
     pid_t worker = fork();
