@@ -563,6 +563,14 @@ struct store_batch *store_batch_new(struct store_conn *c, const char *ns)
     return b;
 }
 
+int store_batch_ns(struct store_batch *b, const char *ns)
+{
+    if (!store_ns_ok(ns))
+        return -1;
+    snprintf(b->ns, sizeof(b->ns), "%s", ns);
+    return 0;
+}
+
 void store_batch_free(struct store_batch *b)
 {
     if (!b)

@@ -141,6 +141,11 @@ const char *store_conn_failed(const struct store_conn *c);
 /* store_batch_new - an empty batch of operations under namespace ns.
  * NULL when ns is not a valid namespace or memory runs out. */
 struct store_batch *store_batch_new(struct store_conn *c, const char *ns);
+/* store_batch_ns - the namespace of the operations queued from now on: the
+ * core can gather the questions of several layers of one stage into one
+ * batch (one transaction, one round trip), each layer under its own name.
+ * 0, or -1 (nothing changed) when ns is not a valid namespace. */
+int store_batch_ns(struct store_batch *b, const char *ns);
 /* store_batch_free - free it; a batch still waiting for Redis drops the
  * conn's connection (and is then remembered as failed). */
 void store_batch_free(struct store_batch *b);

@@ -130,12 +130,15 @@ static void rcpt_work(struct sb *s, struct store_batch *b2)
     struct rcpt k;
     rcpt_keys(&k);
     store_batch_reset(s->b);
+    store_batch_ns(s->b, "greylist");
     store_get(s->b, k.t, k.tn);
     store_set(s->b, k.t, k.tn, "1700000000 1700000300 2", 23, 36 * 86400);
     if (b2 != s->b) {
         store_run(s->b);
         check(s, s->b);
         store_batch_reset(b2);
+    } else {
+        store_batch_ns(b2, "rate");
     }
     store_incr(b2, k.ip, strlen(k.ip), 1, 3600);
     store_incr(b2, k.snd, strlen(k.snd), 1, 3600);
@@ -150,7 +153,8 @@ static void rcpt_two(void *arg)
     rcpt_work(s, s->b2);
 }
 
-/* rcpt_one - the same four operations in one batch (one transaction). */
+/* rcpt_one - the same four operations in one batch (one transaction), as
+ * the core could gather them with store_batch_ns(). */
 static void rcpt_one(void *arg)
 {
     struct sb *s = arg;

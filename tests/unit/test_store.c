@@ -393,11 +393,15 @@ static void test_lmdb_batch_runs_in_order_and_sees_its_writes(void)
     CU_ASSERT_TRUE(r->numeric && r->value == 1700000000);
     store_batch_free(b);
 
-    /* namespaces keep layers apart */
+    /* namespaces keep layers apart, also inside one batch */
     b = store_batch_new(c, "rate");
     int other = store_get(b, "1.2.3.4/a@x/b@y", 15);
+    CU_ASSERT_EQUAL(store_batch_ns(b, "Bad"), -1);
+    CU_ASSERT_EQUAL(store_batch_ns(b, "greylist"), 0);
+    int same = store_get(b, "1.2.3.4/a@x/b@y", 15);
     store_run(b);
     CU_ASSERT_EQUAL(store_result(b, other)->status, STORE_NOTFOUND);
+    CU_ASSERT_EQUAL(store_result(b, same)->status, STORE_FOUND);
     store_batch_free(b);
 
     /* 300 token counters in one batch, as the spam filter asks */
