@@ -567,7 +567,7 @@ int store_batch_ns(struct store_batch *b, const char *ns)
 {
     if (!store_ns_ok(ns))
         return -1;
-    snprintf(b->ns, sizeof(b->ns), "%s", ns);
+    memcpy(b->ns, ns, strlen(ns) + 1); /* at most STORE_NS_MAX + 1 */
     return 0;
 }
 
