@@ -44,12 +44,14 @@ struct cfg_line {
 };
 
 struct client_cfg; /* client.c: who is a customer, which domains are ours */
+struct store;
 
 struct policy_engine {
     atomic_int refs;
     char *path; /* NULL for built-in defaults */
     struct general_cfg general;
     struct client_cfg *client;
+    struct store *store; /* [general] store, opened lazily; NULL: none */
     struct layer_inst *layers; /* layer_count entries, registry order */
     policy_log_fn log_fn;
     void *log_ctx;
@@ -194,6 +196,10 @@ struct policy_session {
     unsigned deferred_any; /* union of them, maybe stale: 0 = nothing to harvest */
     int harvesting;        /* the core is collecting deferred verdicts now */
     struct waiter *waiter; /* the session's poll set, created on first use */
+    struct session_conn { /* a connection per store the session uses */
+        struct store *store;
+        struct store_conn *conn;
+    } stores[4];
     struct dns *dns;       /* the session's resolver, created on first use */
 
     /* the last reply and its storage */

@@ -17,6 +17,7 @@
 
 #include "../support/dns.h"
 #include "../support/recipmap.h"
+#include "../support/store.h"
 #include "core.h"
 
 #ifndef POLICY_VERSION
@@ -52,11 +53,12 @@ enum {
     G_DNS_TIMEOUT,
     G_TMPDIR,
     G_MESSAGE_SIZE_LIMIT,
-    G_SPOOL_MEMORY
+    G_SPOOL_MEMORY,
+    G_STORE
 };
 static const char *const general_keys[] = {
     "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
-    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory"};
+    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store"};
 
 static const struct {
     const char *name;
@@ -105,6 +107,13 @@ static int append_words(char **dst, const char *v, struct cfg_err *err)
     memcpy(p + old, v, n + 1);
     *dst = p;
     return 0;
+}
+
+/* store_log - what the store reports (a map grown, readers cleared), into
+ * the engine's log. */
+static void store_log(int level, const char *line, void *ctx)
+{
+    elog(ctx, level, "store: %s", line);
 }
 
 static int general_set(struct parse *p, const char *key, const char *v)
@@ -165,6 +174,16 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (cfg_parse_size(v, (uint64_t)1 << 30, &g->spool_memory))
             return cfg_fail(&p->err, "expected a size up to 1G (e.g. 1M), got '%s'", v);
         return 0;
+    case G_STORE: { /* checked now, opened (lazily) with the engine */
+        char why[POLICY_ERR_MAX - 64];
+        struct store *st = store_open(v, why, sizeof(why));
+        if (!st)
+            return cfg_fail(&p->err, "%s", why);
+        store_close(p->e->store);
+        store_set_log(st, store_log, p->e);
+        p->e->store = st;
+        return set_string(&g->store, v, &p->err);
+    }
     }
     return cfg_fail(&p->err, "unknown key");
 }
@@ -422,6 +441,8 @@ static void engine_free(policy_engine *e)
     }
     free(e->lines);
     client_cfg_free(e->client);
+    store_close(e->store);
+    free(e->general.store);
     free(e->general.tmpdir);
     free(e->general.dns_servers);
     free(e->general.tcprules);
@@ -620,6 +641,11 @@ int engine_layer_index(const struct layer_desc *d)
 const struct general_cfg *engine_general(const policy_engine *e)
 {
     return &e->general;
+}
+
+struct store *engine_store(const policy_engine *e)
+{
+    return e->store;
 }
 
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)

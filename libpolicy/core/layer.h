@@ -219,6 +219,7 @@ struct general_cfg {
     char *tcprules;
     char *hostname; /* for headers; default: gethostname() */
     char *tmpdir;   /* spool files; default $TMPDIR or /tmp */
+    char *store;    /* the state store's URI (support/store.h), NULL: none */
     uint64_t message_size_limit; /* hard cap of a message, 0 none */
     uint64_t spool_memory;       /* bytes of a message kept in memory before a file */
     int delay_reject;
@@ -269,6 +270,17 @@ int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
  * first use; NULL (logged) when they cannot be created. */
 struct dns *session_dns(policy_session *s);
 struct waiter *session_waiter(policy_session *s);
+/* The state service (support/store.h).  engine_store - the store of
+ * [general] store (NULL when none is configured); a layer with a store of
+ * its own opens it in load() (store_open) and closes it in free().
+ * session_store_conn - this session's connection to st (on the session's
+ * poll set, made on first use, freed with the session); NULL when st is
+ * NULL or out of memory. */
+struct store;
+struct store_conn;
+struct store *engine_store(const policy_engine *e);
+struct store_conn *session_store_conn(policy_session *s, struct store *st);
+
 /* session_dns_peek - the resolver if the session has one, else NULL: for
  * handing questions back without creating a resolver to do it. */
 struct dns *session_dns_peek(const policy_session *s);

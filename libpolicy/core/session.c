@@ -15,6 +15,7 @@
 
 #include "../support/address.h"
 #include "../support/dns.h"
+#include "../support/store.h"
 #include "../support/waiter.h"
 #include "core.h"
 
@@ -158,6 +159,8 @@ void policy_session_free(policy_session *s)
         if (layer_registry[i]->state_free && s->lstate[i])
             layer_registry[i]->state_free(s, s->lstate[i]);
     client_ptr_free(s);
+    for (size_t i = 0; i < sizeof(s->stores) / sizeof(*s->stores); i++)
+        store_conn_free(s->stores[i].conn);
     dns_free(s->dns);
     waiter_free(s->waiter);
     message_free(s);
@@ -272,6 +275,26 @@ struct dns *session_dns(policy_session *s)
     if (!s->dns)
         plog(s, POLICY_LOG_ERR, "dns: cannot create a resolver: %s", err);
     return s->dns;
+}
+
+struct store_conn *session_store_conn(policy_session *s, struct store *st)
+{
+    size_t n = sizeof(s->stores) / sizeof(*s->stores);
+    if (!st)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (s->stores[i].store == st)
+            return s->stores[i].conn;
+    for (size_t i = 0; i < n; i++)
+        if (!s->stores[i].store) {
+            struct waiter *w = session_waiter(s);
+            if (!w || !(s->stores[i].conn = store_conn_new(st, w)))
+                return NULL;
+            s->stores[i].store = st;
+            return s->stores[i].conn;
+        }
+    plog(s, POLICY_LOG_ERR, "store: more than %zu stores in one session", n);
+    return NULL;
 }
 
 struct dns *session_dns_peek(const policy_session *s)
