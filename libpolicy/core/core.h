@@ -118,6 +118,14 @@ struct msg_header {
     size_t raw_len;
 };
 
+/* A fact (facts.c); scope 0: a free slot. */
+#define FACTS_MAX 16
+struct fact {
+    int scope; /* enum fact_scope */
+    char name[32];
+    char value[257];
+};
+
 struct memo;
 struct mime_parser;
 struct spool;
@@ -179,6 +187,8 @@ struct policy_session {
 
     /* the message */
     struct message msg;
+
+    struct fact facts[FACTS_MAX];
 
     /* verdicts remembered for RCPT (delay_reject) and the data phase */
     struct verdict pending[3]; /* connect, helo, mail */
@@ -306,6 +316,11 @@ void message_end(policy_session *s);
 /* message_clear - forget the message (keeps the spool and the parser). */
 void message_clear(policy_session *s);
 void message_free(policy_session *s);
+
+/* ------------------------------------------------------------ facts.c */
+
+/* facts_end_transaction - forget the facts of the transaction. */
+void facts_end_transaction(policy_session *s);
 
 /* ------------------------------------------------------------ session.c */
 

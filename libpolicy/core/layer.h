@@ -266,6 +266,17 @@ int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
 
 /* ------------------------------------------------------------ services */
 
+/* Facts one layer establishes for others (no layer calls another): the
+ * SPF result "spf" (pass, fail, softfail, neutral, none, temperror,
+ * permerror) and its domain "spf_domain" for the transaction; "dnswl"
+ * (the zone) when a DNS allowlist listed the client.  A fact lasts for the
+ * connection or for the transaction it was set in.  Names under 32 bytes,
+ * values sanitized and cut at 256; set returns 0, or -1 (bad name, full). */
+enum fact_scope { FACT_CONNECTION = 1, FACT_TRANSACTION };
+int session_fact_set(policy_session *s, enum fact_scope scope, const char *name, const char *value);
+/* session_fact - the value, or NULL when no layer established it. */
+const char *session_fact(const policy_session *s, const char *name);
+
 /* The session's resolver (one c-ares channel) and poll set, created on
  * first use; NULL (logged) when they cannot be created. */
 struct dns *session_dns(policy_session *s);

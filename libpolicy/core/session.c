@@ -189,6 +189,7 @@ void txn_clear(policy_session *s)
     s->pending[2].set = 0;
     s->sticky.set = 0;
     message_clear(s);
+    facts_end_transaction(s);
     for (size_t i = 0; i < layer_count; i++)
         s->deferred[i] &= ~(1u << STAGE_MAIL);
     for (size_t i = 0; i < layer_count; i++)

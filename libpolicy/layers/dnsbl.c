@@ -456,6 +456,7 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         failed = "(no memory)", maybe_up = 1;
     if (score + maybe_up <= c->allow_threshold) {
         st->allowlisted = 1;
+        (void)session_fact_set(s, FACT_CONNECTION, "dnswl", "listed"); /* for greylisting */
         plog(s, POLICY_LOG_INFO, "stage=connect layer=dnsbl action=allowlist score=%ld", score);
         return CHECK_NOMATCH;
     }

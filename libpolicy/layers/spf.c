@@ -391,6 +391,10 @@ out:
         result = err == SPF_E_DNS_ERROR ? SPF_RESULT_TEMPERROR : SPF_RESULT_PERMERROR;
     if (received_spf && behavior >= 1)
         add_received_spf(s, resp, result, identity);
+    if (!helo_identity) { /* for DMARC and greylisting: the sender's result */
+        (void)session_fact_set(s, FACT_TRANSACTION, "spf", result_name(result));
+        (void)session_fact_set(s, FACT_TRANSACTION, "spf_domain", domain);
+    }
     if (resp)
         SPF_response_free(resp);
     spf_resp = NULL;

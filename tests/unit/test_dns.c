@@ -926,6 +926,11 @@ static void test_spf_results_through_the_zone_layer(void)
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 5, &f, &e, &s), CHECK_NOMATCH);
     spf_done(s, e);
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 6, &f, &e, &s), CHECK_MATCH);
+    /* the result is a fact of the transaction, for DMARC and greylisting */
+    CU_ASSERT_STRING_EQUAL(session_fact(s, "spf"), "none");
+    CU_ASSERT_STRING_EQUAL(session_fact(s, "spf_domain"), "none.example");
+    txn_clear(s);
+    CU_ASSERT_PTR_NULL(session_fact(s, "spf"));
     spf_done(s, e);
     /* the null sender without HELO: nothing to check (none) */
     s = spf_session(&e, "192.0.2.10", "", "");
