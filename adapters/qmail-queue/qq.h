@@ -1,6 +1,6 @@
 /*
- * qq.h - the parsers of policy-queue, apart so that they can be fuzzed:
- * the qmail-queue envelope, and the header/body split of a message.
+ * qq.h - policy-queue's parser of the qmail-queue envelope, apart so that
+ * it can be fuzzed (the message itself is split by the library).
  */
 #ifndef POLICY_QQ_H
 #define POLICY_QQ_H
@@ -27,15 +27,5 @@ struct qq_envelope {
  */
 int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env);
 void qq_envelope_free(struct qq_envelope *env);
-
-/*
- * qq_message_scan - hand a message (LF or CRLF line ends, as qmail stores
- * it) to the session: each header unfolded into name and value (folding
- * kept, as policy_header() takes it), then the body in chunks, then eom.
- * Stops at the first verdict that is not CONTINUE and returns it; sets
- * *header_len to the length of the header block (up to and including the
- * empty line, or the whole message when there is none).
- */
-policy_action qq_message_scan(policy_session *s, const char *msg, size_t len, size_t *header_len);
 
 #endif

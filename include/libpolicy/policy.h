@@ -189,6 +189,40 @@ POLICY_API policy_action policy_data(policy_session *s);
 POLICY_API policy_action policy_header(policy_session *s, const char *name, const char *value);
 POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_t len);
 POLICY_API policy_action policy_eom(policy_session *s);
+
+/*
+ * policy_message - the message after DATA as it came, in chunks of any size:
+ * the header block, the empty line, the body; CRLF or LF line ends.  The
+ * library splits the header block itself (a header and its folded lines
+ * go to the header stage as policy_header() would give them: the name,
+ * and the value after the colon with leading blanks and the line end
+ * removed, folds kept) and keeps every byte as it came, for the layers
+ * that read the message again (DKIM signs the exact bytes).  Use it
+ * instead of policy_header()/policy_body() (not both for one message),
+ * then policy_eom().  Returns the verdict so far (a refusal repeats until
+ * the transaction ends); policy_last_stage() tells whether the header
+ * block has ended.
+ */
+POLICY_API policy_action policy_message(policy_session *s, const void *chunk, size_t len);
+/* policy_last_stage - the POLICY_STAGE_* bit of the stage that gave the
+ * last reply (POLICY_STAGE_HEADER or _BODY after policy_message). */
+POLICY_API unsigned policy_last_stage(const policy_session *s);
+
+/*
+ * For adapters that hand the message on themselves (policy-queue): the
+ * session keeps each message it receives (in memory up to [general]
+ * spool_memory, then in an unlinked file under tmpdir) and writes it out
+ * with its header edits applied, so the adapter needs no copy of its own.
+ *
+ * policy_session_keep_message - keep the messages of this session; call
+ * before policy_data().  0, or -1 for a NULL session.
+ * policy_message_write - after a policy_eom() that accepted: the message to
+ * fd as it came, the added headers on top (in order) and a changed header
+ * replaced where it stands, every line end as the message's own.  0, or -1
+ * with errno set (EINVAL: no complete message kept; or the write's errno).
+ */
+POLICY_API int policy_session_keep_message(policy_session *s);
+POLICY_API int policy_message_write(policy_session *s, int fd);
 /*
  * The greeting, for adapters that send it themselves (the qmail-smtpd glue).
  *

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "../support/dns.h"
-#include "internal.h"
+#include "../support/recipmap.h"
+#include "../support/store.h"
+#include "core.h"
 
 #ifndef POLICY_VERSION
 #define POLICY_VERSION "0.0.0"
@@ -48,11 +50,15 @@ enum {
     G_DELAY_REJECT,
     G_LOG_LEVEL,
     G_LOG_FACILITY,
-    G_DNS_TIMEOUT
+    G_DNS_TIMEOUT,
+    G_TMPDIR,
+    G_MESSAGE_SIZE_LIMIT,
+    G_SPOOL_MEMORY,
+    G_STORE
 };
-static const char *const general_keys[] = {"dns_servers",  "tcprules",  "hostname",
-                                           "delay_reject", "log_level", "log_facility",
-                                           "dns_timeout"};
+static const char *const general_keys[] = {
+    "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
+    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store"};
 
 static const struct {
     const char *name;
@@ -103,6 +109,13 @@ static int append_words(char **dst, const char *v, struct cfg_err *err)
     return 0;
 }
 
+/* store_log - what the store reports (a map grown, readers cleared), into
+ * the engine's log. */
+static void store_log(int level, const char *line, void *ctx)
+{
+    elog(ctx, level, "store: %s", line);
+}
+
 static int general_set(struct parse *p, const char *key, const char *v)
 {
     struct general_cfg *g = &p->e->general;
@@ -149,6 +162,28 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (lookup_name(v, &g->log_facility, facilities, sizeof(facilities) / sizeof(*facilities)))
             return cfg_fail(&p->err, "unknown syslog facility '%s'", v);
         return 0;
+    case G_TMPDIR:
+        if (v[0] != '/')
+            return cfg_fail(&p->err, "expected an absolute directory, got '%s'", v);
+        return set_string(&g->tmpdir, v, &p->err);
+    case G_MESSAGE_SIZE_LIMIT: /* 0: none; at most what a spool offset holds */
+        if (cfg_parse_size(v, (uint64_t)1 << 40, &g->message_size_limit))
+            return cfg_fail(&p->err, "expected a size (e.g. 50M, 0 for none), got '%s'", v);
+        return 0;
+    case G_SPOOL_MEMORY:
+        if (cfg_parse_size(v, (uint64_t)1 << 30, &g->spool_memory))
+            return cfg_fail(&p->err, "expected a size up to 1G (e.g. 1M), got '%s'", v);
+        return 0;
+    case G_STORE: { /* checked now, opened (lazily) with the engine */
+        char why[POLICY_ERR_MAX - 64];
+        struct store *st = store_open(v, why, sizeof(why));
+        if (!st)
+            return cfg_fail(&p->err, "%s", why);
+        store_close(p->e->store);
+        store_set_log(st, store_log, p->e);
+        p->e->store = st;
+        return set_string(&g->store, v, &p->err);
+    }
     }
     return cfg_fail(&p->err, "unknown key");
 }
@@ -219,17 +254,26 @@ static int handler_failed(struct parse *p)
     return 0;
 }
 
-/* The list keys of [general]; a layer names its own in its descriptor. */
+/* The list keys of [general], and of the keys the core owns in a layer's
+ * section ([customers]: client.c); a layer names its own in its descriptor. */
 static const char *const general_list_keys[] = {"dns_servers", NULL};
+static const char *const client_list_keys[] = {"local_domains", "trusted_networks", NULL};
 
-/* is_list_key - may key of section be repeated (and continued)? */
-static int is_list_key(const struct layer_inst *l, const char *key)
+static int listed_key(const char *const *lk, const char *key)
 {
-    const char *const *lk = l ? l->desc->list_keys : general_list_keys;
     for (size_t i = 0; lk && lk[i]; i++)
         if (!strcmp(lk[i], key))
             return 1;
     return 0;
+}
+
+/* is_list_key - may key of section be repeated (and continued)? */
+static int is_list_key(const struct layer_inst *l, const char *key)
+{
+    if (!l)
+        return listed_key(general_list_keys, key);
+    return listed_key(l->desc->list_keys, key) ||
+           (!strcmp(l->desc->name, "customers") && listed_key(client_list_keys, key));
 }
 
 /* repeated_key - a key that takes one value, given a second time (or
@@ -280,6 +324,10 @@ static int on_key(void *user, const char *section, const char *key, const char *
 
     p->err.msg[0] = '\0';
     r = common_set(l, key, value, &p->err);
+    /* who is a customer and which domains are ours: facts the core keeps
+     * for every layer, named in [customers] where administrators look */
+    if (r == CFG_UNKNOWN_KEY && !strcmp(section, "customers"))
+        r = client_cfg_set(p->e->client, key, value, &p->err);
     if (r == CFG_UNKNOWN_KEY)
         r = l->desc->set ? l->desc->set(l->cfg, key, value, &p->err) : CFG_UNKNOWN_KEY;
     if (r == CFG_UNKNOWN_KEY) {
@@ -367,6 +415,8 @@ static void general_defaults(struct general_cfg *g)
 {
     memset(g, 0, sizeof(*g));
     g->delay_reject = 1;
+    g->message_size_limit = 50 * 1024 * 1024;
+    g->spool_memory = 1024 * 1024;
     g->dns_timeout_ms = 5000;
     g->log_level = LOG_INFO;
     g->log_facility = LOG_MAIL;
@@ -390,6 +440,10 @@ static void engine_free(policy_engine *e)
         free(e->lines[i].key);
     }
     free(e->lines);
+    client_cfg_free(e->client);
+    store_close(e->store);
+    free(e->general.store);
+    free(e->general.tmpdir);
     free(e->general.dns_servers);
     free(e->general.tcprules);
     free(e->general.hostname);
@@ -405,7 +459,10 @@ static policy_engine *engine_alloc(void)
     atomic_init(&e->refs, 1);
     general_defaults(&e->general);
     e->layers = calloc(layer_count, sizeof(*e->layers));
-    if (!e->layers) {
+    e->client = client_cfg_new();
+    if (!e->layers || !e->client) {
+        client_cfg_free(e->client);
+        free(e->layers);
         free(e);
         return NULL;
     }
@@ -487,6 +544,16 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
             return NULL;
         }
     }
+    {
+        struct cfg_err ce = {{0}};
+        const char *key = NULL;
+        if (client_cfg_load(e->client, e, &ce, &key) != 0) {
+            format_error(err, errlen, where, line_of(e, "customers", key), "customers", key,
+                         ce.msg[0] ? ce.msg : "cannot load");
+            engine_free(e);
+            return NULL;
+        }
+    }
     for (size_t i = 0; i < layer_count; i++) {
         struct layer_inst *l = &e->layers[i];
         struct cfg_err ce = {{0}};
@@ -546,6 +613,14 @@ unsigned policy_engine_stages(const policy_engine *e)
         for (int st = 0; st < STAGE_COUNT; st++)
             if (d->hooks[st])
                 have |= 1u << st;
+        if (d->eom_start)
+            have |= 1u << STAGE_EOM;
+        /* a layer that reads the message needs the whole of it: headers,
+         * body and the end of message, where content verdicts are given */
+        unsigned needs = d->needs_of ? d->needs_of(e->layers[i].cfg) : d->needs;
+        if (needs)
+            have |= (1u << STAGE_DATA) | (1u << STAGE_HEADER) | (1u << STAGE_BODY) |
+                    (1u << STAGE_EOM);
         mask |= d->stages ? have & d->stages(e->layers[i].cfg) : have;
     }
     /* verdicts of connect, HELO and MAIL are remembered (or, for the DNS
@@ -563,8 +638,34 @@ int engine_layer_index(const struct layer_desc *d)
     return -1;
 }
 
+const struct general_cfg *engine_general(const policy_engine *e)
+{
+    return &e->general;
+}
+
+struct store *engine_store(const policy_engine *e)
+{
+    return e->store;
+}
+
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)
 {
     int i = engine_layer_index(d);
     return i < 0 ? NULL : e->layers[i].cfg;
+}
+
+/* policy_makemap_recipients - the public face of support/recipmap.c. */
+int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
+                              size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (!in_path || !out_path || !*out_path) {
+        snprintf(err, errlen, "no input or output file");
+        return -1;
+    }
+    return recipmap_make(in_path, out_path, !(flags & POLICY_MAP_CASE_SENSITIVE), err, errlen);
 }

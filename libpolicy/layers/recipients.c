@@ -20,10 +20,12 @@
 
 #include <cdb.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/address.h"
 #include "../support/dns.h"
 #include "../support/recipmap.h"
+
+extern const struct layer_desc layer_recipients;
 
 #define RCPT_MAX_SOURCES   8
 #define RCPT_REPLY_MAX     300  /* configured reply texts */
@@ -207,7 +209,7 @@ static int recipients_load(void *cfg, const policy_engine *e, struct cfg_err *er
 
     if (!c->default_domain) { /* qmail's envnoathost: this host */
         char dom[ADDR_DOMAIN_MAX + 1];
-        const char *h = e->general.hostname;
+        const char *h = engine_general(e)->hostname;
         if (h && strlen(h) <= ADDR_DOMAIN_MAX && !addr_domain_normalize(h, strlen(h), dom) &&
             !(c->default_domain = strdup(dom))) {
             *key = "default_domain";
@@ -481,13 +483,13 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     if (status != ADDR_OK)
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     const char *domain = a->domain[0] ? a->domain : c->default_domain;
-    int local = domain && customers_domain_is_local(s->e, domain);
+    int local = domain && client_domain_is_local(s, domain);
     if ((local || !a->domain[0]) && str_ieq(a->local, "postmaster"))
         return CHECK_NOMATCH; /* RFC 5321 4.5.1: always accepted */
 
     st->rcpts++;
     /* a customer's remote recipients are not the mail bomb's */
-    if (wrong_limit && st->wrong >= wrong_limit && (local || !s->customer)) {
+    if (wrong_limit && st->wrong >= wrong_limit && (local || !session_client(s)->customer)) {
         finding_set(f, 550, "5.7.1", "%s", c->reply_wrongrcpt);
         finding_reason(f, "mail bomb: %lu unknown recipients (limit %lu)", st->wrong, wrong_limit);
         f->disconnect = c->wrong_action == WA_DISCONNECT;
@@ -534,8 +536,8 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
 /* mx_drop - forget the questions of the last sender domain. */
 static void mx_drop(policy_session *s, struct recipients_state *st)
 {
-    if (st->mx_started && s->dns)
-        dns_release_group(s->dns, &st->mx_group);
+    if (st->mx_started && session_dns_peek(s))
+        dns_release_group(session_dns_peek(s), &st->mx_group);
     memset(st->mx_q, 0, sizeof(st->mx_q));
     st->mx_started = 0;
     st->mx_domain[0] = '\0';
@@ -607,9 +609,9 @@ static enum check recipients_mail(policy_session *s, const void *cfg, struct fin
     const char *v = policy_session_getvar(s, "CHKUSER_SENDER_MX");
     struct addr a;
     int on = v ? strcmp(v, "0") != 0 : c->sender_mx; /* set (even empty), as chkuser reads it */
-    if (!on || s->customer || !*s->sender)           /* the null sender is always allowed */
+    if (!on || session_client(s)->customer || !*session_txn(s)->sender)           /* the null sender is always allowed */
         return CHECK_NOMATCH;
-    if (addr_parse(s->sender, &a) != ADDR_OK || !a.domain[0] || a.literal ||
+    if (addr_parse(session_txn(s)->sender, &a) != ADDR_OK || !a.domain[0] || a.literal ||
         !dns_hostname_ok(a.domain, strlen(a.domain)))
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     return sender_domain_check(s, c, a.domain, f);
@@ -623,8 +625,11 @@ static void recipients_state_free(policy_session *s, void *state)
 /* every source key adds one more source, asked in the order given */
 static const char *const recipients_list_keys[] = {"map", "vpopmail_dir", "qmail_users", NULL};
 
+static const char *const recipients_vars[] = {"CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT", "CHKUSER_SENDER_MX", NULL};
+
 const struct layer_desc layer_recipients = {
     .name = "recipients",
+    .vars = recipients_vars,
     .list_keys = recipients_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct recipients_cfg),

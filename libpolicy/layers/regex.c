@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/patterns.h"
+
+extern const struct layer_desc layer_regex;
 
 enum { RX_HELO, RX_MAIL, RX_RCPT, RX_KINDS };
 
@@ -117,7 +119,7 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
 {
     for (int nr = 0; nr < 2; nr++) {
         const char *origin = NULL;
-        if (nr && s->customer)
+        if (nr && session_client(s)->customer)
             break;
         enum pat_result r = patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
         if (r == PAT_NOMATCH)
@@ -136,17 +138,17 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
 
 static enum check regex_helo(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_HELO, s->helo, f);
+    return check(s, cfg, RX_HELO, session_client(s)->helo, f);
 }
 
 static enum check regex_mail(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_MAIL, s->sender, f);
+    return check(s, cfg, RX_MAIL, session_txn(s)->sender, f);
 }
 
 static enum check regex_rcpt(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_RCPT, s->rcpt, f);
+    return check(s, cfg, RX_RCPT, session_txn(s)->rcpt, f);
 }
 
 /* unfold - a header value without its line breaks (RFC 5322 2.2.3). */
@@ -173,9 +175,9 @@ static enum check regex_header(policy_session *s, const void *cfg, struct findin
 
     for (size_t i = 0; i < c->nrules && res == CHECK_NOMATCH; i++) {
         const char *origin;
-        if (!str_ieq(c->rules[i].name, s->hdr_name))
+        if (!str_ieq(c->rules[i].name, session_header(s)->name))
             continue;
-        if (!value && !(value = unfold(s->hdr_value, buf, sizeof(buf), &len))) {
+        if (!value && !(value = unfold(session_header(s)->value, buf, sizeof(buf), &len))) {
             finding_reason(f, "out of memory");
             return CHECK_ERROR;
         }

@@ -24,6 +24,8 @@
 #include "../support/dns.h"
 #include "spf.h"
 
+extern const struct layer_desc layer_spf;
+
 struct spf_cfg {
     int behavior; /* qmail-spf SPFBEHAVIOR, 0..6 */
     int check_helo;
@@ -218,7 +220,7 @@ void spf_dns_free(SPF_dns_server_t *d)
     if (!d)
         return;
     struct spf_dns_hook *h = d->hook;
-    dns_release_group(h->s->dns, h);
+    dns_release_group(session_dns_peek(h->s), h);
     free(h);
     free(d);
 }
@@ -256,7 +258,7 @@ static void add_received_spf(policy_session *s, SPF_response_t *resp, SPF_result
         sanitize_copy(value, sizeof(value), v, strlen(v));
     else
         snprintf(value, sizeof(value), "%s (%s: cannot evaluate SPF for %s) client-ip=%s;",
-                 result_name(r), s->e->general.hostname, identity, s->ip);
+                 result_name(r), session_general(s)->hostname, identity, session_client(s)->ip);
     if (session_add_edit(s, POLICY_EDIT_ADD_HEADER, "Received-SPF", value) != 0)
         plog(s, POLICY_LOG_ERR, "spf: out of memory for Received-SPF");
 }
@@ -326,15 +328,15 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
     const char *domain;
     char identity[POLICY_ADDR_MAX + 16];
     char comment[POLICY_TEXT_MAX + 1] = "";
-    const struct spf_cfg *c = engine_layer_cfg(s->e, &layer_spf);
+    const struct spf_cfg *c = session_layer_cfg(s, &layer_spf);
     volatile int explained = 0;
 
     pthread_once(&handlers_once, install_handlers);
-    int use_from = *s->sender && !helo_identity;
+    int use_from = *session_txn(s)->sender && !helo_identity;
     if (use_from) {
-        snprintf(identity, sizeof(identity), "%s", s->sender);
+        snprintf(identity, sizeof(identity), "%s", session_txn(s)->sender);
     } else { /* the null sender: the HELO identity (RFC 7208 2.4) */
-        snprintf(identity, sizeof(identity), "postmaster@%s", s->helo_given ? s->helo : "");
+        snprintf(identity, sizeof(identity), "postmaster@%s", session_client(s)->helo_given ? session_client(s)->helo : "");
     }
     domain = strrchr(identity, '@');
     domain = domain ? domain + 1 : identity;
@@ -349,17 +351,17 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
         server = SPF_server_new_dns(dns, 0);
         if (!server)
             goto out;
-        SPF_server_set_rec_dom(server, s->e->general.hostname);
+        SPF_server_set_rec_dom(server, session_general(s)->hostname);
         explained = set_explanation(server, c ? c->explanation : NULL) == 0;
         req = SPF_request_new(server);
         if (!req)
             goto out;
-        if (s->family == AF_INET)
-            SPF_request_set_ipv4(req, *(struct in_addr *)(void *)s->addr);
+        if (session_client(s)->family == AF_INET)
+            SPF_request_set_ipv4(req, *(struct in_addr *)(void *)session_client(s)->addr);
         else
-            SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)s->addr);
-        SPF_request_set_helo_dom(req, s->helo_given && *s->helo ? s->helo : domain);
-        if (use_from && SPF_request_set_env_from(req, s->sender) != 0) {
+            SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)session_client(s)->addr);
+        SPF_request_set_helo_dom(req, session_client(s)->helo_given && *session_client(s)->helo ? session_client(s)->helo : domain);
+        if (use_from && SPF_request_set_env_from(req, session_txn(s)->sender) != 0) {
             result = SPF_RESULT_PERMERROR; /* not an address libspf2 can use */
             err = SPF_E_INVALID_CHAR;
             goto out;
@@ -389,6 +391,10 @@ out:
         result = err == SPF_E_DNS_ERROR ? SPF_RESULT_TEMPERROR : SPF_RESULT_PERMERROR;
     if (received_spf && behavior >= 1)
         add_received_spf(s, resp, result, identity);
+    if (!helo_identity) { /* for DMARC and greylisting: the sender's result */
+        (void)session_fact_set(s, FACT_TRANSACTION, "spf", result_name(result));
+        (void)session_fact_set(s, FACT_TRANSACTION, "spf_domain", domain);
+    }
     if (resp)
         SPF_response_free(resp);
     spf_resp = NULL;
@@ -400,7 +406,7 @@ out:
     }
     spf_session = NULL;
 
-    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, s->ip,
+    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, session_client(s)->ip,
                    behavior, err ? ", " : "", err ? SPF_strerror(err) : "");
     switch (result) {
     case SPF_RESULT_TEMPERROR:
@@ -409,7 +415,7 @@ out:
         finding_set(f, 451, "4.7.24",
                     "<%s>: Sender address rejected: SPF validation error (temperror) for %s, "
                     "try again later",
-                    s->sender, domain);
+                    session_txn(s)->sender, domain);
         return CHECK_ERROR;
     case SPF_RESULT_FAIL:
         if (behavior < 3)
@@ -435,14 +441,14 @@ out:
     int perm = result == SPF_RESULT_PERMERROR;
     if (helo_identity) {
         finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
-                    "Helo command [%s] rejected: SPF %s (%s) from [%s]%s", s->helo,
-                    perm ? "validation error" : "validation failed", result_name(result), s->ip,
+                    "Helo command [%s] rejected: SPF %s (%s) from [%s]%s", session_client(s)->helo,
+                    perm ? "validation error" : "validation failed", result_name(result), session_client(s)->ip,
                     comment);
         return CHECK_MATCH;
     }
     finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
-                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s", s->sender,
-                perm ? "validation error" : "validation failed", result_name(result), domain, s->ip,
+                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s", session_txn(s)->sender,
+                perm ? "validation error" : "validation failed", result_name(result), domain, session_client(s)->ip,
                 comment);
     return CHECK_MATCH;
 }
@@ -521,9 +527,9 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
         else
             plog(s, POLICY_LOG_WARNING, "spf: ignored SPFBEHAVIOR=%s (expected 0 to 6)", v);
     }
-    if (behavior == 0 || !s->ip_valid)
+    if (behavior == 0 || !session_client(s)->ip_valid)
         return CHECK_NOMATCH;
-    unsigned long t = c->timeout_ms ? c->timeout_ms : s->e->general.dns_timeout_ms;
+    unsigned long t = c->timeout_ms ? c->timeout_ms : session_general(s)->dns_timeout_ms;
     SPF_dns_server_t *dns = spf_dns_new(s, dns_now_ms() + (double)t);
     if (!dns) {
         finding_reason(f, "out of memory");
@@ -532,8 +538,8 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
     enum check r = CHECK_NOMATCH;
     /* RFC 7208 2.3: the HELO identity first; only its refusal counts (a
      * HELO name without SPF, or DNS trouble there, leaves MAIL FROM to decide) */
-    if (c->check_helo && *s->sender && strchr(s->helo, '.') &&
-        dns_hostname_ok(s->helo, strlen(s->helo)))
+    if (c->check_helo && *session_txn(s)->sender && strchr(session_client(s)->helo, '.') &&
+        dns_hostname_ok(session_client(s)->helo, strlen(session_client(s)->helo)))
         r = spf_check(s, dns, behavior, 0, 1, f);
     if (r != CHECK_MATCH) {
         memset(f, 0, sizeof(*f));
@@ -543,8 +549,11 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
     return r;
 }
 
+static const char *const spf_vars[] = {"SPFBEHAVIOR", NULL};
+
 const struct layer_desc layer_spf = {
     .name = "spf",
+    .vars = spf_vars,
     .flags = LAYER_INBOUND | LAYER_OPTIN,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct spf_cfg),

@@ -1,6 +1,8 @@
 /*
- * dns.c - the DNS subsystem on c-ares 1.18: one channel per session, driven
- * with ares_getsock/ares_timeout/ares_process_fd and poll(2), no fd_set.
+ * dns.c - the DNS subsystem on c-ares 1.18: one channel per session, a
+ * source of the session's poll set (support/waiter.h) driven with
+ * ares_getsock/ares_timeout/ares_process_fd, no fd_set: while a stage
+ * waits for its answers, every other socket of the session moves too.
  *
  * Promises: every question goes out when asked (so a stage's questions run
  * in parallel), each gives up at its own deadline, a wait lasts as long as
@@ -21,6 +23,7 @@
 #include <time.h>
 
 #include "dns.h"
+#include "waiter.h"
 
 struct dns_q {
     struct dns_q *next, *prev;
@@ -36,11 +39,15 @@ struct dns_q {
 };
 
 struct dns {
+    struct wsource src; /* first: the waiter hands it back */
+    struct waiter *w;
     ares_channel ch;
     unsigned timeout_ms;
     struct dns_q *qs; /* every question not yet freed */
     size_t nqs;       /* ... how many: at most DNS_MAX_QUESTIONS */
 };
+
+static const struct wsource_ops dns_ops;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_status = ARES_SUCCESS;
@@ -132,7 +139,8 @@ int dns_servers_check(const char *list, char *bad, size_t badlen)
     return servers_parse(list, NULL, bad, badlen);
 }
 
-struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen)
+struct dns *dns_new(struct waiter *w, const char *servers, unsigned timeout_ms, char *err,
+                    size_t errlen)
 {
     struct ares_options opt;
     int r;
@@ -149,6 +157,8 @@ struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t 
         return NULL;
     }
     d->timeout_ms = timeout_ms ? timeout_ms : 5000;
+    d->w = w;
+    d->src.ops = &dns_ops;
     memset(&opt, 0, sizeof(opt));
     opt.lookups = (char *)"b"; /* DNS only: /etc/hosts would answer 127.0.0.1 as localhost */
     /* three tries per server inside our deadline: t, 2t, 4t */
@@ -217,6 +227,7 @@ void dns_free(struct dns *d)
 {
     if (!d)
         return;
+    waiter_del(d->w, &d->src);
     for (struct dns_q *q = d->qs; q; q = q->next)
         q->group = NULL; /* no callbacks while c-ares cancels */
     ares_destroy(d->ch); /* calls every pending callback with ARES_EDESTRUCTION */
@@ -329,6 +340,7 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
     d->qs = q;
     d->nqs++;
     q->in_ares = 1;
+    waiter_add(d->w, &d->src);
     /* may call on_answer at once (e.g. no servers): q stays valid, it is
      * still grouped */
     ares_query(d->ch, name, 1 /* class IN */, (int)type, on_answer, q);
@@ -373,26 +385,40 @@ size_t dns_pending(struct dns *d, const void *group)
     return n;
 }
 
-/* pump - one poll round of at most ms milliseconds (c-ares' own timers may
- * make it shorter); answers that arrived are handed to their owners. */
-static void pump(struct dns *d, double ms_max)
+/* waiting - the earliest deadline of a question someone waits for, 0 when
+ * none (released questions are not waited for: c-ares ends them in time). */
+static double waiting(const struct dns *d)
 {
+    double until = 0;
+    for (const struct dns_q *q = d->qs; q; q = q->next)
+        if (q->group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
+            until = q->deadline;
+    return until;
+}
+
+/* dns_fds - the waiter asks: c-ares' sockets and the next deadline (its own
+ * retry timer or a question's), or nothing when no question is waited for. */
+static int dns_fds(struct wsource *src, struct pollfd *pfd, int max, double *deadline)
+{
+    struct dns *d = (struct dns *)src;
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-    nfds_t n = 0;
-    struct timeval maxtv, tv, *tvp;
+    struct timeval tv, *tvp;
+    int n = 0;
 
-    if (ms_max < 0)
-        ms_max = 0;
-    maxtv.tv_sec = (time_t)(ms_max / 1000.0);
-    maxtv.tv_usec = (suseconds_t)((ms_max - (double)maxtv.tv_sec * 1000.0) * 1000.0);
-    tvp = ares_timeout(d->ch, &maxtv, &tv);
-    int ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
-
+    double until = waiting(d);
+    if (!until)
+        return 0;
+    tvp = ares_timeout(d->ch, NULL, &tv);
+    *deadline = until;
+    if (tvp) {
+        double t = dns_now_ms() + (double)tvp->tv_sec * 1000.0 + (double)tvp->tv_usec / 1000.0;
+        if (t < until)
+            *deadline = t;
+    }
     /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit:
      * test the same bits unsigned */
     unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
-    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM && n < max; i++) {
         short ev = 0;
         if (bits & (1u << i))
             ev |= POLLIN;
@@ -405,50 +431,57 @@ static void pump(struct dns *d, double ms_max)
         pfd[n].revents = 0;
         n++;
     }
-    int r = poll(pfd, n, ms);
-    if (r <= 0) { /* nothing to read (or EINTR): let c-ares run its timers */
-        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-        return;
-    }
-    for (nfds_t i = 0; i < n; i++) {
+    return n;
+}
+
+/* dns_process - the poll came back: hand what arrived to c-ares (answers
+ * reach their owners), let its timers run, then give up on what is late.
+ * What has arrived is read before anything is given up: answers that came
+ * in while the client talked count even past their deadline. */
+static void dns_process(struct wsource *src, const struct pollfd *pfd, int n, double now)
+{
+    struct dns *d = (struct dns *)src;
+    int any = 0;
+    for (int i = 0; i < n; i++) {
         if (!pfd[i].revents)
             continue;
         ares_socket_t rd =
             pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd : ARES_SOCKET_BAD;
         ares_socket_t wr = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
         ares_process_fd(d->ch, rd, wr);
+        any = 1;
     }
+    if (!any) /* nothing to read: let c-ares run its timers */
+        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    expire(d, now);
 }
 
-/* step - one poll round, at most until the earliest deadline of group. */
-static void step(struct dns *d, const void *group, double now)
-{
-    double until = 0;
-    for (struct dns_q *q = d->qs; q; q = q->next)
-        if (q->group == group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
-            until = q->deadline;
-    pump(d, until - now);
-}
+static const struct wsource_ops dns_ops = {dns_fds, dns_process};
 
 void dns_poll(struct dns *d)
 {
-    if (d && d->qs)
-        pump(d, 0);
+    if (d)
+        waiter_poll(d->w);
+}
+
+struct wait_group {
+    struct dns *d;
+    const void *group;
+};
+
+static int group_done(void *arg)
+{
+    struct wait_group *g = arg;
+    return dns_pending(g->d, g->group) == 0;
 }
 
 void dns_wait(struct dns *d, const void *group)
 {
     if (!d)
         return;
-    /* read what has arrived before giving up on anything: answers that came
-     * in while the client talked count even when their deadline has passed
-     * by the time the verdict is collected */
-    for (int rounds = 0; rounds < 100000; rounds++) {
-        if (!dns_pending(d, group))
-            return;
-        step(d, group, dns_now_ms());
-        expire(d, dns_now_ms());
-    }
+    struct wait_group g = {d, group};
+    (void)waiter_run(d->w, group_done, &g, 0);
+    expire(d, dns_now_ms()); /* the waiter gave up (no source left): nothing may hang */
 }
 
 void dns_release_group(struct dns *d, const void *group)

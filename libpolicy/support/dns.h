@@ -59,10 +59,14 @@ struct dns_q;
 /* Called once when a question is answered or gives up (never after release). */
 typedef void (*dns_cb)(struct dns_q *q, void *arg);
 
-/* dns_new - a resolver: servers "IP", "IP:PORT", "[IPv6]:PORT" separated by
- * spaces or commas, or NULL for /etc/resolv.conf; timeout_ms bounds each
- * question.  /etc/hosts is never read.  NULL with err set on failure. */
-struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen);
+/* dns_new - a resolver on the poll set w (the session's: waiting for DNS
+ * answers moves every other socket of the session too): servers "IP",
+ * "IP:PORT", "[IPv6]:PORT" separated by spaces or commas, or NULL for
+ * /etc/resolv.conf; timeout_ms bounds each question.  /etc/hosts is never
+ * read.  NULL with err set on failure. */
+struct waiter;
+struct dns *dns_new(struct waiter *w, const char *servers, unsigned timeout_ms, char *err,
+                    size_t errlen);
 /* dns_servers_check - the number of servers in such a list (any number: they
  * are handed to c-ares as a list, never through a fixed buffer), or -1 with
  * the first word that is not a server address in bad. */

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "domains.h"
 
 static uint32_t hash(const char *s, size_t n)

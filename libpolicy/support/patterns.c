@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "patterns.h"
 
 #define PAT_BUCKETS     4096

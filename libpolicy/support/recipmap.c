@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "address.h"
 #include "recipmap.h"
 
@@ -357,21 +357,6 @@ int recipmap_make(const char *in_path, const char *out_path, int fold, char *err
     if (rc != 0)
         (void)unlink(tmp);
     return rc;
-}
-
-int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
-                              size_t errlen)
-{
-    char dummy[1];
-    if (!err || !errlen) {
-        err = dummy;
-        errlen = sizeof(dummy);
-    }
-    if (!in_path || !out_path || !*out_path) {
-        snprintf(err, errlen, "no input or output file");
-        return -1;
-    }
-    return recipmap_make(in_path, out_path, !(flags & POLICY_MAP_CASE_SENSITIVE), err, errlen);
 }
 
 /* ------------------------------------------------------------ reading */

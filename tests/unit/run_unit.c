@@ -17,7 +17,8 @@ static const struct {
     {"address", suite_address},   {"customers", suite_customers},   {"regex", suite_regex},
     {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
     {"dns", suite_dns},           {"mime", suite_mime},
-    {"files", suite_files},
+    {"files", suite_files},        {"message", suite_message},
+    {"store", suite_store},       {"p0f", suite_p0f},
 };
 
 int main(int argc, char **argv)

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];
@@ -281,10 +281,10 @@ static void test_unknown_address_is_not_a_customer_unless_trusted(void)
     const char *unknown[] = {NULL, ""};
     for (int i = 0; i < 2; i++) {
         policy_session *s = policy_session_new(e, unknown[i], NULL);
-        CU_ASSERT_STRING_EQUAL(s->ip, "unknown");
+        CU_ASSERT_STRING_EQUAL(s->client.ip, "unknown");
         CU_ASSERT_EQUAL(policy_session_tcprules(s, NULL), 0);
         CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
-        CU_ASSERT_FALSE(s->customer);
+        CU_ASSERT_FALSE(s->client.customer);
         policy_mail(s, "<someone@client.example>");
         CU_ASSERT_EQUAL(policy_rcpt(s, "<user@remote.example>"), POLICY_REJECT);
         CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "5.7.1");

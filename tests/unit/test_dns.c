@@ -18,8 +18,9 @@
 
 #include "../../libpolicy/layers/spf.h"
 #include "dns.h"
+#include "waiter.h"
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 #include <spf2/spf_dns_zone.h>
 
@@ -474,7 +475,8 @@ static void test_truncated_answer_is_asked_again_over_tcp(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, tc_serve, &t), 0);
     char servers[64];
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
-    struct dns *d = dns_new(servers, 2000, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    struct dns *d = dns_new(w, servers, 2000, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     char g;
     struct dns_q *q = dns_start(d, &g, "a-many.test", DNS_A, 0, 0, NULL, NULL);
@@ -488,6 +490,7 @@ static void test_truncated_answer_is_asked_again_over_tcp(void)
     unsigned char client[4] = {192, 0, 2, 40};
     CU_ASSERT_EQUAL(memcmp(a->rr[2999].addr, client, 4), 0);
     dns_free(d);
+    waiter_free(w);
     close(t.udp);
     close(t.tcp);
 }
@@ -534,7 +537,8 @@ static void test_question_gives_up_at_its_deadline(void)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     char servers[64];
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
-    struct dns *d = dns_new(servers, 300, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    struct dns *d = dns_new(w, servers, 300, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     char g1, g2;
     double t0 = dns_now_ms();
@@ -554,6 +558,7 @@ static void test_question_gives_up_at_its_deadline(void)
     CU_ASSERT_PTR_NULL(dns_start(d, &g1, "bad name", DNS_A, 0, 0, NULL, NULL));
     dns_release_group(d, &g1);
     dns_free(d);
+    waiter_free(w);
     close(fd);
 }
 
@@ -607,7 +612,8 @@ static void test_answer_in_time_counts_when_collected_late(void)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     char servers[64];
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", ntohs(sa.sin_port));
-    struct dns *d = dns_new(servers, 200, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    struct dns *d = dns_new(w, servers, 200, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     char g;
     struct dns_q *q = dns_start(d, &g, "2.0.0.127.bl.test", DNS_A, 0, 0, NULL, NULL);
@@ -626,6 +632,7 @@ static void test_answer_in_time_counts_when_collected_late(void)
     dns_wait(d, &g);
     CU_ASSERT_EQUAL(dns_answer_of(q)->status, DNS_FOUND);
     dns_free(d);
+    waiter_free(w);
     close(fd);
 }
 
@@ -660,9 +667,9 @@ static void test_ptr_name_is_known_before_rcpt(void)
     answer(&p, DNS_PTR, rd.b, rd.n);
     sendto(fd, p.b, p.n, 0, (struct sockaddr *)&from, fl);
     usleep(50 * 1000);
-    CU_ASSERT_STRING_EQUAL(s->host, "");
+    CU_ASSERT_STRING_EQUAL(s->client.host, "");
     policy_helo(s, "client.example"); /* the next stage reads the answer */
-    CU_ASSERT_STRING_EQUAL(s->host, "late.client.test");
+    CU_ASSERT_STRING_EQUAL(s->client.host, "late.client.test");
     /* and the forward question is out already */
     struct timeval tv = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -682,10 +689,12 @@ static void test_ptr_name_is_known_before_rcpt(void)
 
 static void test_bad_server_list_is_refused(void)
 {
-    CU_ASSERT_PTR_NULL(dns_new("[::1", 100, err, sizeof(err)));
-    struct dns *d = dns_new("127.0.0.1:53 ::1 [::1]:5353", 100, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    CU_ASSERT_PTR_NULL(dns_new(w, "[::1", 100, err, sizeof(err)));
+    struct dns *d = dns_new(w, "127.0.0.1:53 ::1 [::1]:5353", 100, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL(d);
     dns_free(d);
+    waiter_free(w);
 }
 
 /* servers70 - 35 IPv6 servers written long and 35 IPv4 ones: about 2.3 KB */
@@ -705,11 +714,13 @@ static void test_any_number_of_servers_is_taken(void)
     const char *list = servers70();
     CU_ASSERT_TRUE(strlen(list) > 2048);
     CU_ASSERT_EQUAL(dns_servers_check(list, err, sizeof(err)), 70);
-    struct dns *d = dns_new(list, 100, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    struct dns *d = dns_new(w, list, 100, err, sizeof(err));
     if (!d)
         fprintf(stderr, "\n  dns_new: %s\n", err);
     CU_ASSERT_PTR_NOT_NULL(d);
     dns_free(d);
+    waiter_free(w);
     CU_ASSERT_EQUAL(dns_servers_check("192.0.2.1 [::1]:99999", err, sizeof(err)), -1);
     CU_ASSERT_STRING_EQUAL(err, "[::1]:99999");
     CU_ASSERT_EQUAL(dns_servers_check(" , ", err, sizeof(err)), 0);
@@ -833,7 +844,7 @@ static policy_session *spf_session_with(policy_engine **e, const char *keys, con
     policy_session *s = policy_session_new(*e, ip, NULL);
     policy_connect(s);
     policy_helo(s, helo);
-    s->sender = (char *)from; /* what policy_mail() records */
+    s->txn.sender = (char *)from; /* what policy_mail() records */
     return s;
 }
 
@@ -854,7 +865,7 @@ static enum check spf_with_zone(const char *ip, const char *from, SPF_dns_server
 
 static void spf_done(policy_session *s, policy_engine *e)
 {
-    s->sender = NULL;
+    s->txn.sender = NULL;
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -915,11 +926,16 @@ static void test_spf_results_through_the_zone_layer(void)
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 5, &f, &e, &s), CHECK_NOMATCH);
     spf_done(s, e);
     CU_ASSERT_EQUAL(spf_with_zone("192.0.2.10", "a@none.example", z, 6, &f, &e, &s), CHECK_MATCH);
+    /* the result is a fact of the transaction, for DMARC and greylisting */
+    CU_ASSERT_STRING_EQUAL(session_fact(s, "spf"), "none");
+    CU_ASSERT_STRING_EQUAL(session_fact(s, "spf_domain"), "none.example");
+    txn_clear(s);
+    CU_ASSERT_PTR_NULL(session_fact(s, "spf"));
     spf_done(s, e);
     /* the null sender without HELO: nothing to check (none) */
     s = spf_session(&e, "192.0.2.10", "", "");
-    s->helo_given = 0;
-    s->helo[0] = '\0';
+    s->client.helo_given = 0;
+    s->client.helo[0] = '\0';
     memset(&f, 0, sizeof(f));
     CU_ASSERT_EQUAL(spf_check(s, z, 5, 1, 0, &f), CHECK_NOMATCH);
     CU_ASSERT_EQUAL(spf_check(s, z, 6, 1, 0, &f), CHECK_MATCH);
@@ -966,7 +982,7 @@ static void test_spf_explanation(void)
                            "failed (fail) for fail.example from [192.0.2.10]: Not allowed, see "
                            "https://mx.example.com/spf?ip=192.0.2.10&from=a%40fail.example");
     CU_ASSERT_PTR_NULL(strstr(f.text, "openspf"));
-    s->sender = (char *)"a@exp.example";
+    s->txn.sender = (char *)"a@exp.example";
     memset(&f, 0, sizeof(f));
     CU_ASSERT_EQUAL(spf_check(s, z, 3, 1, 0, &f), CHECK_MATCH);
     CU_ASSERT_PTR_NOT_NULL(strstr(f.text, ": exp.example explains: 192.0.2.10 may not send"));

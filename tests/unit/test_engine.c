@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];

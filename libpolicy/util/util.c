@@ -1,9 +1,9 @@
 /*
  * util.c - small helpers the whole library leans on: a string arena,
- * bounded sanitizing copies, ASCII case folding, value parsers, and the one
- * way the library opens and reads the files a configuration names.
- * Every function here is bounded by an explicit length and never allocates
- * without checking the result.
+ * bounded sanitizing copies, ASCII case folding, word lists, array growth,
+ * value parsers, and the one way the library opens and reads the files a
+ * configuration names.  Every function here is bounded by an explicit
+ * length and never allocates without checking the result.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "util.h"
 
 /* ------------------------------------------------------------ arena */
 
@@ -224,24 +224,40 @@ void str_lower(char *s)
         *s = (char)ascii_lower((unsigned char)*s);
 }
 
-/* ------------------------------------------------------------ findings */
+/* ------------------------------------------------------------ lists */
 
-void finding_set(struct finding *f, int code, const char *xcode, const char *fmt, ...)
+size_t words_next(const char **p)
 {
-    va_list ap;
-    f->code = code;
-    snprintf(f->xcode, sizeof(f->xcode), "%s", xcode ? xcode : "");
-    va_start(ap, fmt);
-    vsnprintf(f->text, sizeof(f->text), fmt, ap);
-    va_end(ap);
+    *p += strspn(*p, WORDS_SEP);
+    return strcspn(*p, WORDS_SEP);
 }
 
-void finding_reason(struct finding *f, const char *fmt, ...)
+int words_has(const char *list, const char *word)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
-    va_end(ap);
+    size_t wl = strlen(word), n;
+    for (const char *p = list; (n = words_next(&p)) > 0; p += n)
+        if (n == wl && str_ieqn(p, word, n))
+            return 1;
+    return 0;
+}
+
+int array_grow(void *pv, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    void **v = pv;
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : first;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / elem)
+            return -1;
+        nc *= 2;
+    }
+    void *nv = realloc(*v, nc * elem);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
 }
 
 /* ------------------------------------------------------------ config values */
@@ -334,36 +350,40 @@ int cfg_parse_duration(const char *v, unsigned long *ms)
     return 0;
 }
 
-/* ------------------------------------------------------------ names */
 
-static const char *const action_names[] = {"off", "warn", "tag", "tempfail", "reject"};
-
-const char *layer_action_name(enum layer_action a)
+int cfg_parse_size(const char *v, uint64_t max, uint64_t *out)
 {
-    return (unsigned)a < sizeof(action_names) / sizeof(*action_names) ? action_names[a] : "?";
-}
-
-int layer_action_parse(const char *s, enum layer_action *out)
-{
-    for (size_t i = 0; i < sizeof(action_names) / sizeof(*action_names); i++)
-        if (str_ieq(s, action_names[i])) {
-            *out = (enum layer_action)i;
-            return 0;
-        }
-    return -1;
-}
-
-static const char *const stage_names[STAGE_COUNT] = {"connect", "helo",   "auth", "mail", "rcpt",
-                                                     "data",    "header", "body", "eom"};
-
-const char *stage_name(enum stage st)
-{
-    return (unsigned)st < STAGE_COUNT ? stage_names[st] : "?";
-}
-
-const char *policy_action_name(policy_action a)
-{
-    static const char *const n[] = {"continue", "accept",  "tempfail",
-                                    "reject",   "discard", "disconnect"};
-    return (unsigned)a < sizeof(n) / sizeof(*n) ? n[a] : "unknown";
+    char *end;
+    unsigned long long n;
+    uint64_t mult = 1;
+    if (!(*v >= '0' && *v <= '9'))
+        return -1;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mult = 1024;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        break;
+    default:
+        return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    if (n > max / mult)
+        return -1;
+    *out = (uint64_t)n * mult;
+    return 0;
 }
