@@ -123,7 +123,8 @@ int clamav_fingerprint(const char *dbdir, uint64_t *fp, unsigned *files, char *e
     }
     closedir(d);
     if (rc == 0) {
-        qsort(names, n, sizeof(*names), cmp_names);
+        if (n > 1)
+            qsort(names, n, sizeof(*names), cmp_names);
         uint64_t h = 14695981039346656037ULL;
         unsigned count = 0;
         for (size_t i = 0; i < n; i++) {
