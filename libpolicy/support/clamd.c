@@ -21,7 +21,6 @@ enum stage { ST_COMMAND, ST_DATA, ST_END };
 struct clamd_scan {
     struct netreq *req;
     const struct clamd *cd;
-    struct waiter *w;
     netreq_read_fn reader;
     void *rctx;
     uint64_t size, off;
@@ -252,7 +251,6 @@ void clamd_scan_start(struct clamd_scan *s, const struct clamd *cd, struct waite
 {
     netreq_cancel(s->req);
     s->cd = cd;
-    s->w = w;
     s->reader = reader;
     s->rctx = ctx;
     s->size = size;
@@ -303,12 +301,8 @@ int clamd_scan_done(const struct clamd_scan *s)
 
 const struct virus_result *clamd_scan_collect(struct clamd_scan *s)
 {
-    if (!s->parsed && s->started && netreq_state(s->req) == NETREQ_BUSY) {
-        waiter_run(s->w, netreq_finished, s->req, 0);
-        if (netreq_state(s->req) == NETREQ_BUSY) { /* the waiter lost us: never wait blind */
-            netreq_cancel(s->req);
-        }
-    }
+    if (!s->parsed && s->started)
+        netreq_wait(s->req, 0);
     settle(s);
     if (!s->parsed)
         virus_set(&s->res, VIRUS_ERROR, "no scan started");
@@ -365,16 +359,14 @@ int clamd_ping(const struct clamd *cd, size_t i, unsigned timeout_ms, const char
     *why = "out of memory";
     if (w && req) {
         netreq_start(req, w, &one, timeout_ms, timeout_ms, &ping_ops, &p);
-        waiter_run(w, netreq_finished, req, waiter_now_ms() + timeout_ms + 1);
+        netreq_wait(req, waiter_now_ms() + timeout_ms);
         size_t len;
         const char *reply = netreq_reply(req, &len);
         if (netreq_state(req) == NETREQ_DONE && clamd_parse_pong(reply, len) == 0) {
             rc = 0;
             *why = "";
         } else {
-            *why = netreq_state(req) == NETREQ_FAILED ? netreq_why(req)
-                   : netreq_state(req) == NETREQ_BUSY ? "timed out"
-                                                      : "no PONG";
+            *why = netreq_state(req) == NETREQ_FAILED ? netreq_why(req) : "no PONG";
         }
     }
     netreq_free(req);

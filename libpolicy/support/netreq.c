@@ -22,7 +22,8 @@ enum phase { PH_IDLE, PH_CONNECTING, PH_TALKING, PH_DONE, PH_FAILED };
 
 struct netreq {
     struct wsource src; /* first: the waiter hands it back */
-    struct waiter *w;
+    struct waiter *w;   /* while added to it */
+    struct waiter *run; /* the waiter of the last start, for netreq_wait */
     const struct netreq_servers *servers;
     const struct netreq_ops *ops;
     void *ctx;
@@ -293,7 +294,7 @@ int netreq_start(struct netreq *r, struct waiter *w, const struct netreq_servers
                  unsigned connect_ms, unsigned io_ms, const struct netreq_ops *ops, void *ctx)
 {
     netreq_cancel(r);
-    r->w = w;
+    r->w = r->run = w;
     r->servers = servers;
     r->ops = ops;
     r->ctx = ctx;
@@ -443,6 +444,18 @@ enum netreq_state netreq_state(const struct netreq *r)
     default:
         return NETREQ_IDLE;
     }
+}
+
+int netreq_wait(struct netreq *r, double deadline)
+{
+    if (r->phase != PH_CONNECTING && r->phase != PH_TALKING)
+        return 0;
+    waiter_run(r->run, netreq_finished, r, deadline);
+    if (r->phase == PH_CONNECTING || r->phase == PH_TALKING) {
+        finish(r, PH_FAILED, "timed out"); /* the caller's deadline, or the waiter lost us */
+        return -1;
+    }
+    return 0;
 }
 
 int netreq_finished(void *r)

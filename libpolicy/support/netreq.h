@@ -87,6 +87,12 @@ int netreq_start(struct netreq *r, struct waiter *w, const struct netreq_servers
  * its waiter and goes back to NETREQ_IDLE. */
 void netreq_cancel(struct netreq *r);
 
+/* netreq_wait - run the request's waiter (every source on it makes
+ * progress) until the request is finished, or until the absolute deadline
+ * (waiter_now_ms(); 0: the request's own); a request still busy then
+ * fails as timed out.  Returns 0, -1 when it gave up waiting. */
+int netreq_wait(struct netreq *r, double deadline);
+
 enum netreq_state netreq_state(const struct netreq *r);
 /* netreq_finished - non-zero once DONE or FAILED (a waiter_run done test). */
 int netreq_finished(void *r);

@@ -19,7 +19,6 @@ struct spamd {
 struct spamd_scan {
     struct netreq *req;
     const struct spamd *sd;
-    struct waiter *w;
     enum spamd_cmd cmd;
     char user[SPAMD_USER_MAX + 1];
     netreq_read_fn reader;
@@ -454,7 +453,6 @@ void spamd_scan_start(struct spamd_scan *s, const struct spamd *sd, struct waite
 {
     netreq_cancel(s->req);
     s->sd = sd;
-    s->w = w;
     s->cmd = cmd <= SPAMD_REPORT ? cmd : SPAMD_CHECK;
     s->reader = reader;
     s->rctx = ctx;
@@ -513,11 +511,8 @@ int spamd_scan_done(const struct spamd_scan *s)
 
 const struct spamd_result *spamd_scan_collect(struct spamd_scan *s)
 {
-    if (!s->parsed && s->started && netreq_state(s->req) == NETREQ_BUSY) {
-        waiter_run(s->w, netreq_finished, s->req, 0);
-        if (netreq_state(s->req) == NETREQ_BUSY)
-            netreq_cancel(s->req); /* the waiter lost us: never wait blind */
-    }
+    if (!s->parsed && s->started)
+        netreq_wait(s->req, 0);
     settle(s);
     if (!s->parsed)
         result_set(&s->res, SPAMD_ERROR, "no check started");

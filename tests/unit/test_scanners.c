@@ -744,6 +744,22 @@ static void test_ping_wants_pong(void)
     clamd_free(cd);
 }
 
+static void test_ping_of_a_silent_server_gives_up_at_its_timeout(void)
+{
+    struct fake *f = fake_start(FAKE_SILENT);
+    char spec[256], err[200];
+    snprintf(spec, sizeof(spec), "unix:%s", f->path);
+    struct clamd *cd = clamd_new(spec, NULL, err, sizeof(err));
+    const char *why;
+    double t0 = waiter_now_ms();
+    CU_ASSERT_EQUAL(clamd_ping(cd, 0, 300, &why), -1);
+    double ms = waiter_now_ms() - t0;
+    CU_ASSERT_STRING_EQUAL(why, "timed out");
+    CU_ASSERT_TRUE(ms >= 299 && ms < 1500);
+    clamd_free(cd);
+    fake_stop(f);
+}
+
 /* ---- shared result ---- */
 
 static void test_virus_names(void)
@@ -797,6 +813,7 @@ int suite_scanners(void)
     CU_ADD_TEST(s, test_spamc_request_is_well_formed);
     CU_ADD_TEST(s, test_spamd_limits_and_users_need_no_server);
     CU_ADD_TEST(s, test_ping_wants_pong);
+    CU_ADD_TEST(s, test_ping_of_a_silent_server_gives_up_at_its_timeout);
     CU_ADD_TEST(s, test_virus_names);
     return 0;
 }
