@@ -223,28 +223,28 @@ between "both: two servers that never answer cost one timeout, not two" 950 1600
     "$(echo "$r" | sed -n 's/^total ms=\([0-9]*\).*/\1/p')"
 
 # ---- servers that die ----
-kill -STOP "$CLAMD_PID"
-"$D" clamd "$CU" "$T/under.bin" -t 10000 > "$T/killed.out" &
-sleep 1
-kill -9 "$CLAMD_PID"
-wait $!
-r=$(cat "$T/killed.out")
-same "clamd: killed mid-scan is an error" "error" "$(echo "$r" | cut -d' ' -f1)"
-between "clamd: ... at once, not at the 10 s timeout" 900 5000 "$(ms_of "$r")"
+# killed_mid WHAT PIDS CMD... - stop the server's processes, start CMD (a
+# 10 s timeout) against them, kill them a second later: CMD must fail at once
+killed_mid() {
+    local what=$1 pids=$2 client r
+    shift 2
+    # shellcheck disable=SC2086
+    kill -STOP $pids
+    "$@" -t 10000 > "$T/killed.out" &
+    client=$!
+    sleep 1
+    # shellcheck disable=SC2086
+    kill -9 $pids
+    wait "$client"
+    r=$(cat "$T/killed.out")
+    same "$what is an error" "error" "${r%% *}"
+    between "... at once, not at the 10 s timeout" 900 5000 "$(ms_of "$r")"
+}
+killed_mid "clamd: killed mid-scan" "$CLAMD_PID" "$D" clamd "$CU" "$T/under.bin"
 r=$("$D" clamd "$CU" "$T/eicar.txt")
 same "clamd: down is an error at once" "error|connection refused" "$(echo "$r" | cut -d' ' -f1)|$(why_of "$r")"
-
-spamd_pids="$SPAMD_PID $(pgrep -P "$SPAMD_PID" | tr '\n' ' ')"
-# shellcheck disable=SC2086
-kill -STOP $spamd_pids
-"$D" spamd "$ST" "$T/ham.eml" -t 10000 > "$T/skilled.out" &
-sleep 1
-# shellcheck disable=SC2086
-kill -9 $spamd_pids
-wait $!
-r=$(cat "$T/skilled.out")
-same "spamd: killed mid-check is an error" "error" "$(echo "$r" | cut -d' ' -f1)"
-between "spamd: ... at once, not at the 10 s timeout" 900 5000 "$(ms_of "$r")"
+killed_mid "spamd: killed mid-check" "$SPAMD_PID $(pgrep -P "$SPAMD_PID" | tr '\n' ' ')" \
+    "$D" spamd "$ST" "$T/ham.eml"
 r=$("$D" spamd "$ST" "$T/ham.eml")
 same "spamd: down is an error at once" "error|connection refused" "$(echo "$r" | cut -d' ' -f1)|$(why_of "$r")"
 
