@@ -159,7 +159,8 @@ static int same_key(const struct clamav_engine *e, const struct clamav_settings 
     return e->fp == fp && strcmp(e->dbdir, s->dbdir) == 0 &&
            e->set.max_scansize == s->max_scansize && e->set.max_filesize == s->max_filesize &&
            e->set.max_recursion == s->max_recursion && e->set.max_files == s->max_files &&
-           e->set.max_scantime_ms == s->max_scantime_ms && !e->set.pua == !s->pua;
+           e->set.max_scantime_ms == s->max_scantime_ms && !e->set.pua == !s->pua &&
+           !e->set.no_cache == !s->no_cache;
 }
 
 /* lookup - a cached engine for the key, with one more reference; under the lock. */
@@ -205,6 +206,7 @@ static struct clamav_engine *load(const struct clamav_settings *s, uint64_t fp, 
         {CL_ENGINE_MAX_RECURSION, s->max_recursion},
         {CL_ENGINE_MAX_FILES, s->max_files},
         {CL_ENGINE_MAX_SCANTIME, s->max_scantime_ms},
+        {CL_ENGINE_DISABLE_CACHE, s->no_cache ? 1 : 0},
     };
     for (size_t i = 0; i < sizeof(lim) / sizeof(*lim); i++)
         if (lim[i].v > 0 && cl_engine_set_num(e->cl, lim[i].f, lim[i].v) != CL_SUCCESS) {

@@ -33,6 +33,7 @@ struct clamav_settings {
     unsigned max_files;       /* files per archive (0: default) */
     unsigned max_scantime_ms; /* per scan (0: default) */
     int pua;                  /* load the PUA (potentially unwanted) signatures too */
+    int no_cache;             /* no cache of clean content by hash (clamd's DisableCache) */
 };
 
 /* Scan options, per scan (the same engine serves every combination). */
