@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clamav.h"
 
@@ -23,7 +24,8 @@ struct clamav_engine {
     struct cl_engine *cl;
     /* the key */
     char *dbdir;
-    struct clamav_settings set; /* set.dbdir points to dbdir */
+    char *tmpdir;               /* NULL: libclamav's default */
+    struct clamav_settings set; /* set.dbdir and set.tmpdir point to dbdir and tmpdir */
     uint64_t fp;
     /* facts */
     unsigned sigs;
@@ -153,6 +155,12 @@ int clamav_fingerprint(const char *dbdir, uint64_t *fp, unsigned *files, char *e
 
 /* ---- the cache ---- */
 
+/* same_dir - two optional directories are the same (NULL and "" alike). */
+static int same_dir(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 /* same_key - e was loaded with these settings from this database. */
 static int same_key(const struct clamav_engine *e, const struct clamav_settings *s, uint64_t fp)
 {
@@ -160,7 +168,7 @@ static int same_key(const struct clamav_engine *e, const struct clamav_settings 
            e->set.max_scansize == s->max_scansize && e->set.max_filesize == s->max_filesize &&
            e->set.max_recursion == s->max_recursion && e->set.max_files == s->max_files &&
            e->set.max_scantime_ms == s->max_scantime_ms && !e->set.pua == !s->pua &&
-           !e->set.no_cache == !s->no_cache;
+           !e->set.no_cache == !s->no_cache && same_dir(e->tmpdir, s->tmpdir);
 }
 
 /* lookup - a cached engine for the key, with one more reference; under the lock. */
@@ -179,6 +187,7 @@ static void engine_free(struct clamav_engine *e)
     if (e->cl)
         cl_engine_free(e->cl);
     free(e->dbdir);
+    free(e->tmpdir);
     free(e);
 }
 
@@ -194,8 +203,24 @@ static struct clamav_engine *load(const struct clamav_settings *s, uint64_t fp, 
             engine_free(e);
         return NULL;
     }
+    if (s->tmpdir && *s->tmpdir && !(e->tmpdir = strdup(s->tmpdir))) {
+        snprintf(err, errlen, "out of memory");
+        engine_free(e);
+        return NULL;
+    }
     e->set = *s;
     e->set.dbdir = e->dbdir;
+    e->set.tmpdir = e->tmpdir;
+    if (e->tmpdir && access(e->tmpdir, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "ClamAV temporary directory %s: %s", e->tmpdir, strerror(errno));
+        engine_free(e);
+        return NULL;
+    }
+    if (e->tmpdir && cl_engine_set_str(e->cl, CL_ENGINE_TMPDIR, e->tmpdir) != CL_SUCCESS) {
+        snprintf(err, errlen, "ClamAV: temporary directory %s refused", e->tmpdir);
+        engine_free(e);
+        return NULL;
+    }
     e->fp = fp;
     struct {
         enum cl_engine_field f;

@@ -34,6 +34,8 @@ struct clamav_settings {
     unsigned max_scantime_ms; /* per scan (0: default) */
     int pua;                  /* load the PUA (potentially unwanted) signatures too */
     int no_cache;             /* no cache of clean content by hash (clamd's DisableCache) */
+    const char *tmpdir;       /* where a scan unpacks parts and archives (NULL: $TMPDIR or /tmp);
+                                 a tmpfs spares a disk write and a directory per scan */
 };
 
 /* Scan options, per scan (the same engine serves every combination). */

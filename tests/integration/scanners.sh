@@ -259,6 +259,13 @@ mkdir -p "$T/baddb" && echo 'Broken:0:*:zz' > "$T/baddb/bad.ndb"
 check "clamav: a malformed database is a load error naming it" \
     sh -c '"$1" clamav "$2" "$3" 2>&1 | grep -q "^load-error why=ClamAV database .* does not load: Malformed database"' \
     _ "$D" "$T/baddb" "$T/eicar.txt"
+same "clamav: a temporary directory that does not exist is a load error" \
+    "load-error why=ClamAV temporary directory $T/notmp: No such file or directory" \
+    "$("$D" clamav "$T/db" -T "$T/notmp" "$T/eicar.txt" 2>&1)"
+mkdir -p "$T/unpack"
+same "clamav: parts unpacked in a temporary directory of our choice are found the same" \
+    "infected ClamTest.Exe.Body.UNOFFICIAL|0" \
+    "$("$D" clamav "$T/db" -T "$T/unpack" "$TF/clam.mail" 2>/dev/null | awk '{print $2, $3}')|$(ls -A "$T/unpack" | wc -l)"
 for kind in hash body ldb; do
     sigs_write "$T/db-$kind" $kind
 done

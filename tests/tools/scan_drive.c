@@ -10,7 +10,7 @@
  *   scan_drive ping SERVERS [-t TIMEOUT_MS]
  *   scan_drive spamd SERVERS FILE [-C check|symbols|report] [-u USER] [-c MS] [-t MS] [-m MAX]
  *   scan_drive both CLAMD_SERVERS SPAMD_SERVERS FILE [-t TIMEOUT_MS]
- *   scan_drive clamav DBDIR [-o OPTS] [-M] [-P] [-F MAX_FILESIZE] FILE...
+ *   scan_drive clamav DBDIR [-o OPTS] [-M] [-P] [-F MAX_FILESIZE] [-T TMPDIR] FILE...
  *   scan_drive reload DBDIR [-o OPTS]      (commands on stdin: "open", "scan FILE", "close-old")
  *   scan_drive threads DBDIR FILE THREADS SCANS [-o OPTS]
  * OPTS: comma-separated archives,mail,heuristics,encrypted,limits (default archives,mail).
@@ -329,6 +329,7 @@ static void settings_of(int argc, char **argv, int from, const char *dbdir,
     set->max_filesize = opt_num(argc, argv, from, "-F", 0);
     set->max_scansize = opt_num(argc, argv, from, "-S", 0);
     set->pua = opt_flag(argc, argv, from, "-U");
+    set->tmpdir = opt_str(argc, argv, from, "-T", NULL);
 }
 
 static int do_clamav(int argc, char **argv)
@@ -351,7 +352,7 @@ static int do_clamav(int argc, char **argv)
             clamav_signatures(e), clamav_load_ms(e), waiter_now_ms() - t0);
     for (int i = 3; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (argv[i][1] && strchr("oFS", argv[i][1]))
+            if (argv[i][1] && strchr("oFST", argv[i][1]))
                 i++; /* its value */
             continue;
         }
