@@ -46,3 +46,9 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null && command -v smtp-source
 else
     echo "milter benchmark skipped: needs root, postfix and smtp-source (scripts/install-deps.sh)"
 fi
+echo
+if [ "$(id -u)" = 0 ] && command -v clamd >/dev/null && [ -d /usr/share/clamav-testfiles ]; then
+    bash "$(dirname "$0")/scan.sh" "$B" "$S"
+else
+    echo "virus-scan benchmark skipped: needs root, clamd and clamav-testfiles (scripts/install-deps.sh)"
+fi
