@@ -3,7 +3,7 @@
 # with, only those missing (quick when everything is there).  Run as root.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libclamav-dev"
+BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libarchive-dev libacl1-dev libzstd-dev liblz4-dev libclamav-dev"
 TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles clamav-daemon spamassassin spamd spamc zip"
 
 missing=""

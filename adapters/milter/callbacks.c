@@ -152,13 +152,20 @@ static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
 }
 
 /* client_ip - the client address as text; IPv4-mapped IPv6 as IPv4.
- * Returns 0 for a network client, 1 for a local submission (no address,
- * or a unix socket), -1 for an address family we cannot read. */
-static int client_ip(const struct sockaddr *sa, char *ip, size_t len)
+ * Returns 0 for a network client; 1 for a local submission, given as the
+ * loopback client it is (a unix socket client, or no address with the host
+ * name "localhost": Sendmail's own submission on standard input, which has
+ * no peer); 2 when the MTA does not know the address of an SMTP client (no
+ * address, any other name; ip is then ""); -1 for a family we cannot read. */
+static int client_ip(const struct sockaddr *sa, const char *hostname, char *ip, size_t len)
 {
-    if (!sa || sa->sa_family == AF_UNIX) {
+    if (sa ? sa->sa_family == AF_UNIX : hostname && !strcmp(hostname, "localhost")) {
         snprintf(ip, len, "127.0.0.1");
         return 1;
+    }
+    if (!sa) {
+        ip[0] = '\0';
+        return 2;
     }
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
@@ -185,15 +192,17 @@ static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostad
         return internal(ctx, "second connect on one connection");
     if (!c->e)
         return internal(ctx, "no configuration loaded");
-    int local = client_ip(hostaddr, ip, sizeof(ip));
-    if (local < 0)
+    int kind = client_ip(hostaddr, hostname, ip, sizeof(ip));
+    if (kind < 0)
         return internal(ctx, "unknown address family");
     /* Sendmail says "[ip]" and Postfix "unknown" when the client has no name */
-    if (local)
+    if (kind == 1)
         host = "localhost";
     else if (hostname && hostname[0] && hostname[0] != '[' && strcmp(hostname, "unknown") != 0)
         host = hostname;
-    c->s = policy_session_new(c->e, ip, host);
+    /* no address: the library's "unknown" (a customer only where
+     * [customers] trust_unknown_address says so), never a made-up 127.0.0.1 */
+    c->s = policy_session_new(c->e, kind == 2 ? NULL : ip, host);
     if (!c->s)
         return internal(ctx, "cannot start a session");
     atomic_fetch_add(&active, 1);

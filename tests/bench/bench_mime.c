@@ -184,10 +184,11 @@ int main(int argc, char **argv)
         passes++;
     } while (t_ours + t_gm < seconds);
     double mb = (double)total * passes / 1e6;
-    printf("bench_mime: parse + decode every part, %zu messages, %.1f MB, one core (CPU time), %d passes\n",
+    printf("bench_mime: parse + decode every part, %zu messages, %.1f MB, one core (CPU time), %d "
+           "passes\n",
            nmsgs, (double)total / 1e6, passes);
-    printf("  %-36s %8.1f MB/s  (%u leaf parts, %llu decoded bytes)\n", "libpolicy mime (streaming)",
-           mb / t_ours, p_ours, (unsigned long long)d_ours);
+    printf("  %-36s %8.1f MB/s  (%u leaf parts, %llu decoded bytes)\n",
+           "libpolicy mime (streaming)", mb / t_ours, p_ours, (unsigned long long)d_ours);
     printf("  %-36s %8.1f MB/s  (%u leaf parts, %llu decoded bytes)\n", "GMime 3 (tree + decode)",
            mb / t_gm, p_gm, (unsigned long long)d_gm);
     printf("  ratio libpolicy / GMime: %.2fx (target >= 1.5x)\n", t_gm / t_ours);

@@ -13,12 +13,12 @@ static const struct {
     const char *name;
     int (*add)(void);
 } suites[] = {
-    {"util", suite_util},           {"engine", suite_engine},
-    {"session", suite_session},     {"address", suite_address},
-    {"customers", suite_customers}, {"regex", suite_regex},
-    {"tcprules", suite_tcprules},   {"recipients", suite_recipients},
-    {"botnet", suite_botnet},       {"dns", suite_dns},
-    {"mime", suite_mime},           {"scanners", suite_scanners},
+    {"util", suite_util},         {"engine", suite_engine},         {"session", suite_session},
+    {"address", suite_address},   {"customers", suite_customers},   {"regex", suite_regex},
+    {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
+    {"dns", suite_dns},           {"mime", suite_mime},
+    {"files", suite_files},        {"message", suite_message},
+    {"scanners", suite_scanners},
 };
 
 int main(int argc, char **argv)

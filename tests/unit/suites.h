@@ -13,6 +13,8 @@ int suite_recipients(void);
 int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
+int suite_files(void);
+int suite_message(void);
 int suite_scanners(void);
 
 #endif
