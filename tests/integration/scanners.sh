@@ -133,6 +133,11 @@ same "clamd: a plain mail is clean over TCP" "clean" "$("$D" clamd "$CT" "$T/ham
 same "clamd: clam.exe in a base64 attachment (clam.mail) is infected" "infected ClamTest.Exe.Body.UNOFFICIAL" \
     "$(first2 "$("$D" clamd "$CU" "$TF/clam.mail")")"
 same "clamd: 900 KB in 14 chunks under StreamMaxLength is clean" "clean" "$("$D" clamd "$CU" "$T/under.bin" | cut -d' ' -f1)"
+r=$("$D" clamd "$CU" "$TF/clam.mail" -s 100 2>"$T/via")
+same "clamd: a message streamed from a spool's file is scanned whole" \
+    "infected ClamTest.Exe.Body.UNOFFICIAL|message read from the spool-file" "$(first2 "$r")|$(cat "$T/via")"
+r=$("$D" clamd "$CU" "$T/under.bin" -s 65536 2>/dev/null)
+same "clamd: 900 KB from a spool's file, 14 chunks, is clean" "clean" "${r%% *}"
 r=$("$D" clamd "$CU" "$T/big.bin")
 same "clamd: over StreamMaxLength is too big, not an error (unix)" "too-big|over clamd's StreamMaxLength" \
     "$(echo "$r" | cut -d' ' -f1)|$(why_of "$r")"
@@ -284,6 +289,9 @@ same "clamav: EICAR from the .ndb" "1" "$(count "$T/db-body" archives Test.Eicar
 same "clamav: scanning from memory gives what scanning the descriptor gives" \
     "$("$D" clamav "$T/db" "$TF"/* 2>/dev/null | awk '{print $2, $3}')" \
     "$("$D" clamav "$T/db" -M "$TF"/* 2>/dev/null | awk '{print $2, $3}')"
+same "clamav: from the spool's memory and from its file, the same detection" \
+    "infected infected|scanned from the spool-memory|scanned from the spool-file" \
+    "$("$D" clamav "$T/db" -s 1000000 "$TF/clam.mail" 2>"$T/via1" | awk '{print $2}') $("$D" clamav "$T/db" -s 100 "$TF/clam.mail" 2>"$T/via2" | awk '{print $2}')|$(grep -o 'scanned from the .*' "$T/via1")|$(grep -o 'scanned from the .*' "$T/via2")"
 same "clamav: a base64 attachment needs mail parsing (clean without it)" "clean|infected" \
     "$("$D" clamav "$T/db-body" -o archives "$TF/clam.exe.mbox.base64" 2>/dev/null | awk '{print $2}')|$("$D" clamav "$T/db-body" -o archives,mail "$TF/clam.exe.mbox.base64" 2>/dev/null | awk '{print $2}')"
 same "clamav: the same attachment found in the decoded MIME parts" "infected" \

@@ -6,15 +6,17 @@
  * line per scan: the status first, then details, "why=" last.
  *
  * usage:
- *   scan_drive clamd SERVERS FILE [-c CONNECT_MS] [-t TIMEOUT_MS] [-m MAX_SIZE]
+ *   scan_drive clamd SERVERS FILE [-c CONNECT_MS] [-t TIMEOUT_MS] [-m MAX_SIZE] [-s MEM]
  *   scan_drive ping SERVERS [-t TIMEOUT_MS]
  *   scan_drive spamd SERVERS FILE [-C check|symbols|report] [-u USER] [-c MS] [-t MS] [-m MAX]
  *   scan_drive both CLAMD_SERVERS SPAMD_SERVERS FILE [-t TIMEOUT_MS]
- *   scan_drive clamav DBDIR [-o OPTS] [-M] [-P] [-F MAX_FILESIZE] [-T TMPDIR] FILE...
+ *   scan_drive clamav DBDIR [-o OPTS] [-M] [-P] [-F MAX_FILESIZE] [-T TMPDIR] [-s MEM] FILE...
  *   scan_drive reload DBDIR [-o OPTS]      (commands on stdin: "open", "scan FILE", "close-old")
  *   scan_drive threads DBDIR FILE THREADS SCANS [-o OPTS]
  * OPTS: comma-separated archives,mail,heuristics,encrypted,limits (default archives,mail).
- * -M scans from memory instead of a file descriptor; -P scans decoded MIME parts.
+ * -M scans from memory instead of a file descriptor; -P scans decoded MIME parts;
+ * -s MEM keeps the message in a spool first (MEM bytes in memory, then a
+ * file) and the scanner reads it from there, as a layer will.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,6 +30,7 @@
 #include "clamd.h"
 #include "partscan.h"
 #include "spamd.h"
+#include "spool.h"
 #include "waiter.h"
 
 static void usage(void)
@@ -40,6 +43,41 @@ static void usage(void)
 static ssize_t fd_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
     return pread(*(int *)ctx, buf, len, (off_t)off);
+}
+
+/* With -s MEM the message goes through a spool first (MEM bytes in memory,
+ * then a file), as a session keeps it, and the scanners read it there. */
+static long spool_mem = -1;
+
+static ssize_t spool_reader(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    return spool_read(ctx, off, buf, len);
+}
+
+/* spool_of - the file at fd copied into a new spool; exits on error. */
+static struct spool *spool_of(int fd)
+{
+    struct spool *sp = spool_new((size_t)spool_mem, 0, NULL);
+    char buf[65536];
+    ssize_t k;
+    uint64_t off = 0;
+    while (sp && (k = pread(fd, buf, sizeof(buf), (off_t)off)) > 0) {
+        if (spool_write(sp, buf, (size_t)k) != SPOOL_OK) {
+            fprintf(stderr, "spool: cannot keep the message\n");
+            exit(2);
+        }
+        off += (uint64_t)k;
+    }
+    if (!sp)
+        exit(2);
+    return sp;
+}
+
+/* via - where the spool keeps the message, for the result line. */
+static const char *via(struct spool *sp)
+{
+    size_t len;
+    return !sp ? "file" : spool_memory(sp, &len) ? "spool-memory" : "spool-file";
 }
 
 /* open_msg - the message file and its size; exits on error. */
@@ -136,12 +174,19 @@ static int do_clamd(int argc, char **argv)
     }
     uint64_t size;
     int fd = open_msg(argv[3], &size);
+    struct spool *sp = spool_mem >= 0 ? spool_of(fd) : NULL;
     struct waiter *w = waiter_new();
     struct clamd_scan *s = clamd_scan_new();
-    clamd_scan_start(s, cd, w, fd_read, &fd, size);
+    if (sp)
+        clamd_scan_start(s, cd, w, spool_reader, sp, spool_size(sp));
+    else
+        clamd_scan_start(s, cd, w, fd_read, &fd, size);
     const struct virus_result *r = clamd_scan_collect(s);
+    if (sp)
+        fprintf(stderr, "message read from the %s\n", via(sp));
     print_virus(r, clamd_scan_elapsed_ms(s), clamd_scan_server(s));
     clamd_scan_free(s);
+    spool_free(sp);
     waiter_free(w);
     clamd_free(cd);
     close(fd);
@@ -304,6 +349,21 @@ static void *read_all(const char *path, size_t *len)
 static void scan_one(const struct clamav_engine *e, unsigned opts, int mem, struct partscan *ps,
                      const char *path, struct virus_result *r)
 {
+    if (spool_mem >= 0) { /* what a layer does: memory when the spool has it, else its file */
+        uint64_t size;
+        int fd = open_msg(path, &size);
+        struct spool *sp = spool_of(fd);
+        close(fd);
+        size_t len;
+        const void *buf = spool_memory(sp, &len);
+        if (buf)
+            clamav_scan_mem(e, opts, buf, len, r);
+        else
+            clamav_scan_fd(e, opts, spool_fd(sp), spool_size(sp), r);
+        fprintf(stderr, "%s: scanned from the %s\n", path, via(sp));
+        spool_free(sp);
+        return;
+    }
     if (ps || mem) {
         size_t len;
         void *buf = read_all(path, &len);
@@ -352,7 +412,7 @@ static int do_clamav(int argc, char **argv)
             clamav_signatures(e), clamav_load_ms(e), waiter_now_ms() - t0);
     for (int i = 3; i < argc; i++) {
         if (argv[i][0] == '-') {
-            if (argv[i][1] && strchr("oFST", argv[i][1]))
+            if (argv[i][1] && strchr("oFSTs", argv[i][1]))
                 i++; /* its value */
             continue;
         }
@@ -481,6 +541,9 @@ int main(int argc, char **argv)
     if (argc < 2)
         usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int i = 2; i + 1 < argc; i++)
+        if (strcmp(argv[i], "-s") == 0)
+            spool_mem = atol(argv[i + 1]);
     const char *m = argv[1];
     if (strcmp(m, "clamd") == 0)
         return do_clamd(argc, argv);
