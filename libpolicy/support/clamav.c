@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../util/util.h"
 #include "clamav.h"
 
 #define FP_MAX_FILES 4096 /* database files looked at; more is not a database */
@@ -107,15 +108,9 @@ int clamav_fingerprint(const char *dbdir, uint64_t *fp, unsigned *files, char *e
             rc = -1;
             break;
         }
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **nn = realloc(names, nc * sizeof(*names));
-            if (!nn) {
-                rc = -1, nomem = 1;
-                break;
-            }
-            names = nn;
-            cap = nc;
+        if (array_grow(&names, &cap, n + 1, sizeof(*names), 32) < 0) {
+            rc = -1, nomem = 1;
+            break;
         }
         if (!(names[n] = strdup(de->d_name))) {
             rc = -1, nomem = 1;

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../util/util.h"
 #include "netreq.h"
 
 enum phase { PH_IDLE, PH_CONNECTING, PH_TALKING, PH_DONE, PH_FAILED };
@@ -157,16 +158,10 @@ static int add_one(struct netreq_servers *out, const char *tok, size_t len, char
 int netreq_parse_servers(const char *spec, struct netreq_servers *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    const char *p = spec ? spec : "";
-    for (;;) {
-        p += strspn(p, " \t\r\n,");
-        if (!*p)
-            break;
-        size_t len = strcspn(p, " \t\r\n,");
+    size_t len;
+    for (const char *p = spec ? spec : ""; (len = words_next(&p)) > 0; p += len)
         if (add_one(out, p, len, err, errlen) < 0)
             return -1;
-        p += len;
-    }
     if (out->n == 0) {
         snprintf(err, errlen, "no server given");
         return -1;

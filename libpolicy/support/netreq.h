@@ -41,8 +41,9 @@ struct netreq_servers {
 };
 
 /* netreq_parse_servers - "unix:/path" (or just "/path"), "inet:HOST:PORT"
- * (or "HOST:PORT"; "[IPv6]:PORT" for a literal IPv6 address), separated
- * by blanks or commas, in the order they are to be tried.  Host names are
+ * (or "HOST:PORT"; "[IPv6]:PORT" for a literal IPv6 address), a list
+ * like every other (WORDS_SEP: blanks or commas), in the order they are
+ * to be tried.  Host names are
  * resolved here, once (configuration load), never during a request; a name
  * with several addresses gives one server each.  0, or -1 with err set. */
 int netreq_parse_servers(const char *spec, struct netreq_servers *out, char *err, size_t errlen);

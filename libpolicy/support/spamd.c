@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/util.h"
 #include "spamd.h"
 
 struct spamd {
@@ -98,20 +99,10 @@ static void result_set(struct spamd_result *r, enum spamd_status status, const c
     r->why = why ? why : "";
 }
 
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
 /* word_is - the n bytes at s are the word w, ignoring case. */
 static int word_is(const char *s, size_t n, const char *w)
 {
-    if (strlen(w) != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)s[i]) != lower((unsigned char)w[i]))
-            return 0;
-    return 1;
+    return strlen(w) == n && str_ieqn(s, w, n);
 }
 
 /* skip_blanks - past spaces and tabs from i, at most n. */
