@@ -7,7 +7,6 @@
  * an accepted message comes back byte for byte; the header stage sees
  * every header exactly once.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -180,8 +180,15 @@ out=$(send 192.0.2.10 user@sink.test --data "$T/big.eml")
 after=$(hwm "$MPID")
 check "milter: the 45 MB message is accepted" grep -q "queued as" <<< "$out"
 grew=$(( after - before ))
-check "milter: peak memory grew ${grew} kB for 45 MB (under 8 MB beyond the 1 MB spool)" \
-    test "$grew" -lt $(( 9 * 1024 ))
+# asan - built with AddressSanitizer: its quarantine keeps what is freed,
+# so peak memory says nothing about ours
+asan() { nm "$1" 2>/dev/null | grep -q __asan_init; }
+if asan "$MILTER"; then
+    echo "milter: peak memory grew ${grew} kB for 45 MB (ASan: not judged)"
+else
+    check "milter: peak memory grew ${grew} kB for 45 MB (under 8 MB beyond the 1 MB spool)" \
+        test "$grew" -lt $(( 9 * 1024 ))
+fi
 
 # policy-queue: peak memory of the process for the big and a small message,
 # handing on to a queue that reads and forgets (a recording one would count)
@@ -200,8 +207,12 @@ PY
 small=$(maxrss default.conf "$M/clean_text.eml")
 big=$(maxrss default.conf "$T/big.eml")
 grew=$(( ${big% *} - ${small% *} ))
-check "policy-queue: peak memory grew ${grew} kB for 45 MB (under 8 MB beyond the 1 MB spool)" \
-    test "$grew" -lt $(( 9 * 1024 ))
+if asan "$PQ"; then
+    echo "policy-queue: peak memory grew ${grew} kB for 45 MB (ASan: not judged)"
+else
+    check "policy-queue: peak memory grew ${grew} kB for 45 MB (under 8 MB beyond the 1 MB spool)" \
+        test "$grew" -lt $(( 9 * 1024 ))
+fi
 pq default.conf "$T/big.eml"
 check "policy-queue: the 45 MB message reaches the queue byte for byte" cmp -s "$T/big.eml" "$Q/message"
 

@@ -15,6 +15,8 @@ int suite_dns(void);
 int suite_mime(void);
 int suite_files(void);
 int suite_message(void);
+int suite_store(void);
+int suite_p0f(void);
 int suite_scanners(void);
 
 #endif
