@@ -71,3 +71,9 @@ if [ "$(id -u)" = 0 ] && command -v smtp-source >/dev/null && command -v m4 >/de
 else
     echo "Sendmail benchmark skipped: needs root, smtp-source and m4 (scripts/install-deps.sh)"
 fi
+echo
+if [ "$(id -u)" = 0 ] && command -v clamd >/dev/null && [ -d /usr/share/clamav-testfiles ]; then
+    bash "$(dirname "$0")/scan.sh" "$B" "$S"
+else
+    echo "virus-scan benchmark skipped: needs root, clamd and clamav-testfiles (scripts/install-deps.sh)"
+fi
