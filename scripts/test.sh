@@ -14,6 +14,8 @@ step "build (gcc, -Werror)"
 sh scripts/build.sh build
 step "unit tests"
 build/tests/unit/unit_tests || fail=1
+step "test corpus (fetched here: the integration tests have no network)"
+sh scripts/fetch-corpus.sh
 step "integration tests"
 bash tests/run-integration.sh build || fail=1
 

@@ -11,6 +11,15 @@ echo
 echo
 "$B/tests/bench/bench_recipients" "$S"
 echo
+CORPUS=$(sh "$(dirname "$0")/../../scripts/fetch-corpus.sh" --where)/spam-assassin
+if [ ! -x "$B/tests/bench/bench_mime" ]; then
+    echo "MIME benchmark skipped: bench_mime not built (libgmime-3.0-dev missing)"
+elif [ ! -f "$CORPUS/.complete" ]; then
+    echo "MIME benchmark skipped: corpus not fetched (scripts/fetch-corpus.sh)"
+else
+    "$B/tests/bench/bench_mime" "$CORPUS" "$S"
+fi
+echo
 # policy-queue with the layers a qmail host runs after qmail-smtpd: the
 # content stages of customers + regex (900 qregex patterns, header rules)
 Q=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-bq.XXXXXX")

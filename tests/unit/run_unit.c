@@ -16,7 +16,7 @@ static const struct {
     {"util", suite_util},         {"engine", suite_engine},         {"session", suite_session},
     {"address", suite_address},   {"customers", suite_customers},   {"regex", suite_regex},
     {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
-    {"dns", suite_dns},
+    {"dns", suite_dns},           {"mime", suite_mime},
 };
 
 int main(int argc, char **argv)

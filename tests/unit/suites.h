@@ -12,5 +12,6 @@ int suite_tcprules(void);
 int suite_recipients(void);
 int suite_botnet(void);
 int suite_dns(void);
+int suite_mime(void);
 
 #endif
