@@ -3,8 +3,8 @@
 # with, only those missing (quick when everything is there).  Run as root.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev"
-TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles"
+BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libpsl-dev publicsuffix"
+TEST="ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles bogofilter gnuplot-nox"
 
 missing=""
 for p in $BUILD $TEST; do
