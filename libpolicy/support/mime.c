@@ -22,7 +22,7 @@
 #define MIME_MAX_BOUNDARY 998 /* RFC 5322 line length: no longer boundary can be matched */
 #define MIME_LEVELS       4   /* the raw message and three decoded containers inside it */
 #define MIME_OBUF         8192
-#define MIME_SECTIONS     64  /* RFC 2231 sections per parameter */
+#define MIME_SECTIONS     64 /* RFC 2231 sections per parameter */
 #define UU_LINE_MAX       1024
 
 /* What an open part is doing with the lines that reach it. */
@@ -48,23 +48,23 @@ struct pstate {
     int nheaders;  /* headers seen in its block */
     int seen_line; /* a line was seen in its header block */
     int have_ct, have_cte, have_cd;
-    int digest;    /* multipart/digest: children default to message/rfc822 */
+    int digest;                  /* multipart/digest: children default to message/rfc822 */
     char ct_name[MIME_NAME_MAX]; /* Content-Type name, until the block ends */
     char boundary[MIME_MAX_BOUNDARY + 1];
     size_t blen;
     int bprefix; /* boundary over the limit: lines match on its prefix */
     /* decoding */
-    int decode;         /* decode the body */
-    int want_text;      /* feed mtext */
-    int scan_uu;        /* look for uuencoded files in the decoded text */
-    unsigned b64q;      /* base64 quantum */
-    int b64n;           /* sextets in it */
-    char qp_carry[3];   /* "=" or "=X" held at the end of a piece of a long line */
+    int decode;       /* decode the body */
+    int want_text;    /* feed mtext */
+    int scan_uu;      /* look for uuencoded files in the decoded text */
+    unsigned b64q;    /* base64 quantum */
+    int b64n;         /* sextets in it */
+    char qp_carry[3]; /* "=" or "=X" held at the end of a piece of a long line */
     size_t qp_carry_len;
-    enum uu_st uu;      /* a x-uuencode body: where it is */
+    enum uu_st uu;        /* a x-uuencode body: where it is */
     unsigned char eol[2]; /* the line end held back: it may belong to a boundary */
     size_t eol_len;
-    size_t raw_eol;       /* the line end of the last body line, for body_end */
+    size_t raw_eol; /* the line end of the last body line, for body_end */
     /* uuencode inside a text part */
     enum uu_st scan;
     char uu_name[MIME_NAME_MAX];
@@ -81,10 +81,10 @@ struct pstate {
 struct level {
     unsigned char *line; /* MIME_LINE_MAX bytes */
     size_t len;
-    int cont;       /* the next bytes continue a line longer than the buffer */
-    uint64_t off;   /* stream offset of line[0] / of the next line */
+    int cont;     /* the next bytes continue a line longer than the buffer */
+    uint64_t off; /* stream offset of line[0] / of the next line */
     int active;
-    int base;       /* stack index of the container feeding it (-1 for level 0) */
+    int base; /* stack index of the container feeding it (-1 for level 0) */
 };
 
 /* A parameter being collected (RFC 2045 plain value and RFC 2231 sections). */
@@ -172,15 +172,15 @@ static void copy_lower(char *dst, size_t size, const char *s, size_t n)
 }
 
 static const signed char b64v[256] = {
-    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,
-    ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14,
-    ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21,
-    ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28,
-    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35,
-    ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49,
-    ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63,
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,   ['E'] = 5,   ['F'] = 6,   ['G'] = 7,
+    ['H'] = 8,  ['I'] = 9,  ['J'] = 10, ['K'] = 11,  ['L'] = 12,  ['M'] = 13,  ['N'] = 14,
+    ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,  ['S'] = 19,  ['T'] = 20,  ['U'] = 21,
+    ['V'] = 22, ['W'] = 23, ['X'] = 24, ['Y'] = 25,  ['Z'] = 26,  ['a'] = 27,  ['b'] = 28,
+    ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,  ['g'] = 33,  ['h'] = 34,  ['i'] = 35,
+    ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39,  ['n'] = 40,  ['o'] = 41,  ['p'] = 42,
+    ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,  ['u'] = 47,  ['v'] = 48,  ['w'] = 49,
+    ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53,  ['1'] = 54,  ['2'] = 55,  ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,  ['8'] = 61,  ['9'] = 62,  ['+'] = 63,
     ['/'] = 64, ['='] = -1, [' '] = -2, ['\t'] = -2, ['\r'] = -2, ['\n'] = -2,
 }; /* value + 1; -1 padding; -2 white space; 0 garbage */
 
@@ -369,12 +369,14 @@ int mime_sanitize(char *s, size_t max)
 
 size_t mime_flag_names(unsigned flags, char *buf, size_t size)
 {
-    static const char *const names[] = {
-        "depth",       "parts",      "header_long", "boundary_long", "line_long",
-        "bad_header",  "8bit_header", "no_boundary", "unclosed",     "epilogue",
-        "bad_base64",  "bad_qp",     "bad_uu",      "unknown_cte",   "charset",
-        "bad_text",    "bad_words",  "bad_params",  "name_changed",  "dup_header",
-        "encoded_container", "no_headers", "nul"};
+    static const char *const names[] = {"depth",         "parts",       "header_long",
+                                        "boundary_long", "line_long",   "bad_header",
+                                        "8bit_header",   "no_boundary", "unclosed",
+                                        "epilogue",      "bad_base64",  "bad_qp",
+                                        "bad_uu",        "unknown_cte", "charset",
+                                        "bad_text",      "bad_words",   "bad_params",
+                                        "name_changed",  "dup_header",  "encoded_container",
+                                        "no_headers",    "nul"};
     size_t n = 0;
     if (size)
         buf[0] = '\0';
@@ -611,8 +613,7 @@ static void parse_params(struct mime_parser *m, struct pstate *cur, const char *
                          size_t i, const char *const *names, struct param *ps, int np)
 {
     size_t pout = 0;
-    int rounds = 0;
-    while (i < n && rounds++ < 1000) {
+    while (i < n) { /* every round takes at least one byte */
         i = skip_cfws(s, n, i);
         if (i < n && s[i] == ';') {
             i++;
@@ -656,15 +657,9 @@ static void parse_params(struct mime_parser *m, struct pstate *cur, const char *
             e = i;
             while (e > v && is_blank((unsigned char)s[e - 1]))
                 e--;
-            if (token_end(s, e, v) != e) {
-                /* blanks or specials in an unquoted value: clients take it whole */
-                int only_ws_special = 0;
-                for (size_t k = v; k < e; k++)
-                    if (is_blank((unsigned char)s[k]))
-                        only_ws_special = 1;
-                if (only_ws_special)
-                    set_flag(m, cur, MIME_F_BAD_PARAMS);
-            }
+            /* blanks in an unquoted value: clients take it whole, up to ';' */
+            if (memchr(s + v, ' ', e - v) || memchr(s + v, '\t', e - v))
+                set_flag(m, cur, MIME_F_BAD_PARAMS);
             for (size_t k = v; k < e && pout < m->pcap; k++)
                 m->pbuf[pout++] = s[k], vlen++;
         }
@@ -797,8 +792,7 @@ static void set_name(struct mime_parser *m, struct pstate *cur, char *dst, const
 }
 
 /* header_content_type - type/subtype and the parameters the parser uses. */
-static void header_content_type(struct mime_parser *m, struct pstate *cur, const char *v,
-                                size_t n)
+static void header_content_type(struct mime_parser *m, struct pstate *cur, const char *v, size_t n)
 {
     static const char *const names[] = {"charset", "boundary", "name"};
     struct param ps[3];
@@ -841,8 +835,7 @@ static void header_content_type(struct mime_parser *m, struct pstate *cur, const
         set_name(m, cur, cur->ct_name, tmp);
 }
 
-static void header_disposition(struct mime_parser *m, struct pstate *cur, const char *v,
-                               size_t n)
+static void header_disposition(struct mime_parser *m, struct pstate *cur, const char *v, size_t n)
 {
     static const char *const names[] = {"filename"};
     struct param ps[1];
@@ -1260,7 +1253,8 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
                 c[cl++] = (char)s[i++];
             ps->qp_carry_len = 0;
             if (cl == 3 && hexv((unsigned char)c[1]) >= 0 && hexv((unsigned char)c[2]) >= 0) {
-                out[o++] = (unsigned char)(hexv((unsigned char)c[1]) << 4 | hexv((unsigned char)c[2]));
+                out[o++] =
+                    (unsigned char)(hexv((unsigned char)c[1]) << 4 | hexv((unsigned char)c[2]));
             } else if (cl < 3 && !eol_len && !soft) {
                 memcpy(ps->qp_carry, c, cl);
                 ps->qp_carry_len = cl;
@@ -1297,7 +1291,6 @@ static void body_line(struct mime_parser *m, struct pstate *ps, const unsigned c
             memcpy(ps->eol, eol, eol_len);
             ps->eol_len = eol_len;
         }
-        (void)start;
         return;
     }
     case MIME_CTE_UUENCODE: {
@@ -1562,8 +1555,7 @@ static void close_above(struct mime_parser *m, int k, uint64_t end, int keep_eol
 {
     for (int i = k + 1; i <= m->top; i++) {
         struct pstate *ps = &m->stack[i];
-        if (ps->st == ST_CONTAINER && ps->level + 1 < MIME_LEVELS &&
-            m->lv[ps->level + 1].active) {
+        if (ps->st == ST_CONTAINER && ps->level + 1 < MIME_LEVELS && m->lv[ps->level + 1].active) {
             container_drain(m, ps, keep_eol);
             break;
         }
@@ -1625,6 +1617,7 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
     if (cur_i < 0 || m->stack[cur_i].level != L)
         return; /* nothing open at this level any more: trailing data */
     struct pstate *cur = &m->stack[cur_i];
+    size_t el = complete ? 1 + (n >= 2 && s[n - 2] == '\r') : 0;
 
     /* a boundary line ends whatever it appears in */
     if (start && n >= 3 && s[0] == '-' && s[1] == '-') {
@@ -1643,6 +1636,7 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             }
             if (final) {
                 mp->st = ST_EPILOGUE;
+                mp->raw_eol = el; /* an outer boundary next claims this line end */
             } else {
                 mp->st = ST_PARTS;
                 if (!new_part(m, L, lv->off + n))
@@ -1651,24 +1645,16 @@ static void lvl_line(struct mime_parser *m, int L, const unsigned char *s, size_
             return;
         }
     }
+    cur->raw_eol = cur->st == ST_HEADERS ? 0 : el;
     switch (cur->st) {
     case ST_HEADERS:
         header_line(m, L, cur, s, n, start, complete);
         return;
     case ST_BODY:
     case ST_PREAMBLE:
-    case ST_CONTAINER: {
-        size_t c = n, el = 0;
-        if (complete) {
-            el = 1;
-            if (n >= 2 && s[n - 2] == '\r')
-                el = 2;
-            c = n - el;
-        }
-        cur->raw_eol = el;
-        body_line(m, cur, s, c, s + c, el, start);
+    case ST_CONTAINER:
+        body_line(m, cur, s, n - el, s + n - el, el, start);
         return;
-    }
     case ST_EPILOGUE:
         for (size_t i = 0; i < n; i++)
             if (!is_blank(s[i]) && s[i] != '\r' && s[i] != '\n') {
@@ -1718,8 +1704,11 @@ static void header_line(struct mime_parser *m, int L, struct pstate *ps, const u
             header_add(m, ps, s, n);
         return;
     }
-    if (c == 0 && complete) {
-        /* the empty line: end of the header block */
+    size_t cr = 0;
+    while (cr < c && s[cr] == '\r')
+        cr++;
+    if (cr == c && complete) {
+        /* the empty line (bare CRs count as blank): end of the header block */
         headers_end(m, ps, lv->off + n);
         return;
     }

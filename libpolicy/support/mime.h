@@ -66,29 +66,29 @@
 #define MIME_WANT_TEXT    0x4 /* UTF-8 text of text/plain and text/html parts */
 
 /* Flags: on a part (what concerns it) and or'ed into the message's. */
-#define MIME_F_DEPTH        0x00000001u /* nesting over the limit: the part is read as a leaf */
-#define MIME_F_PARTS        0x00000002u /* more parts than the limit: later ones not reported */
-#define MIME_F_HEADER_LONG  0x00000004u /* a header over the limit: cut (raw and value) */
-#define MIME_F_BOUNDARY_LONG 0x00000008u /* a boundary over the limit: matched on its prefix */
-#define MIME_F_LINE_LONG    0x00000010u /* a line longer than MIME_LINE_MAX */
-#define MIME_F_BAD_HEADER   0x00000020u /* a header line without a colon (skipped) */
-#define MIME_F_8BIT_HEADER  0x00000040u /* raw 8-bit bytes in a header */
-#define MIME_F_NO_BOUNDARY  0x00000080u /* multipart without a boundary: read as one body */
-#define MIME_F_UNCLOSED     0x00000100u /* multipart without its final boundary */
-#define MIME_F_EPILOGUE     0x00000200u /* text after a multipart's final boundary */
-#define MIME_F_BAD_BASE64   0x00000400u /* base64 with garbage or broken padding */
-#define MIME_F_BAD_QP       0x00000800u /* quoted-printable with bad escapes */
-#define MIME_F_BAD_UU       0x00001000u /* uuencode that ended early */
-#define MIME_F_UNKNOWN_CTE  0x00002000u /* unknown transfer encoding: body passed as is */
-#define MIME_F_CHARSET      0x00004000u /* unknown charset (UTF-8 or windows-1252 assumed) */
-#define MIME_F_BAD_TEXT     0x00008000u /* bytes invalid in their charset */
-#define MIME_F_BAD_WORDS    0x00010000u /* broken RFC 2047 encoded words (decoded anyway) */
-#define MIME_F_BAD_PARAMS   0x00020000u /* broken parameters (RFC 2045/2231) */
-#define MIME_F_NAME_CHANGED 0x00040000u /* file name cut or control characters replaced */
-#define MIME_F_DUP_HEADER   0x00080000u /* a second Content-Type/-Disposition/-Transfer-Encoding */
+#define MIME_F_DEPTH             0x00000001u /* nesting over the limit: read as a leaf */
+#define MIME_F_PARTS             0x00000002u /* over the part limit: later ones unreported */
+#define MIME_F_HEADER_LONG       0x00000004u /* a header over the limit: cut (raw and value) */
+#define MIME_F_BOUNDARY_LONG     0x00000008u /* a boundary over the limit: matched on its prefix */
+#define MIME_F_LINE_LONG         0x00000010u /* a line longer than MIME_LINE_MAX */
+#define MIME_F_BAD_HEADER        0x00000020u /* a header line without a colon (skipped) */
+#define MIME_F_8BIT_HEADER       0x00000040u /* raw 8-bit bytes in a header */
+#define MIME_F_NO_BOUNDARY       0x00000080u /* multipart without a boundary: read as one body */
+#define MIME_F_UNCLOSED          0x00000100u /* multipart without its final boundary */
+#define MIME_F_EPILOGUE          0x00000200u /* text after a multipart's final boundary */
+#define MIME_F_BAD_BASE64        0x00000400u /* base64 with garbage or broken padding */
+#define MIME_F_BAD_QP            0x00000800u /* quoted-printable with bad escapes */
+#define MIME_F_BAD_UU            0x00001000u /* uuencode that ended early */
+#define MIME_F_UNKNOWN_CTE       0x00002000u /* unknown transfer encoding: body passed as is */
+#define MIME_F_CHARSET           0x00004000u /* unknown charset (UTF-8 or windows-1252 assumed) */
+#define MIME_F_BAD_TEXT          0x00008000u /* bytes invalid in their charset */
+#define MIME_F_BAD_WORDS         0x00010000u /* broken RFC 2047 encoded words (decoded anyway) */
+#define MIME_F_BAD_PARAMS        0x00020000u /* broken parameters (RFC 2045/2231) */
+#define MIME_F_NAME_CHANGED      0x00040000u /* file name cut or control characters replaced */
+#define MIME_F_DUP_HEADER        0x00080000u /* a second Content-Type/-Disposition/-CTE */
 #define MIME_F_ENCODED_CONTAINER 0x00100000u /* multipart/message with a transfer encoding */
-#define MIME_F_NO_HEADERS   0x00200000u /* header block missing: the body starts at once */
-#define MIME_F_NUL          0x00400000u /* NUL bytes in headers */
+#define MIME_F_NO_HEADERS        0x00200000u /* header block missing: the body starts at once */
+#define MIME_F_NUL               0x00400000u /* NUL bytes in headers */
 
 /* Kinds of part. */
 enum mime_kind {
@@ -106,34 +106,34 @@ enum mime_origin {
     MIME_ORIGIN_UUENCODE /* a "begin NNN name" block inside a text/plain part */
 };
 
-#define MIME_TYPE_MAX 64  /* type, subtype: longer ones are cut */
-#define MIME_NAME_MAX 256 /* file name bytes (UTF-8), NUL included */
+#define MIME_TYPE_MAX 128  /* type, subtype, charset: RFC 6838 names are at most 127 */
+#define MIME_NAME_MAX 256  /* file name bytes (UTF-8), NUL included */
 #define MIME_LINE_MAX 8192 /* longer lines are read in pieces */
 
 /* One part.  Strings are NUL-terminated, never NULL; "" when absent. */
 struct mime_part {
-    unsigned index;  /* 0 for the message, then in order of appearance */
-    unsigned depth;  /* 0 for the message */
-    int parent;      /* index of the enclosing part, -1 for the message */
+    unsigned index;             /* 0 for the message, then in order of appearance */
+    unsigned depth;             /* 0 for the message */
+    int parent;                 /* index of the enclosing part, -1 for the message */
     const struct mime_part *up; /* the enclosing part, NULL for the message */
     enum mime_kind kind;
     enum mime_origin origin;
-    char type[MIME_TYPE_MAX];    /* lower case, RFC 2045 default applied ("text") */
-    char subtype[MIME_TYPE_MAX]; /* lower case ("plain"; "rfc822" in a digest) */
-    int type_given;              /* the part had a usable Content-Type */
-    char charset[MIME_TYPE_MAX]; /* lower case, as given ("" when none) */
-    char disposition[32];        /* lower case: "attachment", "inline", "" */
+    char type[MIME_TYPE_MAX];     /* lower case, RFC 2045 default applied ("text") */
+    char subtype[MIME_TYPE_MAX];  /* lower case ("plain"; "rfc822" in a digest) */
+    int type_given;               /* the part had a usable Content-Type */
+    char charset[MIME_TYPE_MAX];  /* lower case, as given ("" when none) */
+    char disposition[32];         /* lower case: "attachment", "inline", "" */
     char filename[MIME_NAME_MAX]; /* UTF-8, safe for logs: Content-Disposition filename, else
                                      Content-Type name, else the uuencode name */
-    char encoding[32];           /* Content-Transfer-Encoding, lower case, "" when none */
+    char encoding[32];            /* Content-Transfer-Encoding, lower case, "" when none */
     enum mime_cte cte;
     /* Offsets in the raw message.  For a part inside a decoded container
      * (a base64 message/rfc822) or a uuencoded part, they count in the
      * decoded bytes of that container / text part instead: raw_offsets 0. */
     int raw_offsets;
-    uint64_t header_off; /* the first header line */
-    uint64_t body_off;   /* the first body byte */
-    uint64_t body_end;   /* after the last body byte (at part_end) */
+    uint64_t header_off;  /* the first header line */
+    uint64_t body_off;    /* the first body byte */
+    uint64_t body_end;    /* after the last body byte (at part_end) */
     uint64_t decoded_len; /* decoded body bytes (at part_end, when decoded) */
     int decoded;          /* the body was decoded: MIME_WANT_BODY/TEXT, or text/plain */
     unsigned flags;       /* MIME_F_* concerning this part (final at part_end) */
@@ -141,7 +141,7 @@ struct mime_part {
 
 /* One header, valid during the callback. */
 struct mime_header {
-    const char *name;  /* as written, without the colon or blanks before it */
+    const char *name; /* as written, without the colon or blanks before it */
     size_t name_len;
     const char *value; /* unfolded (line breaks removed), blanks around trimmed; raw bytes */
     size_t value_len;

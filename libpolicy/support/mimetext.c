@@ -25,12 +25,24 @@ static const unsigned short cp1252[32] = {
 static const struct {
     const char *name, *as;
 } cs_alias[] = {
-    {"ks_c_5601-1987", "CP949"}, {"ks_c_5601", "CP949"},       {"euc-kr", "CP949"},
-    {"gb2312", "GB18030"},       {"gbk", "GB18030"},           {"x-gbk", "GB18030"},
-    {"cn-gb", "GB18030"},        {"x-sjis", "SHIFT_JIS"},      {"shift-jis", "SHIFT_JIS"},
-    {"x-euc-jp", "EUC-JP"},      {"iso-8859-8-i", "ISO-8859-8"}, {"x-mac-roman", "MACINTOSH"},
-    {"big5-hkscs", "BIG5-HKSCS"}, {"x-mac-cyrillic", "MAC-CYRILLIC"}, {"tis-620", "TIS-620"},
-    {"windows-874", "CP874"},    {"x-cp1251", "CP1251"},       {"x-cp1250", "CP1250"},
+    {"ks_c_5601-1987", "CP949"},
+    {"ks_c_5601", "CP949"},
+    {"euc-kr", "CP949"},
+    {"gb2312", "GB18030"},
+    {"gbk", "GB18030"},
+    {"x-gbk", "GB18030"},
+    {"cn-gb", "GB18030"},
+    {"x-sjis", "SHIFT_JIS"},
+    {"shift-jis", "SHIFT_JIS"},
+    {"x-euc-jp", "EUC-JP"},
+    {"iso-8859-8-i", "ISO-8859-8"},
+    {"x-mac-roman", "MACINTOSH"},
+    {"big5-hkscs", "BIG5-HKSCS"},
+    {"x-mac-cyrillic", "MAC-CYRILLIC"},
+    {"tis-620", "TIS-620"},
+    {"windows-874", "CP874"},
+    {"x-cp1251", "CP1251"},
+    {"x-cp1250", "CP1250"},
 };
 
 /* charset_norm - lower-case name without quotes, blanks or an RFC 2231
@@ -42,8 +54,8 @@ static void charset_norm(const char *cs, char *buf, size_t size)
         cs = "";
     while (*cs == ' ' || *cs == '\t' || *cs == '"' || *cs == '\'')
         cs++;
-    for (; *cs && *cs != '*' && *cs != '"' && *cs != '\'' && *cs != ' ' && *cs != ';' &&
-           n + 1 < size;
+    for (;
+         *cs && *cs != '*' && *cs != '"' && *cs != '\'' && *cs != ' ' && *cs != ';' && n + 1 < size;
          cs++)
         buf[n++] = (*cs >= 'A' && *cs <= 'Z') ? (char)(*cs + 32) : *cs;
     buf[n] = '\0';
@@ -54,12 +66,13 @@ static void charset_norm(const char *cs, char *buf, size_t size)
 static int charset_kind(const char *cs, iconv_t *cd, unsigned *flags)
 {
     static const char *const utf8[] = {"utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8"};
-    static const char *const mixed[] = {"",        "us-ascii", "ascii",       "ansi_x3.4-1968",
-                                        "iso646-us", "us",     "unknown-8bit", "x-unknown",
-                                        "x-user-defined", "default", "unknown", "8bit"};
-    static const char *const w1252[] = {"iso-8859-1", "iso8859-1", "iso_8859-1", "latin1",
-                                        "latin-1",    "l1",        "windows-1252", "cp1252",
-                                        "x-cp1252",   "ibm819",    "cp819", "iso_8859-1:1987"};
+    static const char *const mixed[] = {
+        "",        "us-ascii",     "ascii",     "ansi_x3.4-1968", "iso646-us",
+        "us",      "unknown-8bit", "x-unknown", "x-user-defined", "default",
+        "unknown", "8bit"};
+    static const char *const w1252[] = {
+        "iso-8859-1",   "iso8859-1", "iso_8859-1", "latin1", "latin-1", "l1",
+        "windows-1252", "cp1252",    "x-cp1252",   "ibm819", "cp819",   "iso_8859-1:1987"};
     *cd = (iconv_t)-1;
     for (size_t i = 0; i < sizeof(utf8) / sizeof(*utf8); i++)
         if (!strcmp(cs, utf8[i]))
@@ -279,22 +292,27 @@ static const struct {
     unsigned cp;
     int legacy; /* recognised without ';' */
 } other_names[] = {
-    {"amp", '&', 1},     {"lt", '<', 1},        {"gt", '>', 1},       {"quot", '"', 1},
-    {"apos", '\'', 0},   {"Tab", 9, 0},         {"NewLine", 10, 0},   {"OElig", 338, 0},
-    {"oelig", 339, 0},   {"Scaron", 352, 0},    {"scaron", 353, 0},   {"Yuml", 376, 0},
-    {"fnof", 402, 0},    {"circ", 710, 0},      {"tilde", 732, 0},    {"ensp", 8194, 0},
-    {"emsp", 8195, 0},   {"thinsp", 8201, 0},   {"zwnj", 8204, 0},    {"zwj", 8205, 0},
-    {"lrm", 8206, 0},    {"rlm", 8207, 0},      {"ndash", 8211, 0},   {"mdash", 8212, 0},
-    {"lsquo", 8216, 0},  {"rsquo", 8217, 0},    {"sbquo", 8218, 0},   {"ldquo", 8220, 0},
-    {"rdquo", 8221, 0},  {"bdquo", 8222, 0},    {"dagger", 8224, 0},  {"Dagger", 8225, 0},
-    {"bull", 8226, 0},   {"hellip", 8230, 0},   {"permil", 8240, 0},  {"prime", 8242, 0},
-    {"Prime", 8243, 0},  {"lsaquo", 8249, 0},   {"rsaquo", 8250, 0},  {"euro", 8364, 0},
-    {"trade", 8482, 0},  {"larr", 8592, 0},     {"uarr", 8593, 0},    {"rarr", 8594, 0},
-    {"darr", 8595, 0},   {"spades", 9824, 0},   {"clubs", 9827, 0},   {"hearts", 9829, 0},
-    {"diams", 9830, 0},  {"check", 10003, 0},   {"ZeroWidthSpace", 8203, 0},
-    {"NoBreak", 8288, 0}, {"ensp", 8194, 0},    {"alpha", 945, 0},    {"beta", 946, 0},
-    {"pi", 960, 0},      {"mu", 956, 0},        {"infin", 8734, 0},   {"ne", 8800, 0},
-    {"le", 8804, 0},     {"ge", 8805, 0},       {"minus", 8722, 0},   {"frasl", 8260, 0},
+    {"amp", '&', 1},      {"lt", '<', 1},      {"gt", '>', 1},
+    {"quot", '"', 1},     {"apos", '\'', 0},   {"Tab", 9, 0},
+    {"NewLine", 10, 0},   {"OElig", 338, 0},   {"oelig", 339, 0},
+    {"Scaron", 352, 0},   {"scaron", 353, 0},  {"Yuml", 376, 0},
+    {"fnof", 402, 0},     {"circ", 710, 0},    {"tilde", 732, 0},
+    {"ensp", 8194, 0},    {"emsp", 8195, 0},   {"thinsp", 8201, 0},
+    {"zwnj", 8204, 0},    {"zwj", 8205, 0},    {"lrm", 8206, 0},
+    {"rlm", 8207, 0},     {"ndash", 8211, 0},  {"mdash", 8212, 0},
+    {"lsquo", 8216, 0},   {"rsquo", 8217, 0},  {"sbquo", 8218, 0},
+    {"ldquo", 8220, 0},   {"rdquo", 8221, 0},  {"bdquo", 8222, 0},
+    {"dagger", 8224, 0},  {"Dagger", 8225, 0}, {"bull", 8226, 0},
+    {"hellip", 8230, 0},  {"permil", 8240, 0}, {"prime", 8242, 0},
+    {"Prime", 8243, 0},   {"lsaquo", 8249, 0}, {"rsaquo", 8250, 0},
+    {"euro", 8364, 0},    {"trade", 8482, 0},  {"larr", 8592, 0},
+    {"uarr", 8593, 0},    {"rarr", 8594, 0},   {"darr", 8595, 0},
+    {"spades", 9824, 0},  {"clubs", 9827, 0},  {"hearts", 9829, 0},
+    {"diams", 9830, 0},   {"check", 10003, 0}, {"ZeroWidthSpace", 8203, 0},
+    {"NoBreak", 8288, 0}, {"ensp", 8194, 0},   {"alpha", 945, 0},
+    {"beta", 946, 0},     {"pi", 960, 0},      {"mu", 956, 0},
+    {"infin", 8734, 0},   {"ne", 8800, 0},     {"le", 8804, 0},
+    {"ge", 8805, 0},      {"minus", 8722, 0},  {"frasl", 8260, 0},
 };
 
 /* entity_lookup - code point of a named reference, or 0; with_semi says
@@ -408,12 +426,13 @@ static int tag_is(const struct mtext *t, const char *const *list)
 static void html_tag_end(struct mtext *t)
 {
     static const char *const blocks[] = {
-        "br",  "p",   "div", "tr",    "li",  "h1",       "h2",     "h3",    "h4",    "h5",
-        "h6",  "ul",  "ol",  "table", "hr",  "blockquote", "pre",  "dd",    "dt",    "title",
-        "address", "center", "form", "section", "article", "header", "footer", "dl", 0};
+        "br",      "p",      "div",    "tr",    "li",      "h1",     "h2",   "h3",
+        "h4",      "h5",     "h6",     "ul",    "ol",      "table",  "hr",   "blockquote",
+        "pre",     "dd",     "dt",     "title", "address", "center", "form", "section",
+        "article", "header", "footer", "dl",    0};
     static const char *const cells[] = {"td", "th", 0};
-    static const char *const voids[] = {"br",  "img", "hr",    "meta",  "link", "input",
-                                        "col", "area", "base", "embed", "wbr", "source", 0};
+    static const char *const voids[] = {"br",   "img",  "hr",    "meta", "link",   "input", "col",
+                                        "area", "base", "embed", "wbr",  "source", 0};
     int selfclose = t->attrlen && t->attr[t->attrlen - 1] == '/';
 
     t->hstate = H_TEXT;

@@ -29,31 +29,31 @@ typedef void (*mtext_sink)(void *ctx, const char *utf8, size_t len);
  * after mtext_open.  Initialise with mtext_open, release with mtext_close.
  */
 struct mtext {
-    int kind;            /* how the charset converts (mimetext.c) */
-    iconv_t cd;          /* for charsets iconv converts */
+    int kind;             /* how the charset converts (mimetext.c) */
+    iconv_t cd;           /* for charsets iconv converts */
     unsigned char in[16]; /* an incomplete multibyte sequence carried over */
     size_t inlen;
-    unsigned flags;      /* MTEXT_F_* met so far */
-    int html;            /* reduce HTML */
+    unsigned flags; /* MTEXT_F_* met so far */
+    int html;       /* reduce HTML */
     /* HTML reducer state */
     int hstate;
-    char tag[24];  /* lower-case tag name being read */
+    char tag[24]; /* lower-case tag name being read */
     size_t taglen;
-    int closing;   /* </tag> */
+    int closing;    /* </tag> */
     char attr[256]; /* attribute text of the tag, lower case, bounded */
     size_t attrlen;
-    char quote;            /* inside a quoted attribute value */
-    char ent[40];          /* an entity being read, after '&' */
+    char quote;   /* inside a quoted attribute value */
+    char ent[40]; /* an entity being read, after '&' */
     size_t entlen;
-    int dashes;            /* comment end detection */
-    char raw_end[12];      /* "script"/"style" while their content is skipped */
-    size_t raw_match;      /* bytes of "</name" matched so far */
-    char hide_tag[24];     /* an element hidden by style: its name */
-    unsigned hide_depth;   /* nesting of that name inside it; 0: not hiding */
-    int space;             /* pending whitespace: 1 space, 2 newline */
-    int started;           /* some text was written */
-    unsigned newlines;     /* consecutive newlines written */
-    unsigned char u8[4];   /* zero-width filter: a UTF-8 sequence in progress */
+    int dashes;          /* comment end detection */
+    char raw_end[12];    /* "script"/"style" while their content is skipped */
+    size_t raw_match;    /* bytes of "</name" matched so far */
+    char hide_tag[24];   /* an element hidden by style: its name */
+    unsigned hide_depth; /* nesting of that name inside it; 0: not hiding */
+    int space;           /* pending whitespace: 1 space, 2 newline */
+    int started;         /* some text was written */
+    unsigned newlines;   /* consecutive newlines written */
+    unsigned char u8[4]; /* zero-width filter: a UTF-8 sequence in progress */
     size_t u8len;
     char out[MTEXT_OUT_MAX];
     size_t outlen;

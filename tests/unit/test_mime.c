@@ -35,7 +35,7 @@ struct rec {
     char *log;
     size_t loglen;
     unsigned flags;
-    int changed; /* a part's kind or decoded fact changed after part_begin */
+    int changed;     /* a part's kind or decoded fact changed after part_begin */
     char hdrs[8192]; /* "index name: value\n" of every header */
     size_t hlen;
     char raw0[8192]; /* raw bytes of the top-level headers, concatenated */
@@ -85,8 +85,8 @@ static void rec_begin(void *ctx, const struct mime_part *p)
 {
     struct rec *r = ctx;
     logf_(r, "B %u %u %d %d %d %s/%s [%s] [%s] [%s] [%s] %llu %llu %d\n", p->index, p->depth,
-          p->parent, (int)p->kind, (int)p->origin, p->type, p->subtype, p->charset,
-          p->disposition, p->filename, p->encoding, (unsigned long long)p->header_off,
+          p->parent, (int)p->kind, (int)p->origin, p->type, p->subtype, p->charset, p->disposition,
+          p->filename, p->encoding, (unsigned long long)p->header_off,
           (unsigned long long)p->body_off, p->raw_offsets);
     if (p->index < REC_PARTS) {
         r->parts[p->index].begun = 1;
@@ -242,24 +242,23 @@ static int name_is(struct rec *r, unsigned i, const char *n)
 
 /* ------------------------------------------------------------------ tests */
 
-static const char *const basic =
-    "From: a@example.com\r\n"
-    "Subject: test\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
-    "\r\n"
-    "preamble\r\n"
-    "--b1\r\n"
-    "Content-Type: text/plain; charset=UTF-8\r\n"
-    "\r\n"
-    "hello\r\n"
-    "world\r\n"
-    "--b1\r\n"
-    "Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "AAEC\r\n"
-    "--b1--\r\n";
+static const char *const basic = "From: a@example.com\r\n"
+                                 "Subject: test\r\n"
+                                 "MIME-Version: 1.0\r\n"
+                                 "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+                                 "\r\n"
+                                 "preamble\r\n"
+                                 "--b1\r\n"
+                                 "Content-Type: text/plain; charset=UTF-8\r\n"
+                                 "\r\n"
+                                 "hello\r\n"
+                                 "world\r\n"
+                                 "--b1\r\n"
+                                 "Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+                                 "Content-Transfer-Encoding: base64\r\n"
+                                 "\r\n"
+                                 "AAEC\r\n"
+                                 "--b1--\r\n";
 
 static void test_mime_multipart_parts_with_facts_and_offsets(void)
 {
@@ -302,7 +301,8 @@ static void test_mime_line_ends_lf_crlf_mixed_and_bare_cr(void)
 {
     const char *lf = "Content-Type: multipart/mixed; boundary=x\n\n--x\n\na\nb\n--x--\n";
     const char *mixed = "Content-Type: multipart/mixed; boundary=x\r\n\n--x\r\n\r\na\nb\r\n--x--\n";
-    const char *cr = "Content-Type: multipart/mixed; boundary=x\n\n--x\n\na\rb\r\n--x\r\n\nc\n--x--";
+    const char *cr =
+        "Content-Type: multipart/mixed; boundary=x\n\n--x\n\na\rb\r\n--x\r\n\nc\n--x--";
     struct rec *r = parse(lf);
     CU_ASSERT_EQUAL(r->n, 2);
     CU_ASSERT(body_is(r, 1, "a\nb"));
@@ -316,6 +316,11 @@ static void test_mime_line_ends_lf_crlf_mixed_and_bare_cr(void)
     CU_ASSERT(body_is(r, 1, "a\rb"));
     CU_ASSERT(body_is(r, 2, "c"));
     CU_ASSERT_EQUAL(r->flags & MIME_F_UNCLOSED, 0); /* "--x--" without a line end still closes */
+    rec_free(r);
+    /* a line of bare CRs ends the header block like an empty one */
+    r = parse("Subject: cr\r\n\r\r\nContent-Type: application/zip; name=z.zip\r\n\r\nPK\r\n");
+    CU_ASSERT(body_is(r, 0, "Content-Type: application/zip; name=z.zip\r\n\r\nPK\r\n"));
+    CU_ASSERT(type_is(r, 0, "text/plain"));
     rec_free(r);
     CU_ASSERT(same_events(lf, strlen(lf), NULL));
     CU_ASSERT(same_events(mixed, strlen(mixed), NULL));
@@ -418,6 +423,20 @@ static void test_mime_boundaries_that_prefix_each_other(void)
     }
 }
 
+static void test_mime_multipart_body_ends_before_the_next_boundary(void)
+{
+    const char *msg = "Content-Type: multipart/mixed; boundary=o\n\n"
+                      "--o\nContent-Type: multipart/alternative; boundary=i\n\npre\r\n"
+                      "--i\n\nx\n--i--\n--o\n\ny\n--i--\r\nafter\n--o--\n";
+    struct rec *r = parse(msg);
+    CU_ASSERT_EQUAL(r->n, 4);
+    const struct mime_part *p = part(r, 1);
+    /* the inner multipart's body: preamble, its part, its final boundary */
+    CU_ASSERT_EQUAL(p->body_end, strstr(msg, "--i--\n--o") + 5 - msg);
+    CU_ASSERT(body_is(r, 3, "y\n--i--\r\nafter"));
+    rec_free(r);
+}
+
 static void test_mime_boundary_with_trailing_blanks_and_lookalikes(void)
 {
     const char *msg = "Content-Type: multipart/mixed; boundary=\"q q\"\n\n"
@@ -515,8 +534,8 @@ static void test_mime_encoded_message_rfc822_is_decoded_and_parsed(void)
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = strlen(inner), o = 0;
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)inner[i] << 16 | (i + 1 < n ? (unsigned char)inner[i + 1] : 0)
-                                                         << 8 |
+        unsigned v = (unsigned char)inner[i] << 16 |
+                     (i + 1 < n ? (unsigned char)inner[i + 1] : 0) << 8 |
                      (i + 2 < n ? (unsigned char)inner[i + 2] : 0);
         b64[o++] = al[v >> 18];
         b64[o++] = al[(v >> 12) & 63];
@@ -545,11 +564,12 @@ static void test_mime_encoded_messages_nested_beyond_the_levels(void)
 {
     /* quoted-printable message/rfc822 four deep: three levels are decoded
      * and parsed, the fourth is a leaf, and says so already at part_begin */
-    const char *msg = "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
-                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
-                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
-                      "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
-                      "Subject: x\n\ninnermost\n";
+    const char *msg =
+        "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable\n\n"
+        "Subject: x\n\ninnermost\n";
     struct rec *r = parse(msg);
     CU_ASSERT_EQUAL(r->n, 4);
     CU_ASSERT_EQUAL(part(r, 2)->kind, MIME_MESSAGE);
@@ -619,7 +639,7 @@ static void test_mime_header_limit_cuts_and_flags(void)
     struct mime_limits lim = {.header = 1024};
     struct rec *r = parse_lim(msg, strlen(msg), 65536, ALL, &lim);
     CU_ASSERT(r->flags & MIME_F_HEADER_LONG);
-    CU_ASSERT(type_is(r, 0, "text/html")); /* the next header is still read */
+    CU_ASSERT(type_is(r, 0, "text/html"));                 /* the next header is still read */
     CU_ASSERT(strstr(r->log, "H 0 7 1015 0 1\n") != NULL); /* cut at 1024 raw bytes, truncated */
     CU_ASSERT(same_events(msg, strlen(msg), &lim));
     rec_free(r);
@@ -648,7 +668,8 @@ static void test_mime_encoded_words_in_names(void)
 {
     const char *msg =
         "Content-Type: multipart/mixed; boundary=w\n\n"
-        "--w\nContent-Type: application/octet-stream;\n name=\"=?UTF-8?B?w6lk?= =?utf-8?q?=C3=A9?=.doc\"\n\n\n"
+        "--w\nContent-Type: application/octet-stream;\n name=\"=?UTF-8?B?w6lk?= "
+        "=?utf-8?q?=C3=A9?=.doc\"\n\n\n"
         "--w\nContent-Disposition: attachment; filename==?iso-8859-1?Q?r=E9sum=E9?=.pdf\n\n\n"
         "--w\nContent-Disposition: attachment; filename=\"=?utf-8?B?4oKs?==?utf-8?B?4oKs?=\"\n\n\n"
         "--w\nContent-Disposition: attachment; filename=\"=?UTF-8?B?4o?= =?UTF-8?B?gqx6?=\"\n\n\n"
@@ -659,10 +680,14 @@ static void test_mime_encoded_words_in_names(void)
         "--w--\n";
     struct rec *r = parse(msg);
     CU_ASSERT_EQUAL(r->n, 9);
-    CU_ASSERT(name_is(r, 1, "\xc3\xa9" "d\xc3\xa9.doc"));
+    CU_ASSERT(name_is(r, 1,
+                      "\xc3\xa9"
+                      "d\xc3\xa9.doc"));
     CU_ASSERT(name_is(r, 2, "r\xc3\xa9sum\xc3\xa9.pdf"));
     CU_ASSERT(name_is(r, 3, "\xe2\x82\xac\xe2\x82\xac"));
-    CU_ASSERT(name_is(r, 4, "\xe2\x82\xac" "z")); /* a character split across two words */
+    CU_ASSERT(name_is(r, 4,
+                      "\xe2\x82\xac"
+                      "z")); /* a character split across two words */
     CU_ASSERT(name_is(r, 5, "lang.txt"));
     CU_ASSERT(name_is(r, 6, "bogus caf\xc3\xa9.txt")); /* unknown charset: 8-bit read as 1252 */
     CU_ASSERT(part(r, 6)->flags & MIME_F_CHARSET);
@@ -702,7 +727,8 @@ static void test_mime_rfc2231_parameters(void)
         "Content-Type: multipart/mixed; boundary*0=\"con\"; boundary*1=tin\n\n"
         "--contin\nContent-Disposition: attachment;\n filename*0*=utf-8''%E2%82%AC%20price;\n"
         " filename*1=\" list\"; filename*2*=%2Exls\n\n\n"
-        "--contin\nContent-Disposition: attachment; filename*1=\"second\"; filename*0=\"first-\"\n\n\n"
+        "--contin\nContent-Disposition: attachment; filename*1=\"second\"; "
+        "filename*0=\"first-\"\n\n\n"
         "--contin\nContent-Disposition: attachment; filename*=iso-8859-1'fr'caf%E9.txt;"
         " filename=\"fallback.txt\"\n\n\n"
         "--contin\nContent-Disposition: attachment; filename*=''no%20charset.txt\n\n\n"
@@ -711,11 +737,24 @@ static void test_mime_rfc2231_parameters(void)
     struct rec *r = parse(msg);
     CU_ASSERT_EQUAL(r->n, 6); /* the boundary itself came in two sections */
     CU_ASSERT(name_is(r, 1, "\xe2\x82\xac price list.xls"));
-    CU_ASSERT(name_is(r, 2, "first-second")); /* out of order */
+    CU_ASSERT(name_is(r, 2, "first-second"));    /* out of order */
     CU_ASSERT(name_is(r, 3, "caf\xc3\xa9.txt")); /* name* wins over name */
     CU_ASSERT(name_is(r, 4, "no charset.txt"));
     CU_ASSERT(name_is(r, 5, "\xe4\xb8\xad.txt"));
     CU_ASSERT(same_events(msg, strlen(msg), NULL));
+    rec_free(r);
+}
+
+static void test_mime_filename_after_many_parameters_is_found(void)
+{
+    static char msg[40000];
+    char *o = msg;
+    o += sprintf(o, "Content-Type: application/octet-stream");
+    for (int i = 0; i < 3000; i++)
+        o += sprintf(o, "; x%d=y", i);
+    sprintf(o, "; name=\"late.exe\"\n\nMZ\n");
+    struct rec *r = parse(msg);
+    CU_ASSERT(name_is(r, 0, "late.exe"));
     rec_free(r);
 }
 
@@ -809,8 +848,9 @@ static void test_mime_uuencode_inside_text_is_its_own_part(void)
 
 static void test_mime_x_uuencode_transfer_encoding(void)
 {
-    const char *msg = "Content-Type: application/octet-stream; name=\"h.bin\"\n"
-                      "Content-Transfer-Encoding: x-uuencode\n\nbegin 644 h.bin\n%:&5L;&\\*\n`\nend\n";
+    const char *msg =
+        "Content-Type: application/octet-stream; name=\"h.bin\"\n"
+        "Content-Transfer-Encoding: x-uuencode\n\nbegin 644 h.bin\n%:&5L;&\\*\n`\nend\n";
     struct rec *r = parse(msg);
     CU_ASSERT_EQUAL(r->n, 1);
     CU_ASSERT(body_is(r, 0, "hello"));
@@ -856,8 +896,10 @@ static void test_mime_html_reduced_to_text(void)
         "<div style=\"display: none\">hidden <div>words</div> here</div>"
         "<span>vis&shy;ible</span>  <br>x &lt; y<a href='>'>link</a></body></html>\n";
     struct rec *r = parse(msg);
-    CU_ASSERT(text_is(r, 0, "T\nFree viagra\xc2\xa0&\xc3\xa9\xe2\x82\xac" "A&bogus;\nvisible\nx < "
-                            "ylink"));
+    CU_ASSERT(text_is(r, 0,
+                      "T\nFree viagra\xc2\xa0&\xc3\xa9\xe2\x82\xac"
+                      "A&bogus;\nvisible\nx < "
+                      "ylink"));
     CU_ASSERT_EQUAL(r->parts[0].blen, strlen(strstr(msg, "<html>"))); /* body: the HTML as is */
     CU_ASSERT(same_events(msg, strlen(msg), NULL));
     rec_free(r);
@@ -882,7 +924,8 @@ static void test_mime_events_only_when_wanted(void)
 
 static void test_mime_multipart_without_boundary_is_one_body(void)
 {
-    const char *msg = "Content-Type: multipart/mixed\n\n--x\nContent-Type: text/plain\n\nhi\n--x--\n";
+    const char *msg =
+        "Content-Type: multipart/mixed\n\n--x\nContent-Type: text/plain\n\nhi\n--x--\n";
     struct rec *r = parse(msg);
     CU_ASSERT_EQUAL(r->n, 1);
     CU_ASSERT(r->flags & MIME_F_NO_BOUNDARY);
@@ -964,6 +1007,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_part_limit_is_flagged);
     CU_ADD_TEST(s, test_mime_missing_final_boundary_closes_at_end);
     CU_ADD_TEST(s, test_mime_boundaries_that_prefix_each_other);
+    CU_ADD_TEST(s, test_mime_multipart_body_ends_before_the_next_boundary);
     CU_ADD_TEST(s, test_mime_boundary_with_trailing_blanks_and_lookalikes);
     CU_ADD_TEST(s, test_mime_overlong_boundary_matches_on_its_prefix);
     CU_ADD_TEST(s, test_mime_boundary_in_unexpected_places);
@@ -978,6 +1022,7 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_decode_words_rules);
     CU_ADD_TEST(s, test_mime_rfc2231_parameters);
     CU_ADD_TEST(s, test_mime_filename_wins_over_name_and_names_are_log_safe);
+    CU_ADD_TEST(s, test_mime_filename_after_many_parameters_is_found);
     CU_ADD_TEST(s, test_mime_base64_garbage_padding_and_breaks);
     CU_ADD_TEST(s, test_mime_quoted_printable_soft_breaks_and_bad_escapes);
     CU_ADD_TEST(s, test_mime_uuencode_inside_text_is_its_own_part);
