@@ -13,10 +13,12 @@ static const struct {
     const char *name;
     int (*add)(void);
 } suites[] = {
-    {"util", suite_util},         {"engine", suite_engine},         {"session", suite_session},
-    {"address", suite_address},   {"customers", suite_customers},   {"regex", suite_regex},
-    {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
-    {"dns", suite_dns},           {"mime", suite_mime},
+    {"util", suite_util},           {"engine", suite_engine},
+    {"session", suite_session},     {"address", suite_address},
+    {"customers", suite_customers}, {"regex", suite_regex},
+    {"tcprules", suite_tcprules},   {"recipients", suite_recipients},
+    {"botnet", suite_botnet},       {"dns", suite_dns},
+    {"mime", suite_mime},           {"spam", suite_spam},
 };
 
 int main(int argc, char **argv)

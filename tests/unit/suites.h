@@ -13,5 +13,6 @@ int suite_recipients(void);
 int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
+int suite_spam(void);
 
 #endif
