@@ -15,15 +15,17 @@
 
 #include "spamtok.h"
 
-#define WORD_MAX   40   /* longer words become a "skip" shape */
-#define LINE_MAX_  1024 /* footer detection reads lines up to this */
-#define HOLD_MAX   2048 /* a possible footer block held back */
-#define HOLD_LINES 12
-#define HOST_MAX   255
-#define SUBJ_MAX   1024
-#define HDR_MAX    512
-#define RESERVE    256 /* features kept for headers, URLs and facts */
-#define WIN_MAX    8
+#define WORD_MAX       40   /* longer words become a "skip" shape */
+#define LINE_MAX_      1024 /* footer detection reads lines up to this */
+#define HOLD_MAX       2048 /* a possible footer block held back */
+#define HOLD_LINES     12
+#define HOST_MAX       255
+#define SUBJ_MAX       1024
+#define HDR_MAX        512
+#define RESERVE        256 /* features kept for headers, URLs and facts */
+#define WIN_MAX        8
+#define PSL_CACHE      256 /* hosts whose registrable domain is remembered */
+#define PSL_CACHE_HOST 64  /* up to this length */
 
 /* namespaces: the seed of each feature family's hashes */
 enum ns { NS_BODY, NS_SUBJ, NS_FROMNAME, NS_MAILER, NS_ORG, NS_FACT, NS_COUNT };
@@ -67,7 +69,14 @@ struct spamtok {
     uint64_t *feat, *mfeat, *tfeat;
     size_t nfeat, nmsg, ntext, dropped;
     uint64_t *set;
+    uint32_t *used; /* the set's slots in use, to clear them for the next message */
     size_t setcap;
+    /* registrable domains of recent hosts: offset into the host, or 255 */
+    struct psl_cache {
+        uint64_t h;
+        unsigned char len, off;
+        char host[PSL_CACHE_HOST];
+    } pslc[PSL_CACHE];
     /* per message */
     int listmail;
     char subject[SUBJ_MAX];
@@ -157,6 +166,7 @@ static void feat_add(struct spamtok *t, uint64_t h, int msg)
         return;
     }
     t->set[j] = h;
+    t->used[t->nfeat] = (uint32_t)j;
     t->nfeat++;
     if (msg)
         t->mfeat[t->nmsg++] = h;
@@ -326,9 +336,9 @@ static int u8_len(unsigned char c)
 
 /* ---- registrable domains, host names ---- */
 
-/* regdom - the registrable domain of a lower-case host ("example.co.uk"
+/* regdom_psl - the registrable domain of a lower-case host ("example.co.uk"
  * for "www.example.co.uk"); the host itself when it has none. */
-static const char *regdom(const struct spamtok *t, const char *host)
+static const char *regdom_psl(const struct spamtok *t, const char *host)
 {
     const char *r = t->psl ? psl_registrable_domain(t->psl, host) : NULL;
     if (r)
@@ -343,6 +353,24 @@ static const char *regdom(const struct spamtok *t, const char *host)
         }
     }
     return host;
+}
+
+/* regdom - regdom_psl, through a small cache: a message names the same
+ * hosts again and again, and the list lookup is the dearest step. */
+static const char *regdom(struct spamtok *t, const char *host)
+{
+    size_t n = strlen(host);
+    if (n >= PSL_CACHE_HOST)
+        return regdom_psl(t, host);
+    uint64_t h = spamtok_hash(host, n, 0);
+    struct psl_cache *e = &t->pslc[h % PSL_CACHE];
+    if (e->h != h || e->len != n || memcmp(e->host, host, n) != 0) {
+        e->h = h;
+        e->len = (unsigned char)n;
+        memcpy(e->host, host, n + 1);
+        e->off = (unsigned char)(regdom_psl(t, e->host) - e->host);
+    }
+    return host + e->off;
 }
 
 static int hexval(int c)
@@ -1338,7 +1366,8 @@ int spamtok_message(struct spamtok *t, struct mime_parser *m, const void *msg, s
 
 void spamtok_begin(struct spamtok *t)
 {
-    memset(t->set, 0, t->setcap * sizeof(*t->set));
+    for (size_t i = 0; i < t->nfeat; i++)
+        t->set[t->used[i]] = 0;
     t->nfeat = t->nmsg = t->ntext = t->dropped = 0;
     t->listmail = 0;
     t->subjlen = 0;
@@ -1381,7 +1410,8 @@ struct spamtok *spamtok_new(const struct spamtok_opts *opts)
     t->mfeat = malloc(t->o.max_features * sizeof(*t->feat));
     t->tfeat = malloc(t->o.max_features * sizeof(*t->feat));
     t->set = calloc(t->setcap, sizeof(*t->set));
-    if (!t->feat || !t->mfeat || !t->tfeat || !t->set) {
+    t->used = malloc(t->o.max_features * sizeof(*t->used));
+    if (!t->feat || !t->mfeat || !t->tfeat || !t->set || !t->used) {
         spamtok_free(t);
         return NULL;
     }
@@ -1403,6 +1433,7 @@ void spamtok_free(struct spamtok *t)
     free(t->mfeat);
     free(t->tfeat);
     free(t->set);
+    free(t->used);
     free(t);
 }
 
