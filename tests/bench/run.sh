@@ -46,3 +46,11 @@ if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null && command -v smtp-source
 else
     echo "milter benchmark skipped: needs root, postfix and smtp-source (scripts/install-deps.sh)"
 fi
+echo
+# the spam filter side by side with bogofilter (a few minutes: five folds
+# and a time split, three systems)
+if [ -x "$B/tests/tools/spam_eval" ] && command -v bogofilter >/dev/null; then
+    bash "$(dirname "$0")/spam_eval.sh" "$B" --runs "${SPAM_BENCH_RUNS:-1}"
+else
+    echo "spam filter evaluation skipped: needs tests/tools/spam_eval (-Dtests=true) and bogofilter"
+fi

@@ -13,7 +13,7 @@
 # collection a message came from).  Prints spam recall at 0.1% and 1% ham
 # false positives, 1-AUC, and the training and classification speeds (the
 # best of --runs runs, default 3; parse and tokenize included for both).
-# --roc writes the ROC curves of the cross-validation as a PNG (gnuplot).
+# --roc writes the ROC curves of both evaluations as a PNG (gnuplot).
 # --holdout adds, after everything else, the independent measurement: all
 # of easy-ham-1 + spam-1 trained, easy-ham-2, hard-ham-1 and spam-2
 # classified.  Those three folders are never used for any decision.
@@ -126,11 +126,12 @@ done
 
 echo
 echo "== stratified 5-fold cross-validation (easy-ham-1 + spam-1)"
-$PY tests/bench/spam_metrics.py ${ROC:+--roc "$T/roc.dat"} built-in="$T/ours-cv" \
+$PY tests/bench/spam_metrics.py ${ROC:+--roc "$T/roc-cv.dat"} built-in="$T/ours-cv" \
     bogofilter="$T/bogo-cv" bogofilter-stripped-headers="$T/strip-cv"
 echo
 echo "== time split by Date (easy-ham-1 + spam-1: train early, test late)"
-$PY tests/bench/spam_metrics.py built-in="$T/ours-time" bogofilter="$T/bogo-time" \
+$PY tests/bench/spam_metrics.py ${ROC:+--roc "$T/roc-time.dat"} built-in="$T/ours-time" \
+    bogofilter="$T/bogo-time" \
     bogofilter-stripped-headers="$T/strip-time"
 echo
 echo "== speed, messages per CPU second (read, parse, tokenize included; best of $RUNS)"
@@ -143,22 +144,28 @@ echo "built-in / bogofilter, train and classify: cv $(ratio "$sp_ours_cv" "$sp_b
 
 if [ -n "$ROC" ]; then
     gnuplot <<EOF
-set terminal pngcairo size 900,600 font ",11"
+set terminal pngcairo size 1400,600 font ",11"
 set output "$ROC"
-set title "Spam filter ROC, 5-fold cross-validation, SpamAssassin easy-ham-1 + spam-1"
-set xlabel "ham false positive rate (log scale)"
+set multiplot layout 1,2 title "Spam filter ROC on the SpamAssassin public corpus (easy-ham-1 + spam-1)"
+set xlabel "ham false positive rate (log scale; no false positive at all drawn at 0)"
 set ylabel "spam recall"
 set logscale x
-# no false positive at all is drawn at 0.0002, labelled 0
 set xrange [0.0002:1]
 set xtics ("0" 0.0002, "0.0005" 0.0005, "0.001" 0.001, "0.01" 0.01, "0.1" 0.1, "1" 1)
-set yrange [0.9:1.001]
 set key bottom right
 set grid
 x(f) = f < 0.0002 ? 0.0002 : f
-plot "$T/roc.dat" index 0 using (x(\$1)):2 with steps lw 2 title "built-in (logistic regression, OSB, AdaGrad)", \
-     "$T/roc.dat" index 1 using (x(\$1)):2 with steps lw 2 title "bogofilter 1.2.5 (raw messages)", \
-     "$T/roc.dat" index 2 using (x(\$1)):2 with steps lw 2 dt 2 title "bogofilter, collection headers stripped"
+set title "stratified 5-fold cross-validation (2500 ham, 500 spam)"
+set yrange [0.9:1.001]
+plot "$T/roc-cv.dat" index 0 using (x(\$1)):2 with steps lw 2 title "built-in (logistic regression, OSB, AdaGrad)", \
+     "$T/roc-cv.dat" index 1 using (x(\$1)):2 with steps lw 2 title "bogofilter 1.2.5 (raw messages)", \
+     "$T/roc-cv.dat" index 2 using (x(\$1)):2 with steps lw 2 dt 2 title "bogofilter, collection headers stripped"
+set title "time split: trained before 2002-09-17, tested after (1391 ham, 150 spam)"
+set yrange [0.5:1.001]
+plot "$T/roc-time.dat" index 0 using (x(\$1)):2 with steps lw 2 title "built-in", \
+     "$T/roc-time.dat" index 1 using (x(\$1)):2 with steps lw 2 title "bogofilter (raw)", \
+     "$T/roc-time.dat" index 2 using (x(\$1)):2 with steps lw 2 dt 2 title "bogofilter, headers stripped"
+unset multiplot
 EOF
     echo "ROC curves: $ROC"
 fi
