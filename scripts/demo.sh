@@ -26,10 +26,16 @@ M=build/adapters/milter/policy-milter
 SOCK=/run/policy-milter/policy-milter.sock
 mkdir -p /run/policy-milter
 echo "\$ policy-milter -f -p unix:$SOCK     # built-in defaults"
-"$M" -f -p "unix:$SOCK" &
+"$M" -f -p "unix:$SOCK" -P /run/policy-milter/demo.pid &
 MPID=$!
 trap 'kill $MPID 2>/dev/null; wait $MPID 2>/dev/null' EXIT INT TERM
-for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
+# the pid file is written once the milter listens on the socket; a milter
+# that did not start (another one listens there) has said why and exited
+for _ in $(seq 50); do
+    kill -0 "$MPID" 2>/dev/null || { wait "$MPID"; exit 1; }
+    [ "$(cat /run/policy-milter/demo.pid 2>/dev/null)" = "$MPID" ] && break
+    sleep 0.1
+done
 # one milter conversation, as Postfix would hold it (miltertest speaks the protocol)
 cat > /tmp/policy-demo.$$.lua <<LUA
 local c = mt.connect("unix:$SOCK", 40, 0.25)

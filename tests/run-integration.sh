@@ -19,6 +19,13 @@ if [ -z "${POLICY_IN_NETNS:-}" ]; then
         echo "0 passed, 1 failed"
         exit 1
     fi
+    # sendmail.sh runs a private Sendmail unpacked from Debian's packages,
+    # which only the apt mirror outside the namespace can provide
+    for n in "${@:-sendmail}"; do
+        [ "${n%.sh}" = sendmail ] || continue
+        sh "$HERE/sendmail-root.sh" "$B" > /dev/null ||
+            echo "run-integration: no private Sendmail (tests/sendmail-root.sh failed): sendmail.sh will fail"
+    done
     POLICY_IN_NETNS=1 unshare --net --mount --propagation private -- sh -c \
         'ip link set lo up && mount --bind "$1/resolv.conf" /etc/resolv.conf &&
          mount --bind "$1/hosts" /etc/hosts && shift && exec bash "$@"' ns "$T" "$0" "$B" "$@"

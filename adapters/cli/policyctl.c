@@ -22,7 +22,6 @@
 
 #define MAX_RCPTS  1000
 #define MAX_VARS   64
-#define HEADER_MAX (1024 * 1024) /* one unfolded header; larger ones are cut */
 #define BODY_CHUNK 65536
 
 static const char usage_text[] =
@@ -94,82 +93,75 @@ static int exit_for(policy_action a)
     return a == POLICY_TEMPFAIL ? EX_DEFERRED : EX_REJECTED;
 }
 
-/* send_header - hand one collected header (name: value) to the library. */
-static policy_action send_header(policy_session *s, char *h, size_t len)
+/* A reply kept for printing later (its strings are the session's until
+ * the next call). */
+struct kept_reply {
+    policy_action a;
+    int code;
+    char xcode[16], layer[64], text[512];
+};
+
+static void keep_reply(struct kept_reply *k, policy_session *s, policy_action a)
 {
-    char *colon;
-    while (len && (h[len - 1] == '\n' || h[len - 1] == '\r'))
-        len--;
-    h[len] = '\0';
-    colon = strchr(h, ':');
-    if (!colon) /* not a header line: the library sees it named "" */
-        return policy_header(s, "", h);
-    *colon = '\0';
-    char *value = colon + 1;
-    if (*value == ' ')
-        value++;
-    return policy_header(s, h, value);
+    const policy_reply *r = policy_last_reply(s);
+    k->a = a;
+    k->code = r->code;
+    snprintf(k->xcode, sizeof(k->xcode), "%s", r->xcode ? r->xcode : "");
+    snprintf(k->layer, sizeof(k->layer), "%s", r->layer ? r->layer : "");
+    snprintf(k->text, sizeof(k->text), "%s", r->text ? r->text : "");
 }
 
-/* run_message - data, headers (unfolded into name/value, folding kept),
- * body in chunks, eom.  Returns the last action. */
+static void print_kept(const char *stage, const struct kept_reply *k)
+{
+    printf("%s\t%s\t%d\t", stage, policy_action_name(k->a), k->code);
+    field(k->xcode);
+    putchar('\t');
+    field(k->layer);
+    putchar('\t');
+    field(k->text);
+    putchar('\n');
+}
+
+/* run_message - data, the message as the file holds it (the library splits
+ * the header block), eom; one line for the headers (the last header's
+ * reply) and one for the body.  Returns the last action. */
 static policy_action run_message(policy_session *s, FILE *fp)
 {
     policy_action a = report("data", s, policy_data(s));
-    char *line = NULL, *hdr = NULL;
-    size_t cap = 0, hlen = 0, nheaders = 0;
-    ssize_t n;
-    int in_headers = 1;
+    static char chunk[BODY_CHUNK];
+    struct kept_reply header = {0}, body = {0};
+    int in_body = 0, saw_header = 0, saw_body = 0;
+    size_t got;
 
     if (refused(a))
         return a;
-    hdr = malloc(HEADER_MAX + 1);
-    if (!hdr) {
-        fprintf(stderr, "policyctl: out of memory\n");
-        return POLICY_TEMPFAIL;
-    }
-    while (in_headers && (n = getline(&line, &cap, fp)) > 0) {
-        int blank = line[0] == '\n' || (line[0] == '\r' && line[1] == '\n');
-        int cont = line[0] == ' ' || line[0] == '\t';
-        if (hlen && !cont) {
-            a = send_header(s, hdr, hlen);
-            nheaders++;
-            hlen = 0;
-            if (refused(a))
-                break;
+    while (!refused(a) && (got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+        /* while the header block lasts, a line at a time: the header line
+         * printed is the reply of the stage that saw the last header */
+        for (size_t off = 0; off < got && !refused(a);) {
+            size_t n = got - off;
+            if (!in_body) {
+                const char *nl = memchr(chunk + off, '\n', n);
+                if (nl)
+                    n = (size_t)(nl - (chunk + off)) + 1;
+            }
+            a = policy_message(s, chunk + off, n);
+            off += n;
+            if (policy_last_stage(s) == POLICY_STAGE_HEADER) {
+                keep_reply(&header, s, a);
+                saw_header = 1;
+            } else {
+                keep_reply(&body, s, a);
+                saw_body = in_body = 1;
+            }
         }
-        if (blank) {
-            in_headers = 0;
-            break;
-        }
-        size_t take = (size_t)n < HEADER_MAX - hlen ? (size_t)n : HEADER_MAX - hlen;
-        memcpy(hdr + hlen, line, take);
-        hlen += take;
     }
-    if (!refused(a) && hlen) {
-        a = send_header(s, hdr, hlen);
-        nheaders++;
-    }
-    free(hdr);
-    free(line);
-    if (nheaders) /* one line for the stage: the last header's reply */
-        report("header", s, a);
+    if (saw_header)
+        print_kept("header", &header);
+    if (saw_body)
+        print_kept("body", &body);
     if (refused(a))
         return a;
-    if (!in_headers) { /* the body, as it is on disk, in chunks */
-        static char chunk[BODY_CHUNK];
-        size_t got, nchunks = 0;
-        while ((got = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
-            a = policy_body(s, chunk, got);
-            nchunks++;
-            if (refused(a))
-                break;
-        }
-        if (nchunks)
-            report("body", s, a);
-        if (refused(a))
-            return a;
-    }
     if (ferror(fp)) {
         fprintf(stderr, "policyctl: cannot read the message: %s\n", strerror(errno));
         return POLICY_TEMPFAIL;

@@ -5,7 +5,9 @@
  * translates.  Its promises:
  *  - a verdict reaches the MTA with the library's own code, enhanced code
  *    and text, at the scope libmilter gives the callback (a rejected
- *    recipient does not end the transaction);
+ *    recipient does not end the transaction); Sendmail, which writes the
+ *    MAIL or RCPT address before the reply itself, gets the text without
+ *    the library's copy of that address;
  *  - anything that goes wrong here (no memory, no session, a callback the
  *    MTA sends out of order) is a temporary failure for that message, never
  *    an unchecked accept;
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <syslog.h>
 
@@ -30,6 +33,7 @@ struct conn {
     unsigned stages;   /* policy_engine_stages(e) */
     int authed;        /* policy_auth was called */
     int in_data;       /* policy_data was called for this transaction */
+    int sendmail;      /* the MTA is Sendmail: it names the address before a reply */
 };
 
 static atomic_int active;
@@ -98,13 +102,37 @@ static sfsistat internal(SMFICTX *ctx, const char *what)
 }
 
 /*
+ * unechoed - text without a leading "<addr>: " when the MTA itself puts
+ * "<addr>... " before the reply (Sendmail at MAIL and RCPT), so that the
+ * client does not read the address twice.  echoed: the address as the MTA
+ * gave it (argv[0], brackets optional), or NULL.
+ */
+static const char *unechoed(const char *text, const char *echoed)
+{
+    if (!text || !echoed)
+        return text;
+    size_t n = strlen(echoed);
+    if (n && echoed[0] == '<')
+        echoed++, n--;
+    if (n && echoed[n - 1] == '>')
+        n--;
+    if (n && text[0] == '<' && strncasecmp(text + 1, echoed, n) == 0 && text[n + 1] == '>' &&
+        text[n + 2] == ':' && text[n + 3] == ' ')
+        return text + n + 4;
+    return text;
+}
+
+/*
  * verdict - a library verdict as a milter status.  message_scope: the
  * callback may discard the message (MAIL and later); DISCARD elsewhere
- * carries on and the library repeats it at a stage that can.
+ * carries on and the library repeats it at a stage that can.  addr: the
+ * MAIL or RCPT address, which Sendmail repeats before the reply itself.
  */
-static sfsistat verdict(SMFICTX *ctx, struct conn *c, policy_action a, int message_scope)
+static sfsistat verdict(SMFICTX *ctx, struct conn *c, policy_action a, int message_scope,
+                        const char *addr)
 {
     const policy_reply *r = policy_last_reply(c->s);
+    const char *text = unechoed(r->text, c->sendmail ? addr : NULL);
 
     switch (a) {
     case POLICY_CONTINUE:
@@ -113,20 +141,41 @@ static sfsistat verdict(SMFICTX *ctx, struct conn *c, policy_action a, int messa
     case POLICY_DISCARD:
         return message_scope ? SMFIS_DISCARD : SMFIS_CONTINUE;
     case POLICY_REJECT:
-        set_reply(ctx, r->code >= 500 && r->code < 600 ? r->code : 550, r->xcode, r->text);
+        set_reply(ctx, r->code >= 500 && r->code < 600 ? r->code : 550, r->xcode, text);
         return SMFIS_REJECT;
     case POLICY_DISCONNECT:
         /* a 421 reply makes both Postfix and Sendmail close the session */
-        set_reply(ctx, 421, r->xcode && r->xcode[0] == '4' ? r->xcode : "4.7.0", r->text);
+        set_reply(ctx, 421, r->xcode && r->xcode[0] == '4' ? r->xcode : "4.7.0", text);
         return SMFIS_TEMPFAIL;
     case POLICY_TEMPFAIL:
     default:
-        set_reply(ctx, r->code >= 400 && r->code < 500 ? r->code : 451, r->xcode, r->text);
+        set_reply(ctx, r->code >= 400 && r->code < 500 ? r->code : 451, r->xcode, text);
         return SMFIS_TEMPFAIL;
     }
 }
 
 /* ------------------------------------------------------------ callbacks */
+
+/*
+ * The macros each stage needs, for smfi_setsymlist: {auth_authen} at MAIL
+ * (the authenticated user) and Sendmail's {opMode}, which only Sendmail
+ * defines (it puts "<address>... " before MAIL and RCPT replies), and
+ * nothing elsewhere.  An empty list matters to Sendmail: it writes a
+ * stage's macros and its command separately, and over TCP the command then
+ * waits for the filter's delayed ACK of the macros (about 40 ms, per stage);
+ * without a list of ours it sends its default macros at every stage.
+ * Postfix writes both at once and reads an empty list as "its defaults".
+ * EOH is listed because Sendmail 8.17 looks at the EOH entry to decide
+ * whether the EOM one was given.
+ */
+static const struct {
+    int stage;
+    const char *names;
+} wanted_macros[] = {
+    {SMFIM_CONNECT, ""}, {SMFIM_HELO, ""}, {SMFIM_ENVFROM, "{auth_authen} {opMode}"},
+    {SMFIM_ENVRCPT, ""}, {SMFIM_DATA, ""}, {SMFIM_EOH, ""},
+    {SMFIM_EOM, ""},
+};
 
 static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
                              unsigned long f3, unsigned long *pf0, unsigned long *pf1,
@@ -145,20 +194,27 @@ static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     *pf1 = skip & f1;
     *pf2 = 0;
     *pf3 = 0;
-    /* the only macro we read; asking for it alone keeps the MTA's packets small */
     if (f0 & SMFIF_SETSYMLIST)
-        (void)smfi_setsymlist(ctx, SMFIM_ENVFROM, "{auth_authen}");
+        for (size_t i = 0; i < sizeof(wanted_macros) / sizeof(wanted_macros[0]); i++)
+            (void)smfi_setsymlist(ctx, wanted_macros[i].stage, (char *)wanted_macros[i].names);
     return SMFIS_CONTINUE;
 }
 
 /* client_ip - the client address as text; IPv4-mapped IPv6 as IPv4.
- * Returns 0 for a network client, 1 for a local submission (no address,
- * or a unix socket), -1 for an address family we cannot read. */
-static int client_ip(const struct sockaddr *sa, char *ip, size_t len)
+ * Returns 0 for a network client; 1 for a local submission, given as the
+ * loopback client it is (a unix socket client, or no address with the host
+ * name "localhost": Sendmail's own submission on standard input, which has
+ * no peer); 2 when the MTA does not know the address of an SMTP client (no
+ * address, any other name; ip is then ""); -1 for a family we cannot read. */
+static int client_ip(const struct sockaddr *sa, const char *hostname, char *ip, size_t len)
 {
-    if (!sa || sa->sa_family == AF_UNIX) {
+    if (sa ? sa->sa_family == AF_UNIX : hostname && !strcmp(hostname, "localhost")) {
         snprintf(ip, len, "127.0.0.1");
         return 1;
+    }
+    if (!sa) {
+        ip[0] = '\0';
+        return 2;
     }
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
@@ -185,21 +241,23 @@ static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostad
         return internal(ctx, "second connect on one connection");
     if (!c->e)
         return internal(ctx, "no configuration loaded");
-    int local = client_ip(hostaddr, ip, sizeof(ip));
-    if (local < 0)
+    int kind = client_ip(hostaddr, hostname, ip, sizeof(ip));
+    if (kind < 0)
         return internal(ctx, "unknown address family");
     /* Sendmail says "[ip]" and Postfix "unknown" when the client has no name */
-    if (local)
+    if (kind == 1)
         host = "localhost";
     else if (hostname && hostname[0] && hostname[0] != '[' && strcmp(hostname, "unknown") != 0)
         host = hostname;
-    c->s = policy_session_new(c->e, ip, host);
+    /* no address: the library's "unknown" (a customer only where
+     * [customers] trust_unknown_address says so), never a made-up 127.0.0.1 */
+    c->s = policy_session_new(c->e, kind == 2 ? NULL : ip, host);
     if (!c->s)
         return internal(ctx, "cannot start a session");
     atomic_fetch_add(&active, 1);
     /* 1 (deny) and -1 (unreadable) are enforced by the connect stage */
     (void)policy_session_tcprules(c->s, NULL);
-    return verdict(ctx, c, policy_connect(c->s), 0);
+    return verdict(ctx, c, policy_connect(c->s), 0, NULL);
 }
 
 /* session - the connection's session, or NULL (the caller then defers). */
@@ -214,7 +272,7 @@ static sfsistat on_helo(SMFICTX *ctx, char *helo)
     struct conn *c = session(ctx);
     if (!c)
         return internal(ctx, "HELO before connect");
-    return verdict(ctx, c, policy_helo(c->s, helo ? helo : ""), 0);
+    return verdict(ctx, c, policy_helo(c->s, helo ? helo : ""), 0, NULL);
 }
 
 static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
@@ -225,15 +283,16 @@ static sfsistat on_envfrom(SMFICTX *ctx, char **argv)
     if (!argv || !argv[0])
         return internal(ctx, "MAIL without an address");
     /* ESMTP parameters (argv[1...]) carry nothing the policy reads */
+    c->sendmail = smfi_getsymval(ctx, "{opMode}") != NULL;
     const char *user = smfi_getsymval(ctx, "{auth_authen}");
     if (user && *user && !c->authed) {
         c->authed = 1;
         policy_action a = policy_auth(c->s, user);
         if (a != POLICY_CONTINUE && a != POLICY_ACCEPT)
-            return verdict(ctx, c, a, 1);
+            return verdict(ctx, c, a, 1, argv[0]);
     }
     c->in_data = 0;
-    return verdict(ctx, c, policy_mail(c->s, argv[0]), 1);
+    return verdict(ctx, c, policy_mail(c->s, argv[0]), 1, argv[0]);
 }
 
 static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
@@ -243,7 +302,7 @@ static sfsistat on_envrcpt(SMFICTX *ctx, char **argv)
         return internal(ctx, "RCPT before connect");
     if (!argv || !argv[0])
         return internal(ctx, "RCPT without an address");
-    return verdict(ctx, c, policy_rcpt(c->s, argv[0]), 1);
+    return verdict(ctx, c, policy_rcpt(c->s, argv[0]), 1, argv[0]);
 }
 
 /* enter_data - the DATA stage, once per transaction: from the data callback,
@@ -253,7 +312,7 @@ static sfsistat enter_data(SMFICTX *ctx, struct conn *c)
     if (c->in_data)
         return SMFIS_CONTINUE;
     c->in_data = 1;
-    return verdict(ctx, c, policy_data(c->s), 1);
+    return verdict(ctx, c, policy_data(c->s), 1, NULL);
 }
 
 static sfsistat on_data(SMFICTX *ctx)
@@ -272,7 +331,7 @@ static sfsistat on_header(SMFICTX *ctx, char *name, char *value)
     sfsistat st = enter_data(ctx, c);
     if (st != SMFIS_CONTINUE)
         return st;
-    return verdict(ctx, c, policy_header(c->s, name ? name : "", value ? value : ""), 1);
+    return verdict(ctx, c, policy_header(c->s, name ? name : "", value ? value : ""), 1, NULL);
 }
 
 static sfsistat on_eoh(SMFICTX *ctx)
@@ -289,7 +348,7 @@ static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     sfsistat st = enter_data(ctx, c);
     if (st != SMFIS_CONTINUE)
         return st;
-    return verdict(ctx, c, policy_body(c->s, chunk, chunk ? len : 0), 1);
+    return verdict(ctx, c, policy_body(c->s, chunk, chunk ? len : 0), 1, NULL);
 }
 
 /* header_value - an edit's value for libmilter: folded with "\n" + WSP,
@@ -343,7 +402,7 @@ static sfsistat on_eom(SMFICTX *ctx)
     sfsistat st = enter_data(ctx, c);
     if (st == SMFIS_CONTINUE) {
         policy_action a = policy_eom(c->s);
-        st = verdict(ctx, c, a, 1);
+        st = verdict(ctx, c, a, 1, NULL);
         if (st == SMFIS_CONTINUE && apply_edits(ctx, c) != 0)
             st = internal(ctx, "cannot apply header edits");
     }

@@ -2,15 +2,36 @@
  * main.c - the policy-milter daemon: options, socket, privileges, pid file,
  * logging, and the configuration it reloads on SIGHUP.
  *
- * Signals.  libmilter's smfi_main() starts a thread that sigwait()s for
- * SIGHUP, SIGTERM and SIGINT and stops the filter on any of them, so a
- * reload signal would end the daemon.  We run smfi_main() in a thread of
- * its own, started with those signals blocked (libmilter's threads inherit
- * the mask), and keep them unblocked in the main thread with ordinary
- * handlers that write to a pipe.  Linux hands a process-directed signal to
- * the thread group leader first whenever it does not block it, so our main
- * thread receives them; a second signal that arrives while the first is
- * still pending is merged into it by the kernel, never passed on.
+ * Signals.  libmilter's smfi_main() blocks SIGHUP, SIGTERM and SIGINT in
+ * its thread and starts a thread that sigwait()s for them and stops the
+ * filter on the first one.  The kernel counts a thread waiting in
+ * sigwait() among those that take these signals, and hands it a
+ * process-directed one whenever the thread the signal was sent to cannot
+ * take it at that moment (it blocks it inside its own handler, or it has
+ * another signal pending and is not running): no signal mask keeps a
+ * SIGHUP away from that thread.  So this file defines sigwait() itself.
+ * libmilter's call binds to it (the executable comes first in the dynamic
+ * linker's search), and a caller that waits for SIGHUP - libmilter's
+ * signal thread, the only one - is parked for good instead; the daemon
+ * refuses to start when that did not happen.  Then no thread waits for
+ * these signals.  smfi_main() runs in a thread started with them blocked
+ * and every libmilter thread inherits that mask, so the main thread is the
+ * only one that takes them; one that comes while it blocks it (inside the
+ * handler) stays pending until the handler can run again, since the
+ * kernel never gives a signal to a thread that blocks it.  The handler
+ * sets a flag and writes a byte to a pipe; the main loop acts on the
+ * flags: a stop before anything else, and any number of SIGHUPs as at
+ * most one reload after the one running.
+ *
+ * Socket.  A unix socket is bound under a temporary name and renamed onto
+ * its path under a lock on the directory (flock), after checking that
+ * nothing listens there: a live socket makes the start fail, a dead one
+ * (connection refused) is replaced in one step.  libmilter knows only the
+ * temporary name, so its own clean-up (when not root it unlinks whatever
+ * socket has the name it bound) never touches the path.  At exit the path
+ * is removed, under the same lock, only while it is still the socket this
+ * process bound, and the pid file only while it still holds this pid.
+ * With -u, USER must be able to remove them: checked before the start.
  *
  * Reload.  The current engine is a pointer under a mutex.  Each connection
  * takes its own reference when it starts, so SIGHUP swaps the pointer for
@@ -26,26 +47,36 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "milter.h"
+#include "runfile.h"
 
 #define DEFAULT_SOCKET "unix:/run/policy-milter/policy-milter.sock"
-#define EX_USAGE       64
-#define EX_UNAVAILABLE 69
-#define EX_OSERR       71
-#define EX_CONFIG      78
+#define PARK_WAIT_MS   10000 /* for libmilter's signal thread to reach sigwait() */
 
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static policy_engine *current;
 static int log_stderr;
-static int sigpipe[2] = {-1, -1};
+
+/* What the signal handler and the milter thread tell the main loop; each
+ * change is followed by a byte on wake_pipe. */
+static int wake_pipe[2] = {-1, -1};
+static atomic_int reload_wanted;  /* a SIGHUP came since the last reload began */
+static atomic_int stop_signal;    /* SIGTERM or SIGINT, once one came */
+static atomic_int sigwait_parked; /* libmilter's signal thread is parked */
+static atomic_int milter_ended;   /* smfi_main() returned: 1 success, 2 failure */
+
+static struct runfile sock_file = {.dirfd = -1}, pid_file = {.dirfd = -1};
 
 /* ------------------------------------------------------------ logging */
 
@@ -112,22 +143,41 @@ static void reload(const char *path)
 
 /* ------------------------------------------------------------ signals */
 
-static void on_signal(int sig)
+/* wake_main - make the main loop look at the flags; async-signal-safe.  A
+ * full pipe already holds a byte the loop has not read, so it is ignored. */
+static void wake_main(void)
 {
     int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    (void)!write(sigpipe[1], &b, 1);
+    (void)!write(wake_pipe[1], "", 1);
     errno = saved;
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        atomic_store(&reload_wanted, 1);
+    else
+        atomic_store(&stop_signal, sig);
+    wake_main();
+}
+
+/* drain_wakes - empty the pipe; the flags say what the bytes were for */
+static void drain_wakes(void)
+{
+    char buf[256];
+    while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
+        ;
 }
 
 static int catch_signals(void)
 {
     struct sigaction sa;
-    if (pipe(sigpipe) != 0)
+    if (pipe(wake_pipe) != 0)
         return -1;
-    for (int i = 0; i < 2; i++)
-        (void)fcntl(sigpipe[i], F_SETFD, FD_CLOEXEC);
-    (void)fcntl(sigpipe[1], F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < 2; i++) {
+        (void)fcntl(wake_pipe[i], F_SETFD, FD_CLOEXEC);
+        (void)fcntl(wake_pipe[i], F_SETFL, O_NONBLOCK);
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -139,12 +189,34 @@ static int catch_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* sigwait - libc's, except for a caller waiting for SIGHUP: libmilter's
+ * signal thread, which would stop the filter on a reload signal.  It is
+ * parked here for the life of the process (see the top of this file). */
+__attribute__((visibility("default"))) int sigwait(const sigset_t *restrict set, int *restrict sig)
+{
+    if (sigismember(set, SIGHUP) != 1) {
+        for (;;) {
+            int s = sigwaitinfo(set, NULL);
+            if (s > 0) {
+                *sig = s;
+                return 0;
+            }
+            if (errno != EINTR)
+                return errno;
+        }
+    }
+    atomic_store(&sigwait_parked, 1);
+    wake_main();
+    for (;;)
+        pause(); /* its mask blocks the signals this process handles */
+}
+
 static void *milter_thread(void *arg)
 {
     (void)arg;
     int r = smfi_main();
-    unsigned char b = r == MI_SUCCESS ? 0 : 255; /* smfi_main ended by itself */
-    (void)!write(sigpipe[1], &b, 1);
+    atomic_store(&milter_ended, r == MI_SUCCESS ? 1 : 2);
+    wake_main();
     return NULL;
 }
 
@@ -164,15 +236,17 @@ static void usage(FILE *f)
                "  -V         print the version and exit\n");
 }
 
-/* unix_path - the file of a unix:/local: socket spec, or NULL. */
+/* unix_path - the file of a unix socket spec, read as libmilter reads it
+ * (unix:, local:, an empty protocol, or no protocol at all), or NULL. */
 static const char *unix_path(const char *spec)
 {
-    if (!strncmp(spec, "unix:", 5))
-        return spec + 5;
-    if (!strncmp(spec, "local:", 6))
-        return spec + 6;
-    if (spec[0] == '/')
+    const char *colon = strchr(spec, ':');
+    if (!colon)
         return spec;
+    size_t n = (size_t)(colon - spec);
+    if (n == 0 || (n == 4 && !strncasecmp(spec, "unix", 4)) ||
+        (n == 5 && !strncasecmp(spec, "local", 5)))
+        return colon + 1;
     return NULL;
 }
 
@@ -205,6 +279,43 @@ static int drop_privileges(const char *name, uid_t uid, gid_t gid)
     return setuid(0) == 0 ? -1 : 0; /* must not be able to get root back */
 }
 
+/* user_can_remove - 1 when USER may remove files in the directory dirfd,
+ * 0 when not, -1 when that cannot be told; asked of a child process that
+ * has dropped to USER the way the daemon will. */
+static int user_can_remove(int dirfd, const char *name, uid_t uid, gid_t gid)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (drop_privileges(name, uid, gid) != 0)
+            _exit(2);
+        _exit(faccessat(dirfd, ".", W_OK | X_OK, 0) == 0 ? 0 : 1);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) > 1)
+        return -1;
+    return WEXITSTATUS(st) == 0;
+}
+
+/* check_removable - with -u, refuse a socket or pid file USER could not
+ * remove at exit; 0 or an exit status after a message */
+static int check_removable(const struct runfile *f, const char *what, const char *user,
+                           const char *name, uid_t uid, gid_t gid)
+{
+    if (f->dirfd < 0 || user_can_remove(f->dirfd, name, uid, gid) != 0)
+        return 0;
+    fprintf(stderr,
+            "policy-milter: -u %s: %s cannot remove the %s %s at exit (no write permission "
+            "on its directory); make the directory writable by %s (systemd: "
+            "RuntimeDirectory= with User=), or put the %s elsewhere\n",
+            user, name, what, f->path, name, what);
+    return EX_NOPERM;
+}
+
 static int daemonize(void)
 {
     pid_t pid = fork();
@@ -225,13 +336,70 @@ static int daemonize(void)
     return chdir("/");
 }
 
-static int write_pidfile(const char *path)
+/* wait_parked - until libmilter's signal thread is parked in our sigwait()
+ * (1), smfi_main() ended or a stop came first (0), or it never came (-1) */
+static int wait_parked(void)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%ld\n", (long)getpid());
-    return fclose(f);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (atomic_load(&sigwait_parked))
+            return 1;
+        if (atomic_load(&milter_ended) || atomic_load(&stop_signal))
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L;
+        if (ms >= PARK_WAIT_MS)
+            return -1;
+        struct pollfd p = {.fd = wake_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, (int)(PARK_WAIT_MS - ms)) > 0)
+            drain_wakes();
+    }
+}
+
+/* serve - the main loop: stop first, then one reload for any number of
+ * SIGHUPs; returns the exit status */
+static int serve(const char *config)
+{
+    for (;;) {
+        int sig = atomic_load(&stop_signal);
+        if (sig) {
+            milter_log(LOG_NOTICE, "stopping on signal %d", sig);
+            smfi_stop();
+            return 0;
+        }
+        int ended = atomic_load(&milter_ended);
+        if (ended) {
+            /* nothing here asked libmilter to stop: exit non-zero so that a
+             * supervisor restarts the filter */
+            milter_log(LOG_ERR, "libmilter's loop ended without being asked%s",
+                       ended == 2 ? " (error)" : "");
+            return EX_OSERR;
+        }
+        if (atomic_exchange(&reload_wanted, 0)) {
+            reload(config); /* SIGHUPs from now on ask for one more */
+            continue;
+        }
+        struct pollfd p = {.fd = wake_pipe[0], .events = POLLIN};
+        if (poll(&p, 1, -1) > 0)
+            drain_wakes();
+    }
+}
+
+/* cleanup - at every exit after the configuration loaded: the socket and
+ * pid file if they are still this process's, and the engine */
+static void cleanup(void)
+{
+    runfile_socket_remove(&sock_file);
+    runfile_pid_remove(&pid_file);
+    policy_engine_unref(current);
+}
+
+/* give_up - a start that failed after the configuration loaded */
+static int give_up(int status)
+{
+    cleanup();
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -306,45 +474,48 @@ int main(int argc, char **argv)
         policy_engine_unref(current);
         return 0;
     }
-
+    int status;
     uid_t uid = 0;
     gid_t gid = 0;
     char uname[256];
     if (user && lookup_user(user, &uid, &gid, uname, sizeof(uname)) != 0) {
         fprintf(stderr, "policy-milter: no such user or group: %s\n", user);
-        return EX_USAGE;
+        return give_up(EX_USAGE);
     }
-
     const char *path = unix_path(sock);
-    if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_register(milter_desc) != MI_SUCCESS ||
+    if (path && runfile_open(&sock_file, path, "socket") != 0)
+        return give_up(EX_UNAVAILABLE);
+    if (pidfile && runfile_open(&pid_file, pidfile, "pid file") != 0)
+        return give_up(EX_OSERR);
+    if (user && ((status = check_removable(&sock_file, "socket", user, uname, uid, gid)) ||
+                 (status = check_removable(&pid_file, "pid file", user, uname, uid, gid))))
+        return give_up(status);
+
+    if (smfi_register(milter_desc) != MI_SUCCESS ||
         (timeout >= 0 && smfi_settimeout(timeout) != MI_SUCCESS)) {
         fprintf(stderr, "policy-milter: cannot set up the milter on %s\n", sock);
-        return EX_UNAVAILABLE;
+        return give_up(EX_UNAVAILABLE);
     }
-    if (path)
-        (void)unlink(path); /* a stale socket from a crash */
-    mode_t old_mask = umask(user ? 0117 : 0111);
-    int opened = smfi_opensocket(1);
-    umask(old_mask);
-    if (opened != MI_SUCCESS) {
-        fprintf(stderr, "policy-milter: cannot listen on %s: %s\n", sock, strerror(errno));
-        return EX_UNAVAILABLE;
-    }
-    if (path && user && chown(path, uid, gid) != 0) {
-        fprintf(stderr, "policy-milter: chown %s: %s\n", path, strerror(errno));
-        return EX_OSERR;
+    if (path) {
+        if ((status = runfile_socket_install(&sock_file, user ? 0117 : 0111, user, uid, gid)))
+            return give_up(status);
+    } else {
+        if (smfi_setconn((char *)sock) != MI_SUCCESS || smfi_opensocket(0) != MI_SUCCESS) {
+            fprintf(stderr, "policy-milter: cannot listen on %s: %s\n", sock, strerror(errno));
+            return give_up(EX_UNAVAILABLE);
+        }
     }
     if (!foreground && daemonize() != 0) {
         milter_log(LOG_ERR, "cannot become a daemon: %s", strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
-    if (pidfile && write_pidfile(pidfile) != 0) {
+    if (pidfile && runfile_pid_write(&pid_file) != 0) {
         milter_log(LOG_ERR, "cannot write %s: %s", pidfile, strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
     if (user && drop_privileges(uname, uid, gid) != 0) {
         milter_log(LOG_ERR, "cannot drop privileges to %s: %s", user, strerror(errno));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
     /* smfi_main's thread and all of libmilter's start with the signals blocked */
     sigset_t set, old;
@@ -358,33 +529,21 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (perr != 0) {
         milter_log(LOG_ERR, "cannot start the milter thread: %s", strerror(perr));
-        return EX_OSERR;
+        return give_up(EX_OSERR);
     }
-    milter_log(LOG_NOTICE, "started %s on %s with %s", policy_version(), sock,
-               config ? config : "built-in defaults");
-
-    int status = 0;
-    for (;;) {
-        struct pollfd p = {.fd = sigpipe[0], .events = POLLIN};
-        unsigned char b;
-        if (poll(&p, 1, -1) < 0 || read(sigpipe[0], &b, 1) != 1)
-            continue;
-        if (b == SIGHUP) {
-            reload(config);
-            continue;
-        }
-        if (b == SIGTERM || b == SIGINT) {
-            milter_log(LOG_NOTICE, "stopping on signal %d", b);
-            smfi_stop();
-        } else {
-            /* we did not ask libmilter to stop: a signal reached its own
-             * signal thread, or its loop failed.  Exit non-zero so that a
-             * supervisor restarts the filter. */
-            milter_log(LOG_ERR, "libmilter's loop ended without being asked%s",
-                       b ? " (error)" : " (a signal reached libmilter's signal thread)");
-            status = EX_OSERR;
-        }
-        break;
+    int parked = wait_parked();
+    if (parked < 0) {
+        milter_log(LOG_ERR,
+                   "libmilter's signal thread did not reach sigwait() within %d s: "
+                   "a SIGHUP could stop the filter, so it does not start",
+                   PARK_WAIT_MS / 1000);
+        smfi_stop();
+        status = EX_SOFTWARE;
+    } else {
+        if (parked)
+            milter_log(LOG_NOTICE, "started %s on %s with %s", policy_version(), sock,
+                       config ? config : "built-in defaults");
+        status = serve(config);
     }
     pthread_join(tid, NULL);
     /* let running sessions reach their close callback (bounded) */
@@ -392,11 +551,7 @@ int main(int argc, char **argv)
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (path)
-        (void)unlink(path);
-    if (pidfile)
-        (void)unlink(pidfile);
-    policy_engine_unref(current);
+    cleanup();
     milter_log(LOG_NOTICE, "stopped");
     return status;
 }

@@ -11,6 +11,12 @@
  * exit 0 only when the real qmail-queue did.  Everything that stops us from
  * checking the message or handing it on intact is a temporary failure.
  *
+ * Memory stays small whatever the message: qmail-smtpd writes the message
+ * before the envelope, so we keep it (in memory up to POLICY_SPOOL_LIMIT,
+ * then in an unlinked file) until the envelope arrives, then stream it to
+ * the library, which splits it, checks it and keeps it in its own spool,
+ * and hand it on from there with the edits applied.
+ *
  * Exit codes (qmail-queue(8)): 31 rejected, 71 deferred, 82 with the
  * library's own reply written to the error fd (6, or ERROR_FD) when it is
  * open, 91 malformed envelope, 54 read error, 51 out of memory, 53 spool
@@ -24,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,8 +38,7 @@
 
 #define DEFAULT_QUEUE       "/var/qmail/bin/qmail-queue"
 #define DEFAULT_CONFIG      "/etc/libpolicy/policy.conf"
-#define DEFAULT_SPOOL_LIMIT (8UL * 1024 * 1024)
-#define ENVELOPE_MAX        (64UL * 1024 * 1024)
+#define DEFAULT_SPOOL_LIMIT (1024UL * 1024)
 
 enum {
     QQ_OK = 0,
@@ -49,23 +53,37 @@ enum {
     QQ_EXEC = 120
 };
 
-/* A message or envelope: in memory, or mapped from an unlinked spool file. */
+/* A message or envelope: in memory, or in an unlinked spool file (fd). */
 struct blob {
     char *data;
     size_t len, cap;
-    int mapped;
+    int fd; /* -1: all of it in data */
 };
 
 static void blob_free(struct blob *b)
 {
-    if (b->mapped)
-        munmap(b->data, b->len ? b->len : 1);
-    else
-        free(b->data);
+    free(b->data);
+    if (b->fd >= 0)
+        close(b->fd);
 }
 
-/* spool - move what is in memory to an unlinked file, read the rest of fd
- * into it and map it.  Returns 0 or an exit code. */
+/* write_fd - n bytes to fd. */
+static int write_fd(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* spool - move what is in memory to an unlinked file and read the rest of
+ * fd into it, in small pieces.  Returns 0 or an exit code. */
 static int spool(int fd, struct blob *b)
 {
     const char *dir = getenv("TMPDIR");
@@ -75,65 +93,36 @@ static int spool(int fd, struct blob *b)
     if (out < 0)
         return QQ_WRITE;
     unlink(path);
-    size_t total = 0;
-    for (size_t off = 0; off < b->len;) {
-        ssize_t w = write(out, b->data + off, b->len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(out);
-            return QQ_WRITE;
-        }
-        off += (size_t)w;
-    }
-    total = b->len;
-    free(b->data);
-    b->data = NULL;
+    b->fd = out;
+    if (write_fd(out, b->data, b->len) != 0)
+        return QQ_WRITE;
     char buf[65536];
     for (;;) {
         ssize_t r = read(fd, buf, sizeof(buf));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            close(out);
+        if (r < 0)
             return QQ_READ;
-        }
         if (r == 0)
             break;
-        for (ssize_t off = 0; off < r;) {
-            ssize_t w = write(out, buf + off, (size_t)(r - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                close(out);
-                return QQ_WRITE;
-            }
-            off += w;
-        }
-        total += (size_t)r;
+        if (write_fd(out, buf, (size_t)r) != 0)
+            return QQ_WRITE;
+        b->len += (size_t)r;
     }
-    void *m = mmap(NULL, total ? total : 1, PROT_READ, MAP_PRIVATE, out, 0);
-    close(out);
-    if (m == MAP_FAILED)
-        return QQ_NOMEM;
-    b->data = m;
-    b->len = total;
-    b->mapped = 1;
     return 0;
 }
 
-/* slurp - read fd to EOF in large reads: in memory up to limit (0: no
- * spooling, fail above max), then spooled.  Returns 0 or an exit code. */
-static int slurp(int fd, struct blob *b, size_t limit, size_t max)
+/* slurp - read fd to EOF: in memory up to limit, then spooled (0: all in
+ * memory).  Returns 0 or an exit code. */
+static int slurp(int fd, struct blob *b, size_t limit)
 {
     memset(b, 0, sizeof(*b));
+    b->fd = -1;
     for (;;) {
         if (b->cap - b->len < 65536) {
             size_t nc = b->cap ? b->cap * 2 : 262144;
             if (limit && nc > limit)
                 return spool(fd, b);
-            if (max && b->len >= max)
-                return QQ_ENVELOPE;
             char *nd = realloc(b->data, nc);
             if (!nd)
                 return QQ_NOMEM;
@@ -151,18 +140,27 @@ static int slurp(int fd, struct blob *b, size_t limit, size_t max)
     }
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* feed - the message to the session, in pieces: from memory, or read back
+ * from the spool file.  The verdict, or POLICY_TEMPFAIL on a read error. */
+static policy_action feed(policy_session *s, const struct blob *m)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
+    policy_action a = POLICY_CONTINUE;
+    if (m->fd < 0) {
+        for (size_t off = 0; off < m->len && a == POLICY_CONTINUE; off += 65536)
+            a = policy_message(s, m->data + off, m->len - off < 65536 ? m->len - off : 65536);
+        return a;
     }
-    return 0;
+    char buf[65536];
+    for (off_t off = 0; (size_t)off < m->len && a == POLICY_CONTINUE;) {
+        ssize_t r = pread(m->fd, buf, sizeof(buf), off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return POLICY_TEMPFAIL;
+        a = policy_message(s, buf, (size_t)r);
+        off += r;
+    }
+    return a;
 }
 
 /* error_fd - the fd for a custom reply, when it is open for writing, else -1. */
@@ -202,72 +200,15 @@ static int refuse(int permanent, const policy_reply *r)
                      r->text && *r->text ? r->text : "message refused", suffix);
     if (n < 0 || (size_t)n >= sizeof(line))
         return code;
-    if (write_all(fd, line, (size_t)n) != 0)
+    if (write_fd(fd, line, (size_t)n) != 0)
         return code;
     return QQ_CUSTOM;
 }
 
-/* header_line - "Name: value\n" for an edit, CRLF folds as LF. */
-static int put_edit(int fd, const policy_edit *ed)
-{
-    if (write_all(fd, ed->name, strlen(ed->name)) || write_all(fd, ": ", 2))
-        return -1;
-    for (const char *v = ed->value; *v; v++)
-        if (*v != '\r' && write_all(fd, v, 1))
-            return -1;
-    return write_all(fd, "\n", 1);
-}
-
-/* header_span - where the first header named name starts in the header
- * block, and its length with continuation lines; 0 when absent. */
-static size_t header_span(const char *h, size_t hlen, const char *name, size_t *start)
-{
-    size_t nl = strlen(name);
-    for (size_t p = 0; p < hlen;) {
-        const char *e = memchr(h + p, '\n', hlen - p);
-        size_t q = e ? (size_t)(e - h) + 1 : hlen;
-        if (q - p > nl && strncasecmp(h + p, name, nl) == 0 && h[p + nl] == ':') {
-            size_t r = q;
-            while (r < hlen && (h[r] == ' ' || h[r] == '\t')) {
-                e = memchr(h + r, '\n', hlen - r);
-                r = e ? (size_t)(e - h) + 1 : hlen;
-            }
-            *start = p;
-            return r - p;
-        }
-        p = q;
-    }
-    return 0;
-}
-
-/* write_message - the added headers, then the message; a changed header
- * replaces the first of its name in place. */
-static int write_message(int fd, const struct blob *m, size_t hlen, const policy_edit *ed,
-                         size_t ned)
-{
-    size_t skip_at = 0, skip_len = 0;
-    const policy_edit *chg = NULL;
-
-    for (size_t i = 0; i < ned; i++) {
-        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER && !chg &&
-            (skip_len = header_span(m->data, hlen, ed[i].name, &skip_at)) > 0) {
-            chg = &ed[i];
-            continue;
-        }
-        if (put_edit(fd, &ed[i]))
-            return -1;
-    }
-    if (!chg)
-        return write_all(fd, m->data, m->len);
-    if (write_all(fd, m->data, skip_at) || put_edit(fd, chg))
-        return -1;
-    return write_all(fd, m->data + skip_at + skip_len, m->len - skip_at - skip_len);
-}
-
-/* hand_on - run the real qmail-queue with the message (and edits) on fd 0
- * and the envelope on fd 1; its exit status, or ours for what went wrong. */
-static int hand_on(const char *queue, const struct blob *m, size_t hlen, const policy_edit *ed,
-                   size_t ned, const struct blob *env)
+/* hand_on - run the real qmail-queue with the message (the session writes
+ * it, edits applied) on fd 0 and the envelope on fd 1; its exit status, or
+ * ours for what went wrong. */
+static int hand_on(const char *queue, policy_session *s, const struct blob *env)
 {
     int pm[2], pe[2];
     if (pipe(pm) != 0)
@@ -298,9 +239,9 @@ static int hand_on(const char *queue, const struct blob *m, size_t hlen, const p
     close(pm[0]);
     close(pe[0]);
     /* a queue that stops reading makes the write fail; its status decides */
-    if (write_message(pm[1], m, hlen, ed, ned) == 0) {
+    if (policy_message_write(s, pm[1]) == 0) {
         close(pm[1]);
-        (void)write_all(pe[1], env->data, env->len);
+        (void)write_fd(pe[1], env->data, env->len);
     } else {
         close(pm[1]);
     }
@@ -340,8 +281,7 @@ static policy_engine *open_engine(void)
 
 /* check - the content stages for this message.  Returns -1 to hand it on,
  * or the exit code that refuses or defers it. */
-static int check(policy_session *s, const struct qq_envelope *env, const struct blob *m,
-                 size_t *hlen)
+static int check(policy_session *s, const struct qq_envelope *env, const struct blob *m)
 {
     policy_action a = policy_connect(s);
     if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
@@ -351,7 +291,9 @@ static int check(policy_session *s, const struct qq_envelope *env, const struct 
     if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
         a = policy_data(s);
     if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
-        a = qq_message_scan(s, m->data, m->len, hlen);
+        a = feed(s, m);
+    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
+        a = policy_eom(s);
     switch (a) {
     case POLICY_CONTINUE:
     case POLICY_ACCEPT:
@@ -368,18 +310,20 @@ static int check(policy_session *s, const struct qq_envelope *env, const struct 
 int main(void)
 {
     extern char **environ;
-    struct blob msg = {0}, envb = {0};
+    struct blob msg = {.fd = -1}, envb = {.fd = -1};
     struct qq_envelope env = {0};
     policy_engine *e = NULL;
     policy_session *s = NULL;
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = slurp(0, &msg, spool_limit(), 0)) != 0 ||
-        (rc = slurp(1, &envb, 0, ENVELOPE_MAX)) != 0)
+    /* the envelope is held whole, as the MTA held it: no limit of our own on
+     * the number or the length of its addresses (see policy-queue(8)) */
+    if ((rc = slurp(0, &msg, spool_limit())) != 0 || (rc = slurp(1, &envb, 0)) != 0)
         goto out;
-    if (qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env) != 0) {
-        rc = QQ_ENVELOPE;
+    int pr = qq_envelope_parse(envb.data ? envb.data : "", envb.len, &env);
+    if (pr != 0) {
+        rc = pr == -2 ? QQ_NOMEM : QQ_ENVELOPE;
         goto out;
     }
     const char *queue = getenv("POLICY_QMAILQUEUE");
@@ -400,14 +344,11 @@ int main(void)
     (void)policy_session_import_env(s, environ);
     if (!policy_session_getvar(s, "POLICY_STAGES"))
         (void)policy_session_setvar(s, "POLICY_STAGES", "content");
+    (void)policy_session_keep_message(s); /* handed on from the session's spool */
 
-    size_t hlen = 0;
-    rc = check(s, &env, &msg, &hlen);
-    if (rc < 0) {
-        const policy_edit *ed;
-        size_t ned = policy_edits(s, &ed);
-        rc = hand_on(queue, &msg, hlen, ed, ned, &envb);
-    }
+    rc = check(s, &env, &msg);
+    if (rc < 0)
+        rc = hand_on(queue, s, &envb);
 out:
     policy_session_free(s);
     policy_engine_unref(e);

@@ -1,6 +1,6 @@
 /*
- * qq.h - the parsers of policy-queue, apart so that they can be fuzzed:
- * the qmail-queue envelope, and the header/body split of a message.
+ * qq.h - policy-queue's parser of the qmail-queue envelope, apart so that
+ * it can be fuzzed (the message itself is split by the library).
  */
 #ifndef POLICY_QQ_H
 #define POLICY_QQ_H
@@ -8,8 +8,6 @@
 #include <stddef.h>
 
 #include "libpolicy/policy.h"
-
-#define QQ_MAX_RCPTS 100000
 
 /* A parsed envelope; every pointer points into the buffer parsed. */
 struct qq_envelope {
@@ -21,21 +19,13 @@ struct qq_envelope {
 /*
  * qq_envelope_parse - "F<sender>\0" then "T<rcpt>\0" one or more times, then
  * "\0", and nothing after it (qmail-queue(8)).  Addresses are NUL-free by
- * construction and at most 1000 bytes.  Returns 0, or -1 when malformed
- * (no F, no recipient, a record that is not T, a missing final NUL, bytes
- * after it, too long or too many).  env->rcpts is malloc'd: qq_envelope_free.
+ * construction.  No count or length limit: the MTA accepted this envelope,
+ * and it is bounded by len (the pointer array costs 8 bytes a recipient).
+ * Returns 0, -1 when malformed (no F, no recipient, an empty recipient, a
+ * record that is not T, a missing final NUL, bytes after it), -2 no memory.
+ * env->rcpts is malloc'd: qq_envelope_free.
  */
 int qq_envelope_parse(const char *buf, size_t len, struct qq_envelope *env);
 void qq_envelope_free(struct qq_envelope *env);
-
-/*
- * qq_message_scan - hand a message (LF or CRLF line ends, as qmail stores
- * it) to the session: each header unfolded into name and value (folding
- * kept, as policy_header() takes it), then the body in chunks, then eom.
- * Stops at the first verdict that is not CONTINUE and returns it; sets
- * *header_len to the length of the header block (up to and including the
- * empty line, or the whole message when there is none).
- */
-policy_action qq_message_scan(policy_session *s, const char *msg, size_t len, size_t *header_len);
 
 #endif

@@ -118,11 +118,13 @@ void qpolicy_setup(void)
         fprintf(stderr, "qmail-smtpd: libpolicy: %s\n", err);
         return;
     }
+    /* qmail-smtpd talks SMTP: without TCPREMOTEIP (not under tcpserver) its
+     * client's address is unknown, never a local 127.0.0.1 */
     const char *ip = getenv("TCPREMOTEIP");
     const char *host = getenv("TCPREMOTEHOST");
-    session = policy_session_new(engine, ip && *ip ? ip : "127.0.0.1", host && *host ? host : NULL);
+    session = policy_session_new(engine, ip && *ip ? ip : NULL, host && *host ? host : NULL);
     if (!session) {
-        fprintf(stderr, "qmail-smtpd: libpolicy: no session for %s\n", ip ? ip : "(no ip)");
+        fprintf(stderr, "qmail-smtpd: libpolicy: no session for %s\n", ip && *ip ? ip : "(no ip)");
         return;
     }
     (void)policy_session_import_env(session, environ);

@@ -14,7 +14,8 @@
 #define QMAIL_POLICY_H
 
 /* in setup(): engine (POLICY_CONFIG, else /etc/libpolicy/policy.conf when it
- * exists, else the built-in defaults), the session for TCPREMOTEIP and
+ * exists, else the built-in defaults), the session for TCPREMOTEIP (unset:
+ * an SMTP client of unknown address, see trust_unknown_address) and
  * TCPREMOTEHOST, the variables tcpserver set, and the connect stage */
 void qpolicy_setup(void);
 /* before the greeting: a reply that refuses the connection, or NULL */

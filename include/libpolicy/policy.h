@@ -121,11 +121,15 @@ POLICY_API void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *
 /*
  * Sessions.
  *
- * client_ip: IPv4 or IPv6 text.  client_host: the PTR name if the caller
- * already knows it (TCPREMOTEHOST, the milter's hostname), else NULL.
- * Returns NULL only when out of memory or e is NULL.  The session holds a
- * reference on e.  A session that is given an invalid client_ip still works:
- * its first stage call defers with a reply that says why.
+ * client_ip: IPv4 or IPv6 text; NULL or "" when the MTA does not know the
+ * client's address (the session then checks nothing that needs one, and
+ * the client is a customer only with [customers] trust_unknown_address =
+ * yes; pass a local submission as 127.0.0.1, not as unknown).
+ * client_host: the PTR name if the caller already knows it (TCPREMOTEHOST,
+ * the milter's hostname), else NULL.  Returns NULL only when out of memory
+ * or e is NULL.  The session holds a reference on e.  A session that is
+ * given an invalid client_ip still works: its first stage call defers with
+ * a reply that says why.
  */
 POLICY_API policy_session *policy_session_new(policy_engine *e, const char *client_ip,
                                               const char *client_host);
@@ -168,8 +172,13 @@ POLICY_API void policy_session_free(policy_session *s);
  * (for later layers and the log) and runs the enabled layers of that stage.
  * Addresses are passed as the client sent them, with or without <>.
  * A stage called out of order returns POLICY_TEMPFAIL with a reply that
- * says so.  policy_mail() after policy_eom() (or during a transaction)
- * starts a new transaction, as qmail-smtpd does.
+ * says so.  policy_mail() after policy_eom() (or during a transaction, or
+ * after a refused MAIL) starts a new transaction, as qmail-smtpd does.
+ * A session keeps what a transaction needs, bounded: a refused RCPT is not
+ * kept, headers past the first 2000 (or 1 MB) are checked but not kept, at
+ * most 100 header edits.  The SMTP limits (512-byte addresses, 10,000
+ * recipients) apply where the envelope stages run; with
+ * POLICY_STAGES=content the envelope the MTA accepted is taken as given.
  */
 POLICY_API policy_action policy_connect(policy_session *s);
 POLICY_API policy_action policy_helo(policy_session *s, const char *helo);
@@ -180,6 +189,40 @@ POLICY_API policy_action policy_data(policy_session *s);
 POLICY_API policy_action policy_header(policy_session *s, const char *name, const char *value);
 POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_t len);
 POLICY_API policy_action policy_eom(policy_session *s);
+
+/*
+ * policy_message - the message after DATA as it came, in chunks of any size:
+ * the header block, the empty line, the body; CRLF or LF line ends.  The
+ * library splits the header block itself (a header and its folded lines
+ * go to the header stage as policy_header() would give them: the name,
+ * and the value after the colon with leading blanks and the line end
+ * removed, folds kept) and keeps every byte as it came, for the layers
+ * that read the message again (DKIM signs the exact bytes).  Use it
+ * instead of policy_header()/policy_body() (not both for one message),
+ * then policy_eom().  Returns the verdict so far (a refusal repeats until
+ * the transaction ends); policy_last_stage() tells whether the header
+ * block has ended.
+ */
+POLICY_API policy_action policy_message(policy_session *s, const void *chunk, size_t len);
+/* policy_last_stage - the POLICY_STAGE_* bit of the stage that gave the
+ * last reply (POLICY_STAGE_HEADER or _BODY after policy_message). */
+POLICY_API unsigned policy_last_stage(const policy_session *s);
+
+/*
+ * For adapters that hand the message on themselves (policy-queue): the
+ * session keeps each message it receives (in memory up to [general]
+ * spool_memory, then in an unlinked file under tmpdir) and writes it out
+ * with its header edits applied, so the adapter needs no copy of its own.
+ *
+ * policy_session_keep_message - keep the messages of this session; call
+ * before policy_data().  0, or -1 for a NULL session.
+ * policy_message_write - after a policy_eom() that accepted: the message to
+ * fd as it came, the added headers on top (in order) and a changed header
+ * replaced where it stands, every line end as the message's own.  0, or -1
+ * with errno set (EINVAL: no complete message kept; or the write's errno).
+ */
+POLICY_API int policy_session_keep_message(policy_session *s);
+POLICY_API int policy_message_write(policy_session *s, int fd);
 /*
  * The greeting, for adapters that send it themselves (the qmail-smtpd glue).
  *

@@ -7,7 +7,6 @@
  * or key is an error.  After open the engine never changes (but for the log
  * sink, set before sharing), so any number of threads may use it.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -16,7 +15,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "../support/dns.h"
+#include "../support/recipmap.h"
+#include "../support/store.h"
+#include "core.h"
 
 #ifndef POLICY_VERSION
 #define POLICY_VERSION "0.0.0"
@@ -35,11 +37,12 @@ struct parse {
     char section[64];
     char key[64];
     struct cfg_err err;
-    int failed;                 /* line of the first error we found, 0 while none */
-    unsigned seen_general_keys; /* bit per general key, to refuse repeats */
+    int failed;       /* line of the first error we found, 0 while none */
+    int general_line; /* the line of [general], 0 while not seen */
+    int continued;    /* the line being read is indented: inih continues a key */
 };
 
-/* Every key of [general], in one place for parsing and for duplicate checks. */
+/* Every key of [general], in one place for parsing. */
 enum {
     G_DNS_SERVERS,
     G_TCPRULES,
@@ -47,11 +50,15 @@ enum {
     G_DELAY_REJECT,
     G_LOG_LEVEL,
     G_LOG_FACILITY,
-    G_DNS_TIMEOUT
+    G_DNS_TIMEOUT,
+    G_TMPDIR,
+    G_MESSAGE_SIZE_LIMIT,
+    G_SPOOL_MEMORY,
+    G_STORE
 };
-static const char *const general_keys[] = {"dns_servers",  "tcprules",  "hostname",
-                                           "delay_reject", "log_level", "log_facility",
-                                           "dns_timeout"};
+static const char *const general_keys[] = {
+    "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
+    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store"};
 
 static const struct {
     const char *name;
@@ -102,42 +109,11 @@ static int append_words(char **dst, const char *v, struct cfg_err *err)
     return 0;
 }
 
-/* dns_servers_check - every word is IP, IP:PORT or [IPv6]:PORT. */
-static int dns_servers_check(const char *v, struct cfg_err *err)
+/* store_log - what the store reports (a map grown, readers cleared), into
+ * the engine's log. */
+static void store_log(int level, const char *line, void *ctx)
 {
-    int words = 0;
-    for (const char *w = v; *w;) {
-        w += strspn(w, " \t,");
-        size_t n = strcspn(w, " \t,");
-        if (!n)
-            break;
-        char buf[80], *host = buf, *port = NULL;
-        unsigned char addr[16];
-        if (n >= sizeof(buf))
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        memcpy(buf, w, n);
-        buf[n] = '\0';
-        if (*buf == '[') {
-            char *rb = strchr(buf, ']');
-            if (!rb || (rb[1] && rb[1] != ':'))
-                return cfg_fail(err, "not a DNS server address: %s", w);
-            *rb = '\0';
-            host = buf + 1;
-            port = rb[1] ? rb + 2 : NULL;
-        } else if (strchr(buf, ':') == strrchr(buf, ':') && strchr(buf, ':')) {
-            port = strchr(buf, ':');
-            *port++ = '\0';
-        }
-        unsigned long pn;
-        if ((inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) ||
-            (port && (cfg_parse_uint(port, 65535, &pn) || pn == 0))) {
-            buf[n] = '\0';
-            return cfg_fail(err, "not a DNS server address: %.*s", (int)n, w);
-        }
-        words++;
-        w += n;
-    }
-    return words ? 0 : cfg_fail(err, "empty list of DNS servers");
+    elog(ctx, level, "store: %s", line);
 }
 
 static int general_set(struct parse *p, const char *key, const char *v)
@@ -149,19 +125,25 @@ static int general_set(struct parse *p, const char *key, const char *v)
             break;
     if (k == sizeof(general_keys) / sizeof(*general_keys))
         return cfg_fail(&p->err, "unknown key");
-    if ((p->seen_general_keys & (1u << k)) && k != G_DNS_SERVERS)
-        return cfg_fail(&p->err, "key given twice");
-    p->seen_general_keys |= 1u << k;
 
     switch (k) {
-    case G_DNS_SERVERS: /* repeated (continuation lines) = more servers */
-        if (dns_servers_check(v, &p->err))
-            return -1;
+    case G_DNS_SERVERS: { /* repeated (continuation lines) = more servers */
+        char bad[256];
+        int n = dns_servers_check(v, bad, sizeof(bad));
+        if (n <= 0)
+            return n < 0 ? cfg_fail(&p->err, "not a DNS server address: %s", bad)
+                         : cfg_fail(&p->err, "empty list of DNS servers");
         return append_words(&g->dns_servers, v, &p->err);
-    case G_TCPRULES:
-        if (*v && access(v, R_OK) != 0)
-            return cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+    }
+    case G_TCPRULES: { /* read at every connection: refuse at load what cannot be */
+        int fd = *v ? file_open(v, NULL, 0) : -2;
+        if (fd == -1)
+            return errno == EINVAL ? cfg_fail(&p->err, "%s: not a regular file", v)
+                                   : cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return set_string(&g->tcprules, v, &p->err);
+    }
     case G_HOSTNAME:
         if (!*v || strlen(v) > POLICY_HOST_MAX || strpbrk(v, " \t;\"\\"))
             return cfg_fail(&p->err, "not a host name: %s", v);
@@ -180,6 +162,28 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (lookup_name(v, &g->log_facility, facilities, sizeof(facilities) / sizeof(*facilities)))
             return cfg_fail(&p->err, "unknown syslog facility '%s'", v);
         return 0;
+    case G_TMPDIR:
+        if (v[0] != '/')
+            return cfg_fail(&p->err, "expected an absolute directory, got '%s'", v);
+        return set_string(&g->tmpdir, v, &p->err);
+    case G_MESSAGE_SIZE_LIMIT: /* 0: none; at most what a spool offset holds */
+        if (cfg_parse_size(v, (uint64_t)1 << 40, &g->message_size_limit))
+            return cfg_fail(&p->err, "expected a size (e.g. 50M, 0 for none), got '%s'", v);
+        return 0;
+    case G_SPOOL_MEMORY:
+        if (cfg_parse_size(v, (uint64_t)1 << 30, &g->spool_memory))
+            return cfg_fail(&p->err, "expected a size up to 1G (e.g. 1M), got '%s'", v);
+        return 0;
+    case G_STORE: { /* checked now, opened (lazily) with the engine */
+        char why[POLICY_ERR_MAX - 64];
+        struct store *st = store_open(v, why, sizeof(why));
+        if (!st)
+            return cfg_fail(&p->err, "%s", why);
+        store_close(p->e->store);
+        store_set_log(st, store_log, p->e);
+        p->e->store = st;
+        return set_string(&g->store, v, &p->err);
+    }
     }
     return cfg_fail(&p->err, "unknown key");
 }
@@ -250,6 +254,43 @@ static int handler_failed(struct parse *p)
     return 0;
 }
 
+/* The list keys of [general], and of the keys the core owns in a layer's
+ * section ([customers]: client.c); a layer names its own in its descriptor. */
+static const char *const general_list_keys[] = {"dns_servers", NULL};
+static const char *const client_list_keys[] = {"local_domains", "trusted_networks", NULL};
+
+static int listed_key(const char *const *lk, const char *key)
+{
+    for (size_t i = 0; lk && lk[i]; i++)
+        if (!strcmp(lk[i], key))
+            return 1;
+    return 0;
+}
+
+/* is_list_key - may key of section be repeated (and continued)? */
+static int is_list_key(const struct layer_inst *l, const char *key)
+{
+    if (!l)
+        return listed_key(general_list_keys, key);
+    return listed_key(l->desc->list_keys, key) ||
+           (!strcmp(l->desc->name, "customers") && listed_key(client_list_keys, key));
+}
+
+/* repeated_key - a key that takes one value, given a second time (or
+ * continued on an indented line): an error, never "the last one wins". */
+static int repeated_key(struct parse *p, const struct layer_inst *l, const char *section,
+                        const char *key)
+{
+    int first = line_of(p->e, section, key);
+    if (!first || is_list_key(l, key))
+        return 0;
+    if (p->continued)
+        cfg_fail(&p->err, "takes one value: only list keys continue on indented lines");
+    else
+        cfg_fail(&p->err, "key given twice (first at line %d)", first);
+    return 1;
+}
+
 /* on_key - inih's handler: 1 to go on, 0 to stop with this line as the error. */
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
@@ -266,20 +307,27 @@ static int on_key(void *user, const char *section, const char *key, const char *
         cfg_fail(&p->err, "key outside of any section");
         return handler_failed(p);
     }
+    int general = !strcmp(section, "general");
+    struct layer_inst *l = general ? NULL : find_layer(p->e, section);
+    if (!general && !l) { /* check_section() refused it already; be safe */
+        cfg_fail(&p->err, "unknown section");
+        return handler_failed(p);
+    }
+    if (repeated_key(p, l, section, key))
+        return handler_failed(p);
     if (remember_line(p->e, section, key, p->line)) {
         cfg_fail(&p->err, "out of memory");
         return handler_failed(p);
     }
-    if (!strcmp(section, "general"))
+    if (general)
         return general_set(p, key, value) == 0 ? 1 : handler_failed(p);
 
-    struct layer_inst *l = find_layer(p->e, section);
-    if (!l) { /* check_section() refused it already; be safe */
-        cfg_fail(&p->err, "unknown section");
-        return handler_failed(p);
-    }
     p->err.msg[0] = '\0';
     r = common_set(l, key, value, &p->err);
+    /* who is a customer and which domains are ours: facts the core keeps
+     * for every layer, named in [customers] where administrators look */
+    if (r == CFG_UNKNOWN_KEY && !strcmp(section, "customers"))
+        r = client_cfg_set(p->e->client, key, value, &p->err);
     if (r == CFG_UNKNOWN_KEY)
         r = l->desc->set ? l->desc->set(l->cfg, key, value, &p->err) : CFG_UNKNOWN_KEY;
     if (r == CFG_UNKNOWN_KEY) {
@@ -302,11 +350,12 @@ static int check_section(struct parse *p, const char *line)
     memcpy(p->section, line + 1, n);
     p->section[n] = '\0';
     p->key[0] = '\0';
-    if (!strcmp(p->section, "general"))
-        return 0;
     struct layer_inst *l = find_layer(p->e, p->section);
-    if (l) {
-        l->configured = 1;
+    int *seen = !strcmp(p->section, "general") ? &p->general_line : l ? &l->configured : NULL;
+    if (seen) { /* one place per section: a second header is a likely paste */
+        if (*seen)
+            return cfg_fail(&p->err, "section given twice (first at line %d)", *seen);
+        *seen = p->line;
         return 0;
     }
     for (size_t i = 0; layer_reserved[i]; i++)
@@ -316,32 +365,37 @@ static int check_section(struct parse *p, const char *line)
     return cfg_fail(&p->err, "unknown section");
 }
 
-/* reader - fgets for inih that counts lines (so handlers know where they
- * are), refuses lines inih would silently cut, and checks section names. */
+/* reader - the line reader inih calls: counts lines (so handlers know where
+ * they are), refuses lines inih would silently cut and NUL bytes (which would
+ * hide the rest of their line), and checks section names. */
 static char *reader(char *str, int num, void *stream)
 {
     struct parse *p = stream;
-    if (p->failed || num < 2)
+    size_t len;
+    if (p->failed || num < 3)
         return NULL;
-    char *r = fgets(str, num, p->fp);
-    if (!r)
-        return NULL;
+    int r = file_line(p->fp, str, (size_t)num - 1, &len);
+    if (r == 0 || r == FILE_LINE_ERROR)
+        return NULL; /* the caller tells end of file from a read error */
     p->line++;
-    size_t len = strlen(str);
-    if (len == (size_t)num - 1 && str[len - 1] != '\n' && !feof(p->fp)) {
-        cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
-                 num - 3);
+    if (r == FILE_LINE_LONG || r == FILE_LINE_NUL) {
+        if (r == FILE_LINE_LONG)
+            cfg_fail(&p->err, "line longer than %d bytes (continue long lists on indented lines)",
+                     num - 2);
+        else
+            cfg_fail(&p->err, "NUL byte in the line");
         p->section[0] = p->key[0] = '\0';
         p->failed = p->line;
         return NULL;
     }
     const char *t = str + strspn(str, " \t");
+    p->continued = t != str;
     /* an indented line after a key is inih's continuation, not a section */
     if (*t == '[' && (t == str || !p->key[0]) && check_section(p, t) != 0) {
         p->failed = p->line;
         return NULL;
     }
-    return r;
+    return str;
 }
 
 static void format_error(char *err, size_t errlen, const char *path, int line, const char *section,
@@ -361,6 +415,8 @@ static void general_defaults(struct general_cfg *g)
 {
     memset(g, 0, sizeof(*g));
     g->delay_reject = 1;
+    g->message_size_limit = 50 * 1024 * 1024;
+    g->spool_memory = 1024 * 1024;
     g->dns_timeout_ms = 5000;
     g->log_level = LOG_INFO;
     g->log_facility = LOG_MAIL;
@@ -384,6 +440,10 @@ static void engine_free(policy_engine *e)
         free(e->lines[i].key);
     }
     free(e->lines);
+    client_cfg_free(e->client);
+    store_close(e->store);
+    free(e->general.store);
+    free(e->general.tmpdir);
     free(e->general.dns_servers);
     free(e->general.tcprules);
     free(e->general.hostname);
@@ -399,7 +459,10 @@ static policy_engine *engine_alloc(void)
     atomic_init(&e->refs, 1);
     general_defaults(&e->general);
     e->layers = calloc(layer_count, sizeof(*e->layers));
-    if (!e->layers) {
+    e->client = client_cfg_new();
+    if (!e->layers || !e->client) {
+        client_cfg_free(e->client);
+        free(e->layers);
         free(e);
         return NULL;
     }
@@ -438,10 +501,14 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
         memset(&p, 0, sizeof(p));
         p.e = e;
         e->path = strdup(config_path);
-        p.fp = fopen(config_path, "r");
-        if (!e->path || !p.fp) {
+        p.fp = e->path ? file_fopen(config_path, NULL, 0) : NULL;
+        if (!p.fp) {
             if (err && errlen)
-                snprintf(err, errlen, "%s:0: cannot open: %s", config_path, strerror(errno));
+                snprintf(err, errlen, "%s:0: %s%s", config_path,
+                         !e->path          ? "out of memory"
+                         : errno == EINVAL ? "not a regular file"
+                                           : "cannot open: ",
+                         e->path && errno != EINVAL ? strerror(errno) : "");
             if (p.fp)
                 fclose(p.fp);
             engine_free(e);
@@ -473,6 +540,16 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
         if (!e->general.hostname) {
             if (err && errlen)
                 snprintf(err, errlen, "%s: out of memory", where);
+            engine_free(e);
+            return NULL;
+        }
+    }
+    {
+        struct cfg_err ce = {{0}};
+        const char *key = NULL;
+        if (client_cfg_load(e->client, e, &ce, &key) != 0) {
+            format_error(err, errlen, where, line_of(e, "customers", key), "customers", key,
+                         ce.msg[0] ? ce.msg : "cannot load");
             engine_free(e);
             return NULL;
         }
@@ -536,6 +613,14 @@ unsigned policy_engine_stages(const policy_engine *e)
         for (int st = 0; st < STAGE_COUNT; st++)
             if (d->hooks[st])
                 have |= 1u << st;
+        if (d->eom_start)
+            have |= 1u << STAGE_EOM;
+        /* a layer that reads the message needs the whole of it: headers,
+         * body and the end of message, where content verdicts are given */
+        unsigned needs = d->needs_of ? d->needs_of(e->layers[i].cfg) : d->needs;
+        if (needs)
+            have |= (1u << STAGE_DATA) | (1u << STAGE_HEADER) | (1u << STAGE_BODY) |
+                    (1u << STAGE_EOM);
         mask |= d->stages ? have & d->stages(e->layers[i].cfg) : have;
     }
     /* verdicts of connect, HELO and MAIL are remembered (or, for the DNS
@@ -553,8 +638,34 @@ int engine_layer_index(const struct layer_desc *d)
     return -1;
 }
 
+const struct general_cfg *engine_general(const policy_engine *e)
+{
+    return &e->general;
+}
+
+struct store *engine_store(const policy_engine *e)
+{
+    return e->store;
+}
+
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)
 {
     int i = engine_layer_index(d);
     return i < 0 ? NULL : e->layers[i].cfg;
+}
+
+/* policy_makemap_recipients - the public face of support/recipmap.c. */
+int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
+                              size_t errlen)
+{
+    char dummy[1];
+    if (!err || !errlen) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (!in_path || !out_path || !*out_path) {
+        snprintf(err, errlen, "no input or output file");
+        return -1;
+    }
+    return recipmap_make(in_path, out_path, !(flags & POLICY_MAP_CASE_SENSITIVE), err, errlen);
 }

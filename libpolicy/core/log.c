@@ -9,7 +9,7 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core.h"
 
 #define LOG_LINE_MAX 2048
 
@@ -45,7 +45,7 @@ void plog(const policy_session *s, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof(line), "ip=%s %s", s->ip, msg);
+    snprintf(line, sizeof(line), "ip=%s %s", s->client.ip, msg);
     emit(s->e, level, line);
 }
 
@@ -91,18 +91,19 @@ void log_decision(policy_session *s, enum stage st, const char *layer, const cha
     line[0] = '\0';
     kv(line, sizeof(line), &len, "stage", stage_name(st));
     kv(line, sizeof(line), &len, "action", action);
-    kv(line, sizeof(line), &len, "ip", s->ip);
-    kv(line, sizeof(line), &len, "host", *s->host ? s->host : "unknown");
-    if (s->helo_given)
-        kv(line, sizeof(line), &len, "helo", s->helo);
-    if (s->authenticated)
-        kv(line, sizeof(line), &len, "auth", s->auth_user);
-    if (s->sender)
-        kv(line, sizeof(line), &len, "from", *s->sender ? s->sender : "<>");
-    if (st == STAGE_RCPT && s->rcpt)
-        kv(line, sizeof(line), &len, "rcpt", s->rcpt);
-    else if (st >= STAGE_DATA && s->nrcpts) {
-        snprintf(num, sizeof(num), "%zu", s->nrcpts);
+    const struct client *c = &s->client;
+    kv(line, sizeof(line), &len, "ip", c->ip);
+    kv(line, sizeof(line), &len, "host", *c->host ? c->host : "unknown");
+    if (c->helo_given)
+        kv(line, sizeof(line), &len, "helo", c->helo);
+    if (c->authenticated)
+        kv(line, sizeof(line), &len, "auth", c->auth_user);
+    if (s->txn.sender)
+        kv(line, sizeof(line), &len, "from", *s->txn.sender ? s->txn.sender : "<>");
+    if (st == STAGE_RCPT && s->txn.rcpt)
+        kv(line, sizeof(line), &len, "rcpt", s->txn.rcpt);
+    else if (st >= STAGE_DATA && s->txn.nrcpts) {
+        snprintf(num, sizeof(num), "%zu", s->txn.nrcpts);
         kv(line, sizeof(line), &len, "nrcpt", num);
     }
     if (layer)

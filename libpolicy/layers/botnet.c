@@ -10,14 +10,17 @@
  * for customers, a short one for clients with a proper name, longer ones
  * for clients without a PTR name or with a generic (dial-up, DSL, cable)
  * one.  An early talker is this layer's MATCH: its action and delay_reject
- * decide what happens, like any other layer's.
+ * decide what happens, like any other layer's.  The public calls of the
+ * greeting and the connection limits live here, next to their settings.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/hostname.h"
+
+extern const struct layer_desc layer_botnet;
 
 /* RFC 5321 4.5.3.2.1: a client waits 5 minutes for the greeting. */
 #define GREET_DELAY_MAX 120000UL
@@ -76,14 +79,15 @@ static int var_delay(const policy_session *s, const char *name, unsigned long *m
     return 1;
 }
 
-unsigned long botnet_greet_delay(policy_session *s, const void *cfg, const char **why)
+/* greet_delay - the greeting delay for this client in ms; *why says why. */
+static unsigned long greet_delay(policy_session *s, const struct botnet_cfg *c, const char **why)
 {
-    const struct botnet_cfg *c = cfg;
+    const struct client *cl = session_client(s);
     unsigned long ms;
     unsigned generic;
 
-    if (s->customer) {
-        *why = s->customer_why ? s->customer_why : "customer";
+    if (cl->customer) {
+        *why = cl->customer_why ? cl->customer_why : "customer";
         return 0;
     }
     if (var_delay(s, "POLICY_GREETDELAY", &ms, GREET_DELAY_MAX)) {
@@ -94,17 +98,17 @@ unsigned long botnet_greet_delay(policy_session *s, const void *cfg, const char 
         *why = "SMTPD_GREETDELAY";
         return ms;
     }
-    if (!s->host[0] && (c->delay_unknown != c->delay || c->delay_dynamic != c->delay)) {
+    if (!cl->host[0] && (c->delay_unknown != c->delay || c->delay_dynamic != c->delay)) {
         /* the MTA did not look the name up (tcpserver -H): the delay depends
-         * on it, so ask (the lookup rdns shares, bounded by dns_timeout) */
-        if (rdns_client_name(s, NULL, NULL) == 0)
-            rdns_client_wait(s);
+         * on it, so ask (the shared lookup, bounded by dns_timeout) */
+        if (client_ptr(s, NULL, NULL) == 0)
+            client_ptr_wait(s);
     }
-    if (!s->host[0]) {
+    if (!cl->host[0]) {
         *why = "no rDNS name";
         return c->delay_unknown;
     }
-    generic = host_generic(s->host, s->family, s->addr);
+    generic = host_generic(cl->host, cl->family, cl->addr);
     if (generic) {
         *why = generic & HOST_IP_IN_NAME ? "IP address in rDNS name" : "dynamic-looking rDNS name";
         return c->delay_dynamic;
@@ -113,18 +117,43 @@ unsigned long botnet_greet_delay(policy_session *s, const void *cfg, const char 
     return c->delay;
 }
 
-unsigned long botnet_session_limit(const policy_session *s, const void *cfg)
+/* cfg_for - the [botnet] configuration when the layer is on for this
+ * connected client, else NULL. */
+static const struct botnet_cfg *cfg_for(const policy_session *s)
 {
-    const struct botnet_cfg *c = cfg;
-    unsigned long ms;
-    if (var_delay(s, "POLICY_SESSION_LIMIT", &ms, 86400000UL))
-        return (ms + 999) / 1000;
-    return s->customer ? 0 : (c->session_limit + 999) / 1000;
+    if (!s || !session_open(s) || session_layer_action(s, &layer_botnet) == LA_OFF)
+        return NULL;
+    return session_layer_cfg(s, &layer_botnet);
 }
 
-unsigned long botnet_throttle(const policy_session *s, const void *cfg)
+unsigned long policy_greeting_delay(policy_session *s)
 {
-    const struct botnet_cfg *c = cfg;
+    const struct botnet_cfg *c = cfg_for(s);
+    const char *why = "";
+    if (!c || !session_at_greeting(s))
+        return 0;
+    unsigned long ms = greet_delay(s, c, &why);
+    if (ms)
+        plog(s, POLICY_LOG_INFO, "greeting delay %lums: %s", ms, why);
+    return ms;
+}
+
+unsigned long policy_session_limit(policy_session *s)
+{
+    const struct botnet_cfg *c = cfg_for(s);
+    unsigned long ms;
+    if (!c)
+        return 0;
+    if (var_delay(s, "POLICY_SESSION_LIMIT", &ms, 86400000UL))
+        return (ms + 999) / 1000;
+    return session_client(s)->customer ? 0 : (c->session_limit + 999) / 1000;
+}
+
+unsigned long policy_receive_throttle(policy_session *s)
+{
+    const struct botnet_cfg *c = cfg_for(s);
+    if (!c)
+        return 0;
     const char *v = policy_session_getvar(s, "POLICY_THROTTLE");
     unsigned long n;
     if (v && *v) {
@@ -132,7 +161,14 @@ unsigned long botnet_throttle(const policy_session *s, const void *cfg)
             return n;
         plog(s, POLICY_LOG_WARNING, "ignored POLICY_THROTTLE=%s: not bytes per second", v);
     }
-    return s->customer ? 0 : c->throttle;
+    return session_client(s)->customer ? 0 : c->throttle;
+}
+
+policy_action policy_early_talker(policy_session *s)
+{
+    if (!s)
+        return POLICY_TEMPFAIL;
+    return session_early_talker(s, &layer_botnet);
 }
 
 static enum check botnet_connect(policy_session *s, const void *cfg, struct finding *f)
@@ -140,7 +176,7 @@ static enum check botnet_connect(policy_session *s, const void *cfg, struct find
     const struct botnet_cfg *c = cfg;
     const char *drop = policy_session_getvar(s, "DROP_PRE_GREET");
 
-    if (!s->early_talker)
+    if (!session_client(s)->early_talker)
         return CHECK_NOMATCH;
     finding_set(f, 550, "5.5.1", "protocol error: talked before the greeting");
     finding_reason(f, "early talker");
@@ -157,8 +193,11 @@ static unsigned botnet_stages(const void *cfg)
     return 0;
 }
 
+static const char *const botnet_vars[] = {"SMTPD_GREETDELAY", "DROP_PRE_GREET", NULL};
+
 const struct layer_desc layer_botnet = {
     .name = "botnet",
+    .vars = botnet_vars,
     .flags = LAYER_INBOUND,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct botnet_cfg),

@@ -17,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/dns.h"
+
+extern const struct layer_desc layer_dnsbl;
 
 #define DNSBL_MAX_ZONES 64
 
@@ -35,7 +37,9 @@ struct zonelist {
 };
 
 enum { ZL_IP, ZL_HELO, ZL_SENDER, ZL_PTR, ZL_KINDS };
-static const char *const zl_keys[ZL_KINDS] = {"zones", "helo_zones", "sender_zones", "ptr_zones"};
+/* the zone lists, and the layer's list keys (each may be repeated) */
+static const char *const zl_keys[ZL_KINDS + 1] = {"zones", "helo_zones", "sender_zones",
+                                                  "ptr_zones", NULL};
 
 struct dnsbl_cfg {
     struct zonelist zl[ZL_KINDS];
@@ -302,7 +306,7 @@ static void ask(policy_session *s, struct lookups *ls, const struct zonelist *zl
         l->d = d;
         l->group = &ls->group;
         int r = prefix ? snprintf(l->name, sizeof(l->name), "%s.%s", prefix, l->z->name)
-                       : dns_reverse_name(s->family, s->addr, l->z->name, l->name, sizeof(l->name));
+                       : dns_reverse_name(session_client(s)->family, session_client(s)->addr, l->z->name, l->name, sizeof(l->name));
         if (r < 0 || (prefix && (size_t)r >= sizeof(l->name)) || !d ||
             !(l->a = dns_start(d, &ls->group, l->name, DNS_A, 0, deadline, on_a, l)))
             l->failed_to_ask = 1;
@@ -311,7 +315,7 @@ static void ask(policy_session *s, struct lookups *ls, const struct zonelist *zl
 
 static void drop(policy_session *s, struct lookups *ls)
 {
-    dns_release_group(s->dns, &ls->group);
+    dns_release_group(session_dns_peek(s), &ls->group);
     free(ls->v);
     ls->v = NULL;
     ls->n = 0;
@@ -376,15 +380,15 @@ static void on_ptr(policy_session *s, void *arg)
 {
     struct dnsbl_state *st = state_of(s);
     const struct dnsbl_cfg *c = arg;
-    if (*s->host)
-        ask(s, &st->ptr, &c->zl[ZL_PTR], s->host, st->deadline);
+    if (*session_client(s)->host)
+        ask(s, &st->ptr, &c->zl[ZL_PTR], session_client(s)->host, st->deadline);
     else
         st->ptr.started = 1;
 }
 
 static unsigned long timeout_of(const policy_session *s, const struct dnsbl_cfg *c)
 {
-    return c->timeout_ms ? c->timeout_ms : s->e->general.dns_timeout_ms;
+    return c->timeout_ms ? c->timeout_ms : session_general(s)->dns_timeout_ms;
 }
 
 /* ------------------------------------------------------------ hooks */
@@ -413,10 +417,12 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         finding_reason(f, "RBLSMTPD");
         return CHECK_MATCH;
     }
+    if (session_client(s)->ip_unknown)
+        return CHECK_NOMATCH; /* no address to look up (nor a PTR name) */
     if (!st->conn.started) {
         st->deadline = dns_now_ms() + (double)timeout_of(s, c);
         ask(s, &st->conn, &c->zl[ZL_IP], NULL, st->deadline);
-        if (c->zl[ZL_PTR].n && rdns_client_name(s, on_ptr, (void *)c) != 0)
+        if (c->zl[ZL_PTR].n && client_ptr(s, on_ptr, (void *)c) != 0)
             st->ptr.started = 1; /* no PTR name to ask about */
     }
     if (session_may_defer(s, &layer_dnsbl, STAGE_CONNECT))
@@ -455,8 +461,8 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
     }
     if (score + maybe_down >= c->threshold && top) {
         finding_set(f, 554, "5.7.1", "Service unavailable; Client host [%s] blocked using %s%s%s",
-                    s->ip, top->z->name, top_txt ? "; " : "", top_txt ? top_txt : "");
-        finding_reason(f, "%s listed in %s (score %ld, threshold %ld)", s->ip, top->z->name, score,
+                    session_client(s)->ip, top->z->name, top_txt ? "; " : "", top_txt ? top_txt : "");
+        finding_reason(f, "%s listed in %s (score %ld, threshold %ld)", session_client(s)->ip, top->z->name, score,
                        c->threshold);
         return CHECK_MATCH;
     }
@@ -464,16 +470,16 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         finding_set(f, 451, "4.7.1",
                     "Service temporarily unavailable; Client host [%s]: cannot check %s, try "
                     "again later",
-                    s->ip, failed);
+                    session_client(s)->ip, failed);
         finding_reason(f, "no answer from %s (score %ld so far)", failed, score);
         return CHECK_ERROR;
     }
     if (c->zl[ZL_PTR].n) {
-        rdns_client_wait(s);
+        client_ptr_wait(s);
         if (st->ptr.n) {
             char what[DNS_NAME_MAX + 80];
-            snprintf(what, sizeof(what), "Client host %s [%s]", s->host, s->ip);
-            return rhsbl(s, &st->ptr, what, s->host, f);
+            snprintf(what, sizeof(what), "Client host %s [%s]", session_client(s)->host, session_client(s)->ip);
+            return rhsbl(s, &st->ptr, what, session_client(s)->host, f);
         }
     }
     return CHECK_NOMATCH;
@@ -483,11 +489,11 @@ static enum check dnsbl_helo(policy_session *s, const void *cfg, struct finding 
 {
     const struct dnsbl_cfg *c = cfg;
     struct dnsbl_state *st = state_of(s);
-    size_t n = strlen(s->helo);
-    if (st->skip || !c->zl[ZL_HELO].n || !strchr(s->helo, '.') || !dns_hostname_ok(s->helo, n))
+    size_t n = strlen(session_client(s)->helo);
+    if (st->skip || !c->zl[ZL_HELO].n || !strchr(session_client(s)->helo, '.') || !dns_hostname_ok(session_client(s)->helo, n))
         return CHECK_NOMATCH; /* address literals and bare words have no domain to ask about */
     char name[DNS_NAME_MAX + 1];
-    snprintf(name, sizeof(name), "%s", s->helo);
+    snprintf(name, sizeof(name), "%s", session_client(s)->helo);
     str_lower(name);
     if (name[n - 1] == '.')
         name[n - 1] = '\0';
@@ -501,15 +507,15 @@ static enum check dnsbl_helo(policy_session *s, const void *cfg, struct finding 
     if (st->allowlisted)
         return CHECK_NOMATCH;
     char what[POLICY_HELO_MAX + 32];
-    snprintf(what, sizeof(what), "Helo command [%s]", s->helo);
-    return rhsbl(s, &st->helo, what, s->helo, f);
+    snprintf(what, sizeof(what), "Helo command [%s]", session_client(s)->helo);
+    return rhsbl(s, &st->helo, what, session_client(s)->helo, f);
 }
 
 static enum check dnsbl_mail(policy_session *s, const void *cfg, struct finding *f)
 {
     const struct dnsbl_cfg *c = cfg;
     struct dnsbl_state *st = state_of(s);
-    const char *at = s->sender ? strrchr(s->sender, '@') : NULL;
+    const char *at = session_txn(s)->sender ? strrchr(session_txn(s)->sender, '@') : NULL;
     if (st->skip || !c->zl[ZL_SENDER].n || !at || !dns_hostname_ok(at + 1, strlen(at + 1)))
         return CHECK_NOMATCH; /* the null sender has no domain */
     char name[DNS_NAME_MAX + 1];
@@ -525,7 +531,7 @@ static enum check dnsbl_mail(policy_session *s, const void *cfg, struct finding 
     if (st->allowlisted)
         return CHECK_NOMATCH;
     char what[POLICY_ADDR_MAX + 64];
-    snprintf(what, sizeof(what), "Sender address <%s> domain", s->sender);
+    snprintf(what, sizeof(what), "Sender address <%s> domain", session_txn(s)->sender);
     return rhsbl(s, &st->mail, what, at + 1, f);
 }
 
@@ -538,8 +544,12 @@ static void dnsbl_state_free(policy_session *s, void *state)
     drop(s, &st->mail);
 }
 
+static const char *const dnsbl_vars[] = {"RBLSMTPD", NULL};
+
 const struct layer_desc layer_dnsbl = {
     .name = "dnsbl",
+    .vars = dnsbl_vars,
+    .list_keys = zl_keys,
     .flags = LAYER_INBOUND | LAYER_OPTIN,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct dnsbl_cfg),

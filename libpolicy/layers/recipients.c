@@ -20,10 +20,12 @@
 
 #include <cdb.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/address.h"
 #include "../support/dns.h"
 #include "../support/recipmap.h"
+
+extern const struct layer_desc layer_recipients;
 
 #define RCPT_MAX_SOURCES   8
 #define RCPT_REPLY_MAX     300  /* configured reply texts */
@@ -90,19 +92,6 @@ static void recipients_defaults(void *cfg)
              "sorry, you are violating our security policies");
     snprintf(c->reply_sender_mx, sizeof(c->reply_sender_mx),
              "sorry, can't find a valid MX for sender domain");
-}
-
-/* set_reply_text - one printable ASCII line of bounded length. */
-static int set_reply_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
-{
-    size_t n = strlen(v);
-    if (!n || n >= cap)
-        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
-    for (size_t i = 0; i < n; i++)
-        if (v[i] < ' ' || v[i] > '~')
-            return cfg_fail(err, "a reply text is printable ASCII only");
-    memcpy(dst, v, n + 1);
-    return 0;
 }
 
 static int add_source(struct recipients_cfg *c, enum src_kind kind, const char *v,
@@ -174,13 +163,13 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
         return cfg_set_bool(v, &c->sender_mx, err);
     }
     if (!strcmp(key, "reply_unknown"))
-        return set_reply_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
+        return cfg_set_text(c->reply_unknown, sizeof(c->reply_unknown), v, err);
     if (!strcmp(key, "reply_rcptlimit"))
-        return set_reply_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
+        return cfg_set_text(c->reply_rcptlimit, sizeof(c->reply_rcptlimit), v, err);
     if (!strcmp(key, "reply_wrongrcpt"))
-        return set_reply_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
+        return cfg_set_text(c->reply_wrongrcpt, sizeof(c->reply_wrongrcpt), v, err);
     if (!strcmp(key, "reply_sender_mx"))
-        return set_reply_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
+        return cfg_set_text(c->reply_sender_mx, sizeof(c->reply_sender_mx), v, err);
     return CFG_UNKNOWN_KEY;
 }
 
@@ -188,9 +177,10 @@ static int recipients_set(void *cfg, const char *key, const char *v, struct cfg_
  * value of the empty key, as qmail-newu writes it). */
 static int open_qmail_users(struct source *s, struct cfg_err *err)
 {
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    char why[POLICY_ERR_MAX - 64];
+    int fd = file_open(s->path, why, sizeof(why));
     if (fd < 0)
-        return cfg_fail(err, "cannot open %s: %s", s->path, strerror(errno));
+        return cfg_fail(err, "%s", why);
     int r = cdb_init(&s->users, fd);
     close(fd);
     if (r != 0)
@@ -219,7 +209,7 @@ static int recipients_load(void *cfg, const policy_engine *e, struct cfg_err *er
 
     if (!c->default_domain) { /* qmail's envnoathost: this host */
         char dom[ADDR_DOMAIN_MAX + 1];
-        const char *h = e->general.hostname;
+        const char *h = engine_general(e)->hostname;
         if (h && strlen(h) <= ADDR_DOMAIN_MAX && !addr_domain_normalize(h, strlen(h), dom) &&
             !(c->default_domain = strdup(dom))) {
             *key = "default_domain";
@@ -340,7 +330,7 @@ static int dot_qmail(int dfd, const char *local, size_t n, int deflt)
 static int vpasswd_has(int dfd, const char *user, size_t n)
 {
     unsigned dlen;
-    int fd = openat(dfd, "vpasswd.cdb", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = file_openat(dfd, "vpasswd.cdb", NULL, 0); /* a FIFO there is an error, not a wait */
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
     int r = cdb_seek(fd, user, (unsigned)n, &dlen);
@@ -353,14 +343,9 @@ static int vpasswd_has(int dfd, const char *user, size_t n)
 static int qmail_default_catches(int dfd)
 {
     char buf[RCPT_QMAIL_DEFAULT + 1];
-    int fd = openat(dfd, ".qmail-default", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return 0;
-    }
+    int fd = file_openat(dfd, ".qmail-default", NULL, 0);
+    if (fd < 0) /* missing, or not a regular file: qmail-local would not use it */
+        return errno == ENOENT || errno == EINVAL ? 0 : -1;
     ssize_t got = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (got < 0)
@@ -498,13 +483,13 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     if (status != ADDR_OK)
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     const char *domain = a->domain[0] ? a->domain : c->default_domain;
-    int local = domain && customers_domain_is_local(s->e, domain);
+    int local = domain && client_domain_is_local(s, domain);
     if ((local || !a->domain[0]) && str_ieq(a->local, "postmaster"))
         return CHECK_NOMATCH; /* RFC 5321 4.5.1: always accepted */
 
     st->rcpts++;
     /* a customer's remote recipients are not the mail bomb's */
-    if (wrong_limit && st->wrong >= wrong_limit && (local || !s->customer)) {
+    if (wrong_limit && st->wrong >= wrong_limit && (local || !session_client(s)->customer)) {
         finding_set(f, 550, "5.7.1", "%s", c->reply_wrongrcpt);
         finding_reason(f, "mail bomb: %lu unknown recipients (limit %lu)", st->wrong, wrong_limit);
         f->disconnect = c->wrong_action == WA_DISCONNECT;
@@ -551,8 +536,8 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
 /* mx_drop - forget the questions of the last sender domain. */
 static void mx_drop(policy_session *s, struct recipients_state *st)
 {
-    if (st->mx_started && s->dns)
-        dns_release_group(s->dns, &st->mx_group);
+    if (st->mx_started && session_dns_peek(s))
+        dns_release_group(session_dns_peek(s), &st->mx_group);
     memset(st->mx_q, 0, sizeof(st->mx_q));
     st->mx_started = 0;
     st->mx_domain[0] = '\0';
@@ -624,9 +609,9 @@ static enum check recipients_mail(policy_session *s, const void *cfg, struct fin
     const char *v = policy_session_getvar(s, "CHKUSER_SENDER_MX");
     struct addr a;
     int on = v ? strcmp(v, "0") != 0 : c->sender_mx; /* set (even empty), as chkuser reads it */
-    if (!on || s->customer || !*s->sender)           /* the null sender is always allowed */
+    if (!on || session_client(s)->customer || !*session_txn(s)->sender)           /* the null sender is always allowed */
         return CHECK_NOMATCH;
-    if (addr_parse(s->sender, &a) != ADDR_OK || !a.domain[0] || a.literal ||
+    if (addr_parse(session_txn(s)->sender, &a) != ADDR_OK || !a.domain[0] || a.literal ||
         !dns_hostname_ok(a.domain, strlen(a.domain)))
         return CHECK_NOMATCH; /* syntax is the customers layer's business */
     return sender_domain_check(s, c, a.domain, f);
@@ -637,8 +622,15 @@ static void recipients_state_free(policy_session *s, void *state)
     mx_drop(s, state);
 }
 
+/* every source key adds one more source, asked in the order given */
+static const char *const recipients_list_keys[] = {"map", "vpopmail_dir", "qmail_users", NULL};
+
+static const char *const recipients_vars[] = {"CHKUSER_RCPTLIMIT", "CHKUSER_WRONGRCPTLIMIT", "CHKUSER_SENDER_MX", NULL};
+
 const struct layer_desc layer_recipients = {
     .name = "recipients",
+    .vars = recipients_vars,
+    .list_keys = recipients_list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct recipients_cfg),
     .defaults = recipients_defaults,

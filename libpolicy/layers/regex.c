@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 #include "../support/patterns.h"
+
+extern const struct layer_desc layer_regex;
 
 enum { RX_HELO, RX_MAIL, RX_RCPT, RX_KINDS };
 
@@ -26,9 +28,12 @@ struct regex_cfg {
     size_t nrules;
 };
 
-static const char *const keys[RX_KINDS][2] = {{"badhelo", "badhelonorelay"},
-                                              {"badmailfrom", "badmailfromnorelay"},
-                                              {"badrcptto", "badrcpttonorelay"}};
+/* The file keys, by kind and norelay; each may be given again (one more
+ * file for the same check), and header_block (one more rule): the list keys. */
+static const char *const list_keys[] = {
+    "badhelo",   "badhelonorelay",   "badmailfrom",  "badmailfromnorelay",
+    "badrcptto", "badrcpttonorelay", "header_block", NULL};
+#define FILE_KEY(kind, norelay) list_keys[(kind)*2 + (norelay)]
 
 static void regex_defaults(void *cfg)
 {
@@ -80,7 +85,7 @@ static int regex_set(void *cfg, const char *key, const char *v, struct cfg_err *
         return add_header_rule(c, v, err);
     for (int k = 0; k < RX_KINDS; k++)
         for (int nr = 0; nr < 2; nr++)
-            if (!strcmp(key, keys[k][nr])) {
+            if (!strcmp(key, FILE_KEY(k, nr))) {
                 /* given again: one more file for the same check */
                 if (patternset_add_file(&c->sets[k][nr], v, err->msg, sizeof(err->msg)))
                     return -1;
@@ -114,17 +119,17 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
 {
     for (int nr = 0; nr < 2; nr++) {
         const char *origin = NULL;
-        if (nr && s->customer)
+        if (nr && session_client(s)->customer)
             break;
         enum pat_result r = patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
         if (r == PAT_NOMATCH)
             continue;
         if (r == PAT_ERROR) {
-            finding_reason(f, "%s: %s gave up (match limit)", keys[kind][nr], origin);
+            finding_reason(f, "%s: %s gave up (match limit)", FILE_KEY(kind, nr), origin);
             return CHECK_ERROR;
         }
         finding_set(f, 553, "5.7.1", "%s", texts[kind]);
-        finding_reason(f, "%s %s", keys[kind][nr], origin);
+        finding_reason(f, "%s %s", FILE_KEY(kind, nr), origin);
         f->customer_exempt = nr; /* a later AUTH lifts a norelay verdict */
         return CHECK_MATCH;
     }
@@ -133,17 +138,17 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
 
 static enum check regex_helo(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_HELO, s->helo, f);
+    return check(s, cfg, RX_HELO, session_client(s)->helo, f);
 }
 
 static enum check regex_mail(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_MAIL, s->sender, f);
+    return check(s, cfg, RX_MAIL, session_txn(s)->sender, f);
 }
 
 static enum check regex_rcpt(policy_session *s, const void *cfg, struct finding *f)
 {
-    return check(s, cfg, RX_RCPT, s->rcpt, f);
+    return check(s, cfg, RX_RCPT, session_txn(s)->rcpt, f);
 }
 
 /* unfold - a header value without its line breaks (RFC 5322 2.2.3). */
@@ -170,9 +175,9 @@ static enum check regex_header(policy_session *s, const void *cfg, struct findin
 
     for (size_t i = 0; i < c->nrules && res == CHECK_NOMATCH; i++) {
         const char *origin;
-        if (!str_ieq(c->rules[i].name, s->hdr_name))
+        if (!str_ieq(c->rules[i].name, session_header(s)->name))
             continue;
-        if (!value && !(value = unfold(s->hdr_value, buf, sizeof(buf), &len))) {
+        if (!value && !(value = unfold(session_header(s)->value, buf, sizeof(buf), &len))) {
             finding_reason(f, "out of memory");
             return CHECK_ERROR;
         }
@@ -205,6 +210,7 @@ static unsigned regex_stages(const void *cfg)
 
 const struct layer_desc layer_regex = {
     .name = "regex",
+    .list_keys = list_keys,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct regex_cfg),
     .defaults = regex_defaults,

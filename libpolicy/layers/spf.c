@@ -3,28 +3,40 @@
  * session's c-ares resolver (libspf2's own resolver blocks and cannot be
  * pointed at a test server).  qmail-spf's SPFBEHAVIOR levels 0-6 decide
  * what is refused; a Received-SPF header is queued as an edit; fail is
- * 550 5.7.23 and temperror 451 4.7.24 (RFC 7372).
+ * 550 5.7.23 and temperror 451 4.7.24 (RFC 7372).  A refusal quotes the
+ * sender domain's own explanation (exp=, RFC 7208 6.2), else the one
+ * configured, else none: never libspf2's default, a link to a site long
+ * gone.
  *
  * libspf2 calls SPF_error() on internal trouble and its default handler
  * aborts: ours jumps back to spf_check(), which reports an ERROR, so the
  * process never dies for a bad record.  Its warnings go to our log, not to
  * stderr.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../support/dns.h"
 #include "spf.h"
+
+extern const struct layer_desc layer_spf;
 
 struct spf_cfg {
     int behavior; /* qmail-spf SPFBEHAVIOR, 0..6 */
     int check_helo;
     int received_spf;
     unsigned long timeout_ms;
+    char explanation[POLICY_TEXT_MAX + 1]; /* SPF macro text; "" none */
 };
+
+/* Marks the explanation libspf2 expands from our configuration, so that
+ * one from the sender domain can be told from ours. */
+#define SPF_EXP_MARK "libpolicy-explanation:"
 
 /* Per-thread: where SPF_error() jumps back to, and whose log gets libspf2's
  * messages, while spf_check() runs. */
@@ -71,30 +83,69 @@ struct spf_dns_hook {
     unsigned lookups;
 };
 
-/* rr_fill - a libspf2 record set from our bounded, sanitized answer. */
+/* exp_spaces - text with every space as "%_": an explanation (RFC 7208 6.2)
+ * is a macro string with spaces, but libspf2 ends a macro string at a
+ * space and garbles the rest.  out may be NULL to measure; returns the
+ * length of the result. */
+static size_t exp_spaces(const char *text, char *out)
+{
+    size_t o = 0;
+    for (const char *p = text; *p; p++) {
+        if (*p == ' ') {
+            if (out)
+                memcpy(out + o, "%_", 2);
+            o += 2;
+        } else {
+            if (out)
+                out[o] = *p;
+            o++;
+        }
+    }
+    if (out)
+        out[o] = '\0';
+    return o;
+}
+
+/* is_spf_record - "v=spf1" alone or before a space (RFC 7208 4.5) */
+static int is_spf_record(const char *t)
+{
+    return !strncasecmp(t, "v=spf1", 6) && (t[6] == ' ' || t[6] == '\0');
+}
+
+/* rr_fill - a libspf2 record set from our bounded, sanitized answer, every
+ * record of it (an "a" mechanism must see the client's address wherever it
+ * is in the set); TRY_AGAIN when memory runs out, never a shorter set. */
 static SPF_dns_rr_t *rr_fill(SPF_dns_server_t *srv, const char *domain, ns_type type,
                              const struct dns_answer *a)
 {
     SPF_dns_rr_t *rr = SPF_dns_rr_new_init(srv, domain, type, (int)a->ttl, NETDB_SUCCESS);
-    if (!rr)
-        return NULL;
-    int n = 0;
+    if (!rr || a->n > INT_MAX)
+        goto oom;
     for (size_t i = 0; i < a->n; i++) {
+        int n = (int)i;
+        /* a TXT record that is no SPF record can only be an explanation */
+        int exp = type == ns_t_txt && !is_spf_record(a->rr[i].text);
         size_t len = type == ns_t_a      ? sizeof(struct in_addr)
                      : type == ns_t_aaaa ? sizeof(struct in6_addr)
+                     : exp               ? exp_spaces(a->rr[i].text, NULL) + 1
                                          : strlen(a->rr[i].text) + 1;
         if (SPF_dns_rr_buf_realloc(rr, n, len) != SPF_E_SUCCESS)
-            break;
+            goto oom;
         if (type == ns_t_a)
             memcpy(&rr->rr[n]->a, a->rr[i].addr, 4);
         else if (type == ns_t_aaaa)
             memcpy(&rr->rr[n]->aaaa, a->rr[i].addr, 16);
+        else if (exp)
+            exp_spaces(a->rr[i].text, rr->rr[n]->txt);
         else
             memcpy(rr->rr[n]->txt, a->rr[i].text, len);
-        n++;
+        rr->num_rr = n + 1;
     }
-    rr->num_rr = n;
     return rr;
+oom:
+    if (rr)
+        SPF_dns_rr_free(rr);
+    return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
 }
 
 static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
@@ -128,8 +179,9 @@ static SPF_dns_rr_t *spf_dns_lookup(SPF_dns_server_t *srv, const char *domain, n
     if (!d || ++h->lookups > 100 || dns_now_ms() >= h->deadline)
         return SPF_dns_rr_new_init(srv, domain, type, 0, TRY_AGAIN);
     struct dns_q *q = dns_start(d, h, domain, t, DNS_TXT_MAX_SPF, h->deadline, NULL, NULL);
-    if (!q) /* a name that cannot be asked about does not exist */
-        return SPF_dns_rr_new_init(srv, domain, type, 0, HOST_NOT_FOUND);
+    if (!q) /* a name that cannot be asked about does not exist; no memory is no answer */
+        return SPF_dns_rr_new_init(srv, domain, type, 0,
+                                   dns_qname_ok(domain) ? TRY_AGAIN : HOST_NOT_FOUND);
     dns_wait(d, h);
     const struct dns_answer *a = dns_answer_of(q);
     SPF_dns_rr_t *rr;
@@ -168,7 +220,7 @@ void spf_dns_free(SPF_dns_server_t *d)
     if (!d)
         return;
     struct spf_dns_hook *h = d->hook;
-    dns_release_group(h->s->dns, h);
+    dns_release_group(session_dns_peek(h->s), h);
     free(h);
     free(d);
 }
@@ -206,9 +258,62 @@ static void add_received_spf(policy_session *s, SPF_response_t *resp, SPF_result
         sanitize_copy(value, sizeof(value), v, strlen(v));
     else
         snprintf(value, sizeof(value), "%s (%s: cannot evaluate SPF for %s) client-ip=%s;",
-                 result_name(r), s->e->general.hostname, identity, s->ip);
+                 result_name(r), session_general(s)->hostname, identity, session_client(s)->ip);
     if (session_add_edit(s, POLICY_EDIT_ADD_HEADER, "Received-SPF", value) != 0)
         plog(s, POLICY_LOG_ERR, "spf: out of memory for Received-SPF");
+}
+
+/* explain - ": TEXT" for a refusal, in out: the explanation the sender
+ * domain published (exp=), labelled as the domain's, or else the one
+ * configured, which libspf2 expanded behind our mark; "" for none.  Both
+ * come from libspf2's macro expansion (RFC 7208 7); both are sanitized. */
+static void explain(SPF_response_t *resp, const char *domain, char *out, size_t outlen)
+{
+    char text[POLICY_TEXT_MAX + 1];
+    const char *x = SPF_response_get_explanation(resp);
+    size_t mark = strlen(SPF_EXP_MARK);
+    int ours = x && !strncmp(x, SPF_EXP_MARK, mark);
+    out[0] = '\0';
+    if (ours)
+        x += mark;
+    if (!x || !*x)
+        return;
+    sanitize_copy(text, sizeof(text), x, strlen(x));
+    /* cut to the reply's bound when longer */
+    if ((ours ? snprintf(out, outlen, ": %s", text)
+              : snprintf(out, outlen, ": %s explains: %s", domain, text)) < 0)
+        out[0] = '\0';
+}
+
+/* exp_compile - make our mark and the configured text (at most
+ * POLICY_TEXT_MAX bytes, NULL for none) libspf2's default explanation,
+ * the one it expands when the record has no exp=. */
+static SPF_errcode_t exp_compile(SPF_server_t *server, const char *configured)
+{
+    char exp[sizeof(SPF_EXP_MARK) + 2 * POLICY_TEXT_MAX];
+    SPF_response_t *errs = NULL;
+    memcpy(exp, SPF_EXP_MARK, sizeof(SPF_EXP_MARK));
+    if (configured && strlen(configured) <= POLICY_TEXT_MAX)
+        exp_spaces(configured, exp + strlen(SPF_EXP_MARK));
+    SPF_errcode_t r = SPF_server_set_explanation(server, exp, &errs);
+    if (errs)
+        SPF_response_free(errs);
+    return r;
+}
+
+/* set_explanation - exp_compile(), or at least the mark.  0, or -1 when not
+ * even the mark could be set (then no explanation may be quoted). */
+static int set_explanation(SPF_server_t *server, const char *configured)
+{
+    SPF_errcode_t r = exp_compile(server, configured);
+    if (r != SPF_E_SUCCESS && configured && *configured)
+        return set_explanation(server, NULL);
+    if (r != SPF_E_SUCCESS) { /* never libspf2's default in a reply */
+        SPF_macro_free(server->explanation);
+        server->explanation = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int received_spf,
@@ -223,13 +328,15 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
     const char *domain;
     char identity[POLICY_ADDR_MAX + 16];
     char comment[POLICY_TEXT_MAX + 1] = "";
+    const struct spf_cfg *c = session_layer_cfg(s, &layer_spf);
+    volatile int explained = 0;
 
     pthread_once(&handlers_once, install_handlers);
-    int use_from = *s->sender && !helo_identity;
+    int use_from = *session_txn(s)->sender && !helo_identity;
     if (use_from) {
-        snprintf(identity, sizeof(identity), "%s", s->sender);
+        snprintf(identity, sizeof(identity), "%s", session_txn(s)->sender);
     } else { /* the null sender: the HELO identity (RFC 7208 2.4) */
-        snprintf(identity, sizeof(identity), "postmaster@%s", s->helo_given ? s->helo : "");
+        snprintf(identity, sizeof(identity), "postmaster@%s", session_client(s)->helo_given ? session_client(s)->helo : "");
     }
     domain = strrchr(identity, '@');
     domain = domain ? domain + 1 : identity;
@@ -244,16 +351,17 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
         server = SPF_server_new_dns(dns, 0);
         if (!server)
             goto out;
-        SPF_server_set_rec_dom(server, s->e->general.hostname);
+        SPF_server_set_rec_dom(server, session_general(s)->hostname);
+        explained = set_explanation(server, c ? c->explanation : NULL) == 0;
         req = SPF_request_new(server);
         if (!req)
             goto out;
-        if (s->family == AF_INET)
-            SPF_request_set_ipv4(req, *(struct in_addr *)(void *)s->addr);
+        if (session_client(s)->family == AF_INET)
+            SPF_request_set_ipv4(req, *(struct in_addr *)(void *)session_client(s)->addr);
         else
-            SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)s->addr);
-        SPF_request_set_helo_dom(req, s->helo_given && *s->helo ? s->helo : domain);
-        if (use_from && SPF_request_set_env_from(req, s->sender) != 0) {
+            SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)session_client(s)->addr);
+        SPF_request_set_helo_dom(req, session_client(s)->helo_given && *session_client(s)->helo ? session_client(s)->helo : domain);
+        if (use_from && SPF_request_set_env_from(req, session_txn(s)->sender) != 0) {
             result = SPF_RESULT_PERMERROR; /* not an address libspf2 can use */
             err = SPF_E_INVALID_CHAR;
             goto out;
@@ -265,9 +373,8 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
             result = SPF_response_result(resp);
             if (err == SPF_E_SUCCESS)
                 err = SPF_response_errcode(resp);
-            const char *c = SPF_response_get_smtp_comment(resp);
-            if (c)
-                sanitize_copy(comment, sizeof(comment), c, strlen(c));
+            if (explained)
+                explain(resp, domain, comment, sizeof(comment));
         }
     } else {
         /* libspf2 gave up halfway; its objects are whole (it builds them
@@ -295,7 +402,7 @@ out:
     }
     spf_session = NULL;
 
-    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, s->ip,
+    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, session_client(s)->ip,
                    behavior, err ? ", " : "", err ? SPF_strerror(err) : "");
     switch (result) {
     case SPF_RESULT_TEMPERROR:
@@ -304,7 +411,7 @@ out:
         finding_set(f, 451, "4.7.24",
                     "<%s>: Sender address rejected: SPF validation error (temperror) for %s, "
                     "try again later",
-                    s->sender, domain);
+                    session_txn(s)->sender, domain);
         return CHECK_ERROR;
     case SPF_RESULT_FAIL:
         if (behavior < 3)
@@ -330,15 +437,15 @@ out:
     int perm = result == SPF_RESULT_PERMERROR;
     if (helo_identity) {
         finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
-                    "Helo command [%s] rejected: SPF %s (%s) from [%s]%s%s", s->helo,
-                    perm ? "validation error" : "validation failed", result_name(result), s->ip,
-                    comment[0] ? ": " : "", comment);
+                    "Helo command [%s] rejected: SPF %s (%s) from [%s]%s", session_client(s)->helo,
+                    perm ? "validation error" : "validation failed", result_name(result), session_client(s)->ip,
+                    comment);
         return CHECK_MATCH;
     }
     finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
-                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s%s", s->sender,
-                perm ? "validation error" : "validation failed", result_name(result), domain, s->ip,
-                comment[0] ? ": " : "", comment);
+                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s", session_txn(s)->sender,
+                perm ? "validation error" : "validation failed", result_name(result), domain, session_client(s)->ip,
+                comment);
     return CHECK_MATCH;
 }
 
@@ -349,6 +456,29 @@ static void spf_defaults(void *cfg)
     struct spf_cfg *c = cfg;
     c->behavior = 3;
     c->received_spf = 1;
+}
+
+/* explanation_check - 0 when libspf2 compiles text as an explanation (its
+ * macro syntax), else -1 with err set. */
+static int explanation_check(const char *text, struct cfg_err *err)
+{
+    SPF_server_t *volatile server = NULL;
+    volatile SPF_errcode_t r = SPF_E_INTERNAL_ERROR;
+    jmp_buf jb, *volatile outer = spf_jump;
+
+    pthread_once(&handlers_once, install_handlers);
+    if (setjmp(jb) == 0) {
+        spf_jump = &jb;
+        server = SPF_server_new_dns(NULL, 0);
+        if (server)
+            r = exp_compile(server, text);
+    }
+    spf_jump = outer;
+    if (server)
+        SPF_server_free(server);
+    if (r != SPF_E_SUCCESS)
+        return cfg_fail(err, "not an SPF explanation (%s): '%s'", SPF_strerror(r), text);
+    return 0;
 }
 
 static int spf_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
@@ -368,6 +498,15 @@ static int spf_set(void *cfg, const char *key, const char *v, struct cfg_err *er
         return cfg_set_bool(v, &c->received_spf, err);
     if (!strcmp(key, "timeout"))
         return cfg_set_dns_timeout(v, &c->timeout_ms, err);
+    if (!strcmp(key, "explanation")) {
+        if (!strcmp(v, "none")) {
+            c->explanation[0] = '\0';
+            return 0;
+        }
+        if (cfg_set_text(c->explanation, sizeof(c->explanation), v, err))
+            return -1;
+        return explanation_check(c->explanation, err);
+    }
     return CFG_UNKNOWN_KEY;
 }
 
@@ -384,9 +523,9 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
         else
             plog(s, POLICY_LOG_WARNING, "spf: ignored SPFBEHAVIOR=%s (expected 0 to 6)", v);
     }
-    if (behavior == 0 || !s->ip_valid)
+    if (behavior == 0 || !session_client(s)->ip_valid)
         return CHECK_NOMATCH;
-    unsigned long t = c->timeout_ms ? c->timeout_ms : s->e->general.dns_timeout_ms;
+    unsigned long t = c->timeout_ms ? c->timeout_ms : session_general(s)->dns_timeout_ms;
     SPF_dns_server_t *dns = spf_dns_new(s, dns_now_ms() + (double)t);
     if (!dns) {
         finding_reason(f, "out of memory");
@@ -395,8 +534,8 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
     enum check r = CHECK_NOMATCH;
     /* RFC 7208 2.3: the HELO identity first; only its refusal counts (a
      * HELO name without SPF, or DNS trouble there, leaves MAIL FROM to decide) */
-    if (c->check_helo && *s->sender && strchr(s->helo, '.') &&
-        dns_hostname_ok(s->helo, strlen(s->helo)))
+    if (c->check_helo && *session_txn(s)->sender && strchr(session_client(s)->helo, '.') &&
+        dns_hostname_ok(session_client(s)->helo, strlen(session_client(s)->helo)))
         r = spf_check(s, dns, behavior, 0, 1, f);
     if (r != CHECK_MATCH) {
         memset(f, 0, sizeof(*f));
@@ -406,8 +545,11 @@ static enum check spf_mail(policy_session *s, const void *cfg, struct finding *f
     return r;
 }
 
+static const char *const spf_vars[] = {"SPFBEHAVIOR", NULL};
+
 const struct layer_desc layer_spf = {
     .name = "spf",
+    .vars = spf_vars,
     .flags = LAYER_INBOUND | LAYER_OPTIN,
     .default_action = LA_REJECT,
     .cfg_size = sizeof(struct spf_cfg),

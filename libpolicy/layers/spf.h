@@ -12,7 +12,7 @@
 #include <netinet/in.h>
 #include <spf2/spf.h>
 
-#include "../core/internal.h"
+#include "../core/layer.h"
 
 /* spf_check - evaluate the session's sender (the HELO identity for the null
  * sender, or when helo_identity is set) at SPFBEHAVIOR level behavior with

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "address.h"
 
 #define ADDR_MAX_HOPS 16 /* routing resolutions before we call it a syntax error */

@@ -1,6 +1,8 @@
 /*
- * dns.c - the DNS subsystem on c-ares 1.18: one channel per session, driven
- * with ares_getsock/ares_timeout/ares_process_fd and poll(2), no fd_set.
+ * dns.c - the DNS subsystem on c-ares 1.18: one channel per session, a
+ * source of the session's poll set (support/waiter.h) driven with
+ * ares_getsock/ares_timeout/ares_process_fd, no fd_set: while a stage
+ * waits for its answers, every other socket of the session moves too.
  *
  * Promises: every question goes out when asked (so a stage's questions run
  * in parallel), each gives up at its own deadline, a wait lasts as long as
@@ -10,15 +12,18 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "dns.h"
+#include "waiter.h"
 
 struct dns_q {
     struct dns_q *next, *prev;
@@ -34,10 +39,15 @@ struct dns_q {
 };
 
 struct dns {
+    struct wsource src; /* first: the waiter hands it back */
+    struct waiter *w;
     ares_channel ch;
     unsigned timeout_ms;
     struct dns_q *qs; /* every question not yet freed */
+    size_t nqs;       /* ... how many: at most DNS_MAX_QUESTIONS */
 };
+
+static const struct wsource_ops dns_ops;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_status = ARES_SUCCESS;
@@ -54,36 +64,83 @@ double dns_now_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* servers_csv - our list ("IP", "IP:PORT", "[v6]:PORT", bare v6) in the
- * form ares_set_servers_ports_csv() takes.  -1 when it does not fit. */
-static int servers_csv(const char *in, char *out, size_t outlen)
+/* server_word - one word of a server list (n bytes) as c-ares' address and
+ * port: "IP", "IP:PORT", "[IP]", "[IP]:PORT" or a bare IPv6 address; the
+ * port defaults to 53.  0, or -1 when the word is none of those. */
+static int server_word(const char *w, size_t n, struct ares_addr_port_node *out)
 {
-    size_t o = 0;
-    for (const char *w = in; *w;) {
+    char buf[INET6_ADDRSTRLEN + 8], *host = buf, *port = NULL, *colon;
+    unsigned long pn = 53;
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, w, n);
+    buf[n] = '\0';
+    if (buf[0] == '[') {
+        char *rb = strchr(buf, ']');
+        if (!rb || (rb[1] && rb[1] != ':'))
+            return -1;
+        *rb = '\0';
+        host = buf + 1;
+        port = rb[1] ? rb + 2 : NULL;
+    } else if ((colon = strchr(buf, ':')) && colon == strrchr(buf, ':')) {
+        *colon = '\0'; /* one colon: IPv4:PORT; more: a bare IPv6 address */
+        port = colon + 1;
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, &out->addr.addr4) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, &out->addr.addr6) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    if (port) {
+        char *end;
+        if (*port < '0' || *port > '9')
+            return -1;
+        errno = 0;
+        pn = strtoul(port, &end, 10);
+        if (errno || *end || pn == 0 || pn > 65535)
+            return -1;
+    }
+    out->udp_port = out->tcp_port = (int)pn;
+    return 0;
+}
+
+/* servers_parse - every word of list into nodes (when not NULL, room for
+ * all of them); the number of servers, or -1 with the bad word in bad. */
+static int servers_parse(const char *list, struct ares_addr_port_node *nodes, char *bad,
+                         size_t badlen)
+{
+    int count = 0;
+    for (const char *w = list; *w;) {
         w += strspn(w, " \t,");
         size_t n = strcspn(w, " \t,");
         if (!n)
             break;
-        char word[80];
-        if (n >= sizeof(word))
+        struct ares_addr_port_node one;
+        if (server_word(w, n, nodes ? &nodes[count] : &one) != 0) {
+            if (bad && badlen)
+                snprintf(bad, badlen, "%.*s", (int)(n < 200 ? n : 200), w);
             return -1;
-        memcpy(word, w, n);
-        word[n] = '\0';
+        }
+        if (nodes && count > 0)
+            nodes[count - 1].next = &nodes[count];
+        if (count == INT_MAX)
+            return -1;
+        count++;
         w += n;
-        if (word[0] == '[' && !strchr(word, ']'))
-            return -1;
-        const char *c1 = strchr(word, ':');
-        int bare6 = word[0] != '[' && c1 && strchr(c1 + 1, ':');
-        int r = snprintf(out + o, outlen - o, "%s%s%s%s", o ? "," : "", bare6 ? "[" : "", word,
-                         bare6 ? "]:53" : "");
-        if (r < 0 || (size_t)r >= outlen - o)
-            return -1;
-        o += (size_t)r;
     }
-    return o ? 0 : -1;
+    return count;
 }
 
-struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t errlen)
+int dns_servers_check(const char *list, char *bad, size_t badlen)
+{
+    return servers_parse(list, NULL, bad, badlen);
+}
+
+struct dns *dns_new(struct waiter *w, const char *servers, unsigned timeout_ms, char *err,
+                    size_t errlen)
 {
     struct ares_options opt;
     int r;
@@ -100,6 +157,8 @@ struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t 
         return NULL;
     }
     d->timeout_ms = timeout_ms ? timeout_ms : 5000;
+    d->w = w;
+    d->src.ops = &dns_ops;
     memset(&opt, 0, sizeof(opt));
     opt.lookups = (char *)"b"; /* DNS only: /etc/hosts would answer 127.0.0.1 as localhost */
     /* three tries per server inside our deadline: t, 2t, 4t */
@@ -114,14 +173,22 @@ struct dns *dns_new(const char *servers, unsigned timeout_ms, char *err, size_t 
         return NULL;
     }
     if (servers && *servers) {
-        char csv[1024];
-        if (servers_csv(servers, csv, sizeof(csv)) != 0) {
-            snprintf(err, errlen, "bad dns_servers list");
+        /* as many servers as the list holds: no text buffer to outgrow */
+        char bad[256];
+        int n = servers_parse(servers, NULL, bad, sizeof(bad));
+        struct ares_addr_port_node *nodes = n > 0 ? calloc((size_t)n, sizeof(*nodes)) : NULL;
+        if (!nodes || servers_parse(servers, nodes, bad, sizeof(bad)) != n) {
+            if (n > 0)
+                snprintf(err, errlen, "out of memory");
+            else
+                snprintf(err, errlen, "bad dns_servers list: %s", n < 0 ? bad : "empty");
+            free(nodes);
             ares_destroy(d->ch);
             free(d);
             return NULL;
         }
-        r = ares_set_servers_ports_csv(d->ch, csv);
+        r = ares_set_servers_ports(d->ch, nodes);
+        free(nodes); /* c-ares keeps its own copy */
         if (r != ARES_SUCCESS) {
             snprintf(err, errlen, "c-ares: dns_servers: %s", ares_strerror(r));
             ares_destroy(d->ch);
@@ -137,9 +204,15 @@ unsigned dns_timeout_ms(const struct dns *d)
     return d->timeout_ms;
 }
 
+size_t dns_questions(const struct dns *d)
+{
+    return d ? d->nqs : 0;
+}
+
 static void q_unlink_free(struct dns_q *q)
 {
     struct dns *d = q->d;
+    d->nqs--;
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -154,6 +227,7 @@ void dns_free(struct dns *d)
 {
     if (!d)
         return;
+    waiter_del(d->w, &d->src);
     for (struct dns_q *q = d->qs; q; q = q->next)
         q->group = NULL; /* no callbacks while c-ares cancels */
     ares_destroy(d->ch); /* calls every pending callback with ARES_EDESTRUCTION */
@@ -228,18 +302,26 @@ static int qname_ok(const char *name, size_t len)
     return 1;
 }
 
+int dns_qname_ok(const char *name)
+{
+    size_t len = strnlen(name, DNS_NAME_MAX + 2);
+    if (len && name[len - 1] == '.')
+        len--;
+    return qname_ok(name, len);
+}
+
 struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum dns_type type,
                         size_t txt_max, double deadline, dns_cb cb, void *arg)
 {
-    size_t len;
     struct dns_q *q;
 
-    if (!d || !name || !group)
+    if (!d || !name || !group || !dns_qname_ok(name))
         return NULL;
-    len = strnlen(name, DNS_NAME_MAX + 2);
-    if (len && name[len - 1] == '.')
-        len--;
-    if (!qname_ok(name, len))
+    /* a released question stays until c-ares lets go of it (its answer or
+     * its own timeout, seen at the next poll of a stage): a client repeating
+     * a stage (thousands of MAILs) must not pile them up.  No poll here: we
+     * may be inside a callback of one. */
+    if (d->nqs >= DNS_MAX_QUESTIONS)
         return NULL;
     q = calloc(1, sizeof(*q));
     if (!q)
@@ -256,7 +338,9 @@ struct dns_q *dns_start(struct dns *d, const void *group, const char *name, enum
     if (d->qs)
         d->qs->prev = q;
     d->qs = q;
+    d->nqs++;
     q->in_ares = 1;
+    waiter_add(d->w, &d->src);
     /* may call on_answer at once (e.g. no servers): q stays valid, it is
      * still grouped */
     ares_query(d->ch, name, 1 /* class IN */, (int)type, on_answer, q);
@@ -301,26 +385,40 @@ size_t dns_pending(struct dns *d, const void *group)
     return n;
 }
 
-/* pump - one poll round of at most ms milliseconds (c-ares' own timers may
- * make it shorter); answers that arrived are handed to their owners. */
-static void pump(struct dns *d, double ms_max)
+/* waiting - the earliest deadline of a question someone waits for, 0 when
+ * none (released questions are not waited for: c-ares ends them in time). */
+static double waiting(const struct dns *d)
 {
+    double until = 0;
+    for (const struct dns_q *q = d->qs; q; q = q->next)
+        if (q->group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
+            until = q->deadline;
+    return until;
+}
+
+/* dns_fds - the waiter asks: c-ares' sockets and the next deadline (its own
+ * retry timer or a question's), or nothing when no question is waited for. */
+static int dns_fds(struct wsource *src, struct pollfd *pfd, int max, double *deadline)
+{
+    struct dns *d = (struct dns *)src;
     ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-    struct pollfd pfd[ARES_GETSOCK_MAXNUM];
-    nfds_t n = 0;
-    struct timeval maxtv, tv, *tvp;
+    struct timeval tv, *tvp;
+    int n = 0;
 
-    if (ms_max < 0)
-        ms_max = 0;
-    maxtv.tv_sec = (time_t)(ms_max / 1000.0);
-    maxtv.tv_usec = (suseconds_t)((ms_max - (double)maxtv.tv_sec * 1000.0) * 1000.0);
-    tvp = ares_timeout(d->ch, &maxtv, &tv);
-    int ms = (int)(tvp->tv_sec * 1000 + (tvp->tv_usec + 999) / 1000);
-
+    double until = waiting(d);
+    if (!until)
+        return 0;
+    tvp = ares_timeout(d->ch, NULL, &tv);
+    *deadline = until;
+    if (tvp) {
+        double t = dns_now_ms() + (double)tvp->tv_sec * 1000.0 + (double)tvp->tv_usec / 1000.0;
+        if (t < until)
+            *deadline = t;
+    }
     /* c-ares' ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit:
      * test the same bits unsigned */
     unsigned bits = (unsigned)ares_getsock(d->ch, socks, ARES_GETSOCK_MAXNUM);
-    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+    for (unsigned i = 0; i < ARES_GETSOCK_MAXNUM && n < max; i++) {
         short ev = 0;
         if (bits & (1u << i))
             ev |= POLLIN;
@@ -333,50 +431,57 @@ static void pump(struct dns *d, double ms_max)
         pfd[n].revents = 0;
         n++;
     }
-    int r = poll(pfd, n, ms);
-    if (r <= 0) { /* nothing to read (or EINTR): let c-ares run its timers */
-        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-        return;
-    }
-    for (nfds_t i = 0; i < n; i++) {
+    return n;
+}
+
+/* dns_process - the poll came back: hand what arrived to c-ares (answers
+ * reach their owners), let its timers run, then give up on what is late.
+ * What has arrived is read before anything is given up: answers that came
+ * in while the client talked count even past their deadline. */
+static void dns_process(struct wsource *src, const struct pollfd *pfd, int n, double now)
+{
+    struct dns *d = (struct dns *)src;
+    int any = 0;
+    for (int i = 0; i < n; i++) {
         if (!pfd[i].revents)
             continue;
         ares_socket_t rd =
             pfd[i].revents & (POLLIN | POLLERR | POLLHUP) ? pfd[i].fd : ARES_SOCKET_BAD;
         ares_socket_t wr = pfd[i].revents & POLLOUT ? pfd[i].fd : ARES_SOCKET_BAD;
         ares_process_fd(d->ch, rd, wr);
+        any = 1;
     }
+    if (!any) /* nothing to read: let c-ares run its timers */
+        ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    expire(d, now);
 }
 
-/* step - one poll round, at most until the earliest deadline of group. */
-static void step(struct dns *d, const void *group, double now)
-{
-    double until = 0;
-    for (struct dns_q *q = d->qs; q; q = q->next)
-        if (q->group == group && q->ans.status == DNS_PENDING && (!until || q->deadline < until))
-            until = q->deadline;
-    pump(d, until - now);
-}
+static const struct wsource_ops dns_ops = {dns_fds, dns_process};
 
 void dns_poll(struct dns *d)
 {
-    if (d && d->qs)
-        pump(d, 0);
+    if (d)
+        waiter_poll(d->w);
+}
+
+struct wait_group {
+    struct dns *d;
+    const void *group;
+};
+
+static int group_done(void *arg)
+{
+    struct wait_group *g = arg;
+    return dns_pending(g->d, g->group) == 0;
 }
 
 void dns_wait(struct dns *d, const void *group)
 {
     if (!d)
         return;
-    /* read what has arrived before giving up on anything: answers that came
-     * in while the client talked count even when their deadline has passed
-     * by the time the verdict is collected */
-    for (int rounds = 0; rounds < 100000; rounds++) {
-        if (!dns_pending(d, group))
-            return;
-        step(d, group, dns_now_ms());
-        expire(d, dns_now_ms());
-    }
+    struct wait_group g = {d, group};
+    (void)waiter_run(d->w, group_done, &g, 0);
+    expire(d, dns_now_ms()); /* the waiter gave up (no source left): nothing may hang */
 }
 
 void dns_release_group(struct dns *d, const void *group)
@@ -419,142 +524,241 @@ int dns_hostname_ok(const char *name, size_t len)
     return 1;
 }
 
-/* copy_name - a host name from the wire, checked and lower-cased; NULL when
- * it is not a usable host name (then it is ignored, never passed on). */
-static char *copy_name(const char *s)
+/*
+ * The reply is read here, not by c-ares' ares_parse_*_reply: those cannot
+ * tell a broken message from a PTR whose name is not a host name (both are
+ * ARES_EBADRESP), and they hand over lists we would copy again.  One walk
+ * over the answer section serves every type: it follows the CNAME chain
+ * from the question name, as c-ares does, and keeps the records of the
+ * asked type owned by the current name.  It runs twice, once to count
+ * records and text bytes and once to fill one block of exactly that size.
+ */
+
+#define WIRE_NAME_MAX 255 /* RFC 1035 2.3.4: octets of a name on the wire */
+
+struct walk {
+    const unsigned char *m;
+    size_t len;
+    int type;
+    size_t txt_max;
+    struct dns_rr *fill; /* NULL: counting pass */
+    char *text;          /* filling pass: where the next text goes */
+    size_t n, bytes;     /* records kept, text bytes (with their NULs) */
+    size_t bad;          /* names skipped because they are no host names */
+    unsigned ttl;
+    int null_mx;
+};
+
+static unsigned be16(const unsigned char *p)
 {
-    size_t n = strnlen(s, DNS_NAME_MAX + 2);
-    if (n && s[n - 1] == '.')
-        n--;
-    if (!dns_hostname_ok(s, n))
-        return NULL;
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-    p[n] = '\0';
-    return p;
+    return (unsigned)p[0] << 8 | p[1];
 }
 
-static void parse_txt(const unsigned char *buf, int len, size_t txt_max, struct dns_answer *a)
+/* wire_name - the name at *off, decompressed, lower-cased, in wire form
+ * (length-prefixed labels, root byte included); *off moves past it.  -1
+ * when it runs off the message, loops, is longer than 255 octets or uses
+ * a label type other than plain and pointer. */
+static int wire_name(const unsigned char *m, size_t len, size_t *off,
+                     unsigned char out[WIRE_NAME_MAX], size_t *outlen)
 {
-    struct ares_txt_ext *txt = NULL;
-    int r = ares_parse_txt_reply_ext(buf, len, &txt);
-    if (r != ARES_SUCCESS) {
-        a->status = r == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
-        a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
-        return;
-    }
-    char *cur = NULL;
-    size_t curlen = 0;
-    for (struct ares_txt_ext *t = txt; t; t = t->next) {
-        if (t->record_start || !cur) {
-            if (a->n >= DNS_MAX_RR)
-                break;
-            cur = malloc(txt_max + 1);
-            if (!cur)
-                break;
-            cur[0] = '\0';
-            curlen = 0;
-            a->rr[a->n++].text = cur;
-        }
-        for (size_t i = 0; i < t->length && curlen < txt_max; i++) {
-            unsigned char c = t->txt[i];
-            cur[curlen++] = (char)(c >= 0x20 && c <= 0x7e ? c : c == '\t' ? ' ' : '?');
-        }
-        cur[curlen] = '\0';
-    }
-    ares_free_data(txt);
-    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
-    if (!a->n)
-        a->why = "no data";
-}
-
-static void parse_ptr(const unsigned char *buf, int len, struct dns_answer *a)
-{
-    struct hostent *he = NULL;
-    unsigned char dummy[4] = {0, 0, 0, 0};
-    int r = ares_parse_ptr_reply(buf, len, dummy, sizeof(dummy), AF_INET, &he);
-    if (r != ARES_SUCCESS) {
-        /* c-ares refuses a reply whose PTR is not a host name (EBADRESP):
-         * like Postfix, a name that is not a host name is no name at all */
-        a->status = r == ARES_ENODATA || r == ARES_EBADRESP ? DNS_NOTFOUND : DNS_ERROR;
-        a->why = r == ARES_ENODATA    ? "no data"
-                 : r == ARES_EBADRESP ? "PTR is not a valid host name"
-                                      : "malformed answer";
-        return;
-    }
-    size_t bad = 0;
-    if (he->h_name && (a->rr[a->n].text = copy_name(he->h_name)))
-        a->n++;
-    else
-        bad++;
-    for (size_t i = 0; he->h_aliases && he->h_aliases[i] && i < 64 && a->n < DNS_MAX_RR; i++) {
-        if (he->h_name && !strcmp(he->h_aliases[i], he->h_name))
-            continue;
-        if ((a->rr[a->n].text = copy_name(he->h_aliases[i])))
-            a->n++;
-        else
-            bad++;
-    }
-    ares_free_hostent(he);
-    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
-    if (!a->n)
-        a->why = bad ? "PTR is not a valid host name" : "no data";
-}
-
-static void parse_mx(const unsigned char *buf, int len, struct dns_answer *a)
-{
-    struct ares_mx_reply *mx = NULL;
-    int r = ares_parse_mx_reply(buf, len, &mx);
-    if (r != ARES_SUCCESS) {
-        a->status = r == ARES_ENODATA ? DNS_NOTFOUND : DNS_ERROR;
-        a->why = r == ARES_ENODATA ? "no data" : "malformed answer";
-        return;
-    }
-    for (struct ares_mx_reply *m = mx; m && a->n < DNS_MAX_RR; m = m->next) {
-        if (m->host && (!m->host[0] || !strcmp(m->host, "."))) {
-            a->null_mx = 1; /* the root as exchange: RFC 7505's null MX */
+    size_t p = *off, o = 0, after = 0;
+    unsigned hops = 0;
+    for (;;) {
+        if (p >= len)
+            return -1;
+        unsigned c = m[p];
+        if ((c & 0xC0) == 0xC0) {
+            if (p + 1 >= len || ++hops > 128)
+                return -1;
+            if (!after)
+                after = p + 2;
+            p = (c & 0x3F) << 8 | m[p + 1];
             continue;
         }
-        if (m->host && (a->rr[a->n].text = copy_name(m->host)))
-            a->rr[a->n++].pref = m->priority;
+        if (c & 0xC0)
+            return -1;
+        if (o + 1 + c > WIRE_NAME_MAX || p + 1 + c > len)
+            return -1;
+        out[o++] = (unsigned char)c;
+        if (c == 0) {
+            p++;
+            break;
+        }
+        for (size_t i = 1; i <= c; i++) {
+            unsigned char ch = m[p + i];
+            out[o++] = ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch - 'A' + 'a') : ch;
+        }
+        p += 1 + c;
     }
-    ares_free_data(mx);
-    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
-    if (!a->n)
-        a->why = "no data";
+    *off = after ? after : p;
+    *outlen = o;
+    return 0;
 }
 
-static void parse_addr(int type, const unsigned char *buf, int len, struct dns_answer *a)
+/* wire_host - the wire-form name as dotted text (out has room for 256);
+ * its length, or -1 when it is no host name (LDH labels and '_'; a dot
+ * inside a label would pass for two labels). */
+static int wire_host(const unsigned char *w, size_t wlen, char *out)
 {
-    int r, n = DNS_MAX_RR;
-    if (type == DNS_A) {
-        struct ares_addrttl t[DNS_MAX_RR];
-        r = ares_parse_a_reply(buf, len, NULL, t, &n);
-        for (int i = 0; r == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
-            memcpy(a->rr[a->n].addr, &t[i].ipaddr, 4);
-            a->ttl = (unsigned)(t[i].ttl > 0 ? t[i].ttl : 0);
-            a->n++;
-        }
-    } else {
-        struct ares_addr6ttl t[DNS_MAX_RR];
-        r = ares_parse_aaaa_reply(buf, len, NULL, t, &n);
-        for (int i = 0; r == ARES_SUCCESS && i < n && i < DNS_MAX_RR; i++) {
-            memcpy(a->rr[a->n].addr, &t[i].ip6addr, 16);
-            a->ttl = (unsigned)(t[i].ttl > 0 ? t[i].ttl : 0);
-            a->n++;
+    size_t o = 0;
+    for (size_t p = 0; p < wlen && w[p]; p += 1 + w[p]) {
+        if (o)
+            out[o++] = '.';
+        for (size_t i = 1; i <= w[p]; i++) {
+            if (w[p + i] == '.')
+                return -1;
+            out[o++] = (char)w[p + i];
         }
     }
-    if (r != ARES_SUCCESS && r != ARES_ENODATA) {
-        a->status = DNS_ERROR;
-        a->why = "malformed answer";
-        return;
+    out[o] = '\0';
+    return dns_hostname_ok(out, o) ? (int)o : -1;
+}
+
+/* keep - one record, with room for a text of textlen bytes unless it is
+ * an address: counted (NULL), or its place in the block (filling pass). */
+static struct dns_rr *keep(struct walk *w, size_t textlen, unsigned ttl)
+{
+    int has_text = w->type != DNS_A && w->type != DNS_AAAA;
+    struct dns_rr *r = NULL;
+    if (w->fill) {
+        r = &w->fill[w->n];
+        memset(r, 0, sizeof(*r));
+        if (has_text) {
+            r->text = w->text;
+            w->text += textlen + 1;
+        }
     }
-    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
-    if (!a->n)
-        a->why = "no data";
+    w->n++;
+    w->bytes += has_text ? textlen + 1 : 0;
+    if (ttl > 0x7fffffffu) /* RFC 2181 8: a TTL with the top bit set means 0 */
+        ttl = 0;
+    if (ttl < w->ttl)
+        w->ttl = ttl;
+    return r;
+}
+
+/* rr_name - a host name in rdata [rd, end): 0 and its text in host, 1 when
+ * it is the root (MX 0 .), 2 when it is no host name, -1 malformed. */
+static int rr_name(const struct walk *w, size_t rd, size_t end, char host[WIRE_NAME_MAX + 1],
+                   size_t *hlen)
+{
+    unsigned char wn[WIRE_NAME_MAX];
+    size_t wl, p = rd;
+    if (wire_name(w->m, w->len, &p, wn, &wl) || p > end)
+        return -1;
+    if (wl == 1)
+        return 1;
+    int n = wire_host(wn, wl, host);
+    if (n < 0)
+        return 2;
+    *hlen = (size_t)n;
+    return 0;
+}
+
+/* record - one record of the asked type; -1 when its data is malformed. */
+static int record(struct walk *w, size_t rd, size_t rdlen, unsigned ttl)
+{
+    char host[WIRE_NAME_MAX + 1];
+    size_t hlen = 0;
+    struct dns_rr *r;
+    int k;
+
+    switch (w->type) {
+    case DNS_A:
+    case DNS_AAAA: {
+        size_t alen = w->type == DNS_A ? 4 : 16;
+        if (rdlen != alen)
+            return -1;
+        if ((r = keep(w, 0, ttl)))
+            memcpy(r->addr, w->m + rd, alen);
+        return 0;
+    }
+    case DNS_PTR:
+    case DNS_MX: {
+        size_t at = rd;
+        unsigned pref = 0;
+        if (w->type == DNS_MX) {
+            if (rdlen < 3)
+                return -1;
+            pref = be16(w->m + rd);
+            at += 2;
+        }
+        k = rr_name(w, at, rd + rdlen, host, &hlen);
+        if (k < 0)
+            return -1;
+        if (k == 1 && w->type == DNS_MX) /* the root as exchange: RFC 7505's null MX */
+            w->null_mx = 1;
+        else if (k) /* like Postfix: a name that is not a host name is no name at all */
+            w->bad++;
+        else if ((r = keep(w, hlen, ttl))) {
+            memcpy(r->text, host, hlen + 1);
+            r->pref = pref;
+        }
+        return 0;
+    }
+    case DNS_TXT: {
+        size_t total = 0, p = rd, end = rd + rdlen;
+        while (p < end) { /* character-strings, each length-prefixed */
+            if (p + 1 + w->m[p] > end)
+                return -1;
+            total += w->m[p];
+            p += 1 + w->m[p];
+        }
+        if (!rdlen)
+            return 0; /* no string at all: nothing to keep */
+        size_t tl = total < w->txt_max ? total : w->txt_max;
+        if (!(r = keep(w, tl, ttl)))
+            return 0;
+        size_t o = 0;
+        for (p = rd; p < end && o < tl; p += 1 + w->m[p])
+            for (size_t i = 1; i <= w->m[p] && o < tl; i++) {
+                unsigned char c = w->m[p + i];
+                r->text[o++] = (char)(c >= 0x20 && c <= 0x7e ? c : c == '\t' ? ' ' : '?');
+            }
+        r->text[o] = '\0';
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* walk - one pass over the answer section; -1 when the message is malformed. */
+static int walk(struct walk *w)
+{
+    const unsigned char *m = w->m;
+    unsigned char cur[WIRE_NAME_MAX], owner[WIRE_NAME_MAX];
+    size_t curlen, ownlen, off = 12;
+
+    w->n = w->bytes = w->bad = 0;
+    w->ttl = ~0u;
+    w->null_mx = 0;
+    if (w->len < 12 || be16(m + 4) != 1)
+        return -1;
+    if (wire_name(m, w->len, &off, cur, &curlen) || off + 4 > w->len)
+        return -1;
+    off += 4;
+    for (unsigned i = 0, an = be16(m + 6); i < an; i++) {
+        if (wire_name(m, w->len, &off, owner, &ownlen) || off + 10 > w->len)
+            return -1;
+        unsigned type = be16(m + off), cls = be16(m + off + 2);
+        unsigned ttl = (unsigned)m[off + 4] << 24 | (unsigned)m[off + 5] << 16 |
+                       (unsigned)m[off + 6] << 8 | m[off + 7];
+        size_t rd = off + 10, rdlen = be16(m + off + 8);
+        if (rd + rdlen > w->len)
+            return -1;
+        off = rd + rdlen;
+        if (cls != 1 || ownlen != curlen || memcmp(owner, cur, curlen) != 0)
+            continue;    /* another class, or not on our chain: not ours */
+        if (type == 5) { /* CNAME: the chain goes on at its target */
+            size_t p = rd;
+            if (wire_name(m, w->len, &p, cur, &curlen) || p > rd + rdlen)
+                return -1;
+        } else if (type == (unsigned)w->type && record(w, rd, rdlen, ttl)) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 void dns_parse(int type, const unsigned char *buf, int len, size_t txt_max, struct dns_answer *a)
@@ -566,30 +770,54 @@ void dns_parse(int type, const unsigned char *buf, int len, size_t txt_max, stru
         a->why = "empty answer";
         return;
     }
-    switch (type) {
-    case DNS_A:
-    case DNS_AAAA:
-        parse_addr(type, buf, len, a);
-        break;
-    case DNS_PTR:
-        parse_ptr(buf, len, a);
-        break;
-    case DNS_MX:
-        parse_mx(buf, len, a);
-        break;
-    case DNS_TXT:
-        parse_txt(buf, len, txt_max ? txt_max : DNS_TXT_MAX, a);
-        break;
-    default:
+    if (type != DNS_A && type != DNS_AAAA && type != DNS_PTR && type != DNS_MX && type != DNS_TXT) {
         a->status = DNS_ERROR;
         a->why = "unsupported type";
+        return;
     }
+    struct walk w = {
+        .m = buf, .len = (size_t)len, .type = type, .txt_max = txt_max ? txt_max : DNS_TXT_MAX};
+    unsigned rcode = w.len >= 4 ? buf[3] & 15u : 0;
+    if (rcode == 3 || (rcode == 0 && w.len >= 12 && be16(buf + 6) == 0)) {
+        a->status = DNS_NOTFOUND; /* what c-ares reports as ENOTFOUND / ENODATA */
+        a->why = rcode == 3 ? "no such name" : "no data";
+        return;
+    }
+    if (rcode) {
+        a->status = DNS_ERROR;
+        a->why = "server failure or refused";
+        return;
+    }
+    if (walk(&w)) {
+        a->status = DNS_ERROR;
+        a->why = "malformed answer";
+        return;
+    }
+    if (w.n) { /* one block sized to what arrived: the records, then their texts */
+        size_t n = w.n, bytes = w.bytes;
+        if (n > (SIZE_MAX - bytes) / sizeof(struct dns_rr) ||
+            !(w.fill = malloc(n * sizeof(struct dns_rr) + bytes))) {
+            a->status = DNS_ERROR;
+            a->why = "out of memory";
+            return;
+        }
+        w.text = (char *)(w.fill + n);
+        walk(&w); /* the same bytes again: the same records */
+        a->rr = w.fill;
+        a->n = w.n;
+        a->ttl = w.ttl;
+    }
+    a->null_mx = w.null_mx;
+    a->status = a->n ? DNS_FOUND : DNS_NOTFOUND;
+    if (!a->n)
+        a->why = w.bad ? (type == DNS_PTR ? "PTR is not a valid host name"
+                                          : "MX is not a valid host name")
+                       : "no data";
 }
 
 void dns_answer_clear(struct dns_answer *a)
 {
-    for (size_t i = 0; i < a->n && i < DNS_MAX_RR; i++)
-        free(a->rr[i].text);
+    free(a->rr); /* the records and their texts are one block */
     memset(a, 0, sizeof(*a));
 }
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "domains.h"
 
 static uint32_t hash(const char *s, size_t n)
@@ -110,23 +110,21 @@ int domainset_add_words(struct domainset *d, const char *words, char *bad, size_
 
 int domainset_add_file(struct domainset *d, const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
+    FILE *fp = file_fopen(path, err, errlen);
     char line[1024];
-    int lineno = 0;
-    if (!fp) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    int lineno = 0, r;
+    size_t n;
+    if (!fp)
         return -1;
-    }
-    while (fgets(line, sizeof(line), fp)) {
+    while ((r = file_line(fp, line, sizeof(line), &n)) != 0 && r != FILE_LINE_ERROR) {
         lineno++;
-        size_t n = strlen(line);
-        if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
-            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+        if (r < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno,
+                     r == FILE_LINE_LONG ? "line too long" : "NUL byte in the line");
             fclose(fp);
             return -1;
         }
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
-                     line[n - 1] == '\t'))
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
             line[--n] = '\0';
         if (!n || line[0] == '#')
             continue;
@@ -145,14 +143,14 @@ int domainset_add_file(struct domainset *d, const char *path, char *err, size_t 
     return 0;
 }
 
-int domainset_open_cdb(struct domainset *d, const char *path)
+int domainset_open_cdb(struct domainset *d, const char *path, char *why, size_t whylen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = file_open(path, why, whylen);
     if (fd < 0)
         return -1;
     if (cdb_init(&d->cdb, fd) != 0) {
         close(fd);
-        errno = EINVAL;
+        snprintf(why, whylen, "%s is not a cdb file", path);
         return -1;
     }
     close(fd); /* the mapping stays */

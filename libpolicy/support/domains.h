@@ -25,8 +25,9 @@ int domainset_add_words(struct domainset *d, const char *words, char *bad, size_
 /* domainset_add_file - add every line of an rcpthosts-style file; errors
  * name the line in err.  0 or -1. */
 int domainset_add_file(struct domainset *d, const char *path, char *err, size_t errlen);
-/* domainset_open_cdb - use a morercpthosts.cdb as well.  0 or -1 (errno). */
-int domainset_open_cdb(struct domainset *d, const char *path);
+/* domainset_open_cdb - use a morercpthosts.cdb as well.  0, or -1 with why
+ * (cannot open, not a regular file, not a cdb). */
+int domainset_open_cdb(struct domainset *d, const char *path, char *why, size_t whylen);
 /* domainset_match - is the normalized domain listed, itself or by a
  * ".suffix" entry (qmail's rcpthosts walk)? */
 int domainset_match(const struct domainset *d, const char *domain);

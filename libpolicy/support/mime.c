@@ -263,14 +263,16 @@ static int hexv(int c)
  * of uuencoded data?  Returns the byte count it encodes, or -1. */
 static int uu_line_valid(const unsigned char *s, size_t n)
 {
+    /* a space encodes zero bits, and transports strip trailing spaces: a
+     * line shorter than its count says is padded with zeros (as Python's
+     * binascii and uudecode read it), never refused for it */
     while (n && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
     if (n == 0 || s[0] < 0x20 || s[0] > 0x60)
         return -1;
     int count = (s[0] - 0x20) & 0x3f;
-    size_t need = ((size_t)count * 4 + 2) / 3; /* chars that carry the bytes */
     size_t full = ((size_t)count + 2) / 3 * 4;
-    if (n - 1 < need || n - 1 > full + 2) /* some encoders add a checksum character */
+    if (n - 1 > full + 2) /* some encoders add a checksum character */
         return -1;
     for (size_t i = 1; i < n; i++)
         if (s[i] < 0x20 || s[i] > 0x60)

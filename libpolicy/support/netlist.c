@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "netlist.h"
 
 /* prefix_equal - do a and b agree on their first bits bits? */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "patterns.h"
 
 #define PAT_BUCKETS     4096
@@ -25,6 +25,8 @@
 #define PAT_DEPTH_LIMIT 5000
 #define PAT_SUBJECT_MAX 8192  /* longer subjects skip the prefilter, never the check */
 #define PAT_MAX         65536 /* patterns per set */
+#define PAT_LINE_MAX    65536 /* bytes of one line of a pattern file */
+#define PAT_MAX_LINES   10000000
 
 struct pattern {
     pcre2_code *code;
@@ -299,29 +301,32 @@ int patternset_add(struct patternset *s, const char *pattern, const char *origin
 
 int patternset_add_file(struct patternset *s, const char *path, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "r");
-    char *line = NULL, origin[300];
-    size_t cap = 0;
-    ssize_t n;
-    int lineno = 0, r = 0;
+    char *line, origin[300];
+    size_t n;
+    int lineno = 0, r = 0, got;
 
-    if (!fp) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    FILE *fp = file_fopen(path, err, errlen);
+    if (!fp)
+        return -1;
+    if (!(line = malloc(PAT_LINE_MAX + 1))) {
+        fclose(fp);
+        snprintf(err, errlen, "%s: out of memory", path);
         return -1;
     }
-    while ((n = getline(&line, &cap, fp)) > 0 && lineno < 10000000) {
-        lineno++;
-        /* qmail's control files: trailing white space is not part of the line */
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ' ||
-                     line[n - 1] == '\t'))
-            line[--n] = '\0';
-        if (!n || line[0] == '#')
-            continue;
-        if ((size_t)n != strlen(line)) {
-            snprintf(err, errlen, "%s:%d: NUL byte in pattern", path, lineno);
+    while ((got = file_line(fp, line, PAT_LINE_MAX + 1, &n)) != 0 && got != FILE_LINE_ERROR) {
+        if (++lineno > PAT_MAX_LINES || got < 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno,
+                     got == FILE_LINE_NUL    ? "NUL byte in pattern"
+                     : got == FILE_LINE_LONG ? "line longer than 65536 bytes"
+                                             : "too many lines");
             r = -1;
             break;
         }
+        /* qmail's control files: trailing white space is not part of the line */
+        while (n && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+            line[--n] = '\0';
+        if (!n || line[0] == '#')
+            continue;
         snprintf(origin, sizeof(origin), "%s:%d", path, lineno);
         if ((r = patternset_add(s, line, origin, err, errlen)) != 0)
             break;

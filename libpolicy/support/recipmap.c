@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
 #include "address.h"
 #include "recipmap.h"
 
@@ -226,24 +226,6 @@ static void domtab_free(struct domtab *t)
     free(t->catchall);
 }
 
-/* read_line - one line into buf (cap bytes) without its newline; NULs are
- * kept (the parser refuses them).  1 line, 0 EOF, -1 too long. */
-static int read_line(FILE *in, char *buf, size_t cap, size_t *len)
-{
-    size_t n = 0;
-    int c;
-    while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-        if (n + 1 >= cap) {
-            while ((c = getc_unlocked(in)) != EOF && c != '\n')
-                ;
-            return -1;
-        }
-        buf[n++] = (char)c;
-    }
-    *len = n;
-    return n || c == '\n' ? 1 : 0;
-}
-
 int recipmap_build(FILE *in, const char *name, int fd, int fold, char *err, size_t errlen)
 {
     struct cdb_make cm;
@@ -261,15 +243,19 @@ int recipmap_build(FILE *in, const char *name, int fd, int fold, char *err, size
         snprintf(err, errlen, "%s: cannot start the map: %s", name, strerror(errno));
         goto out;
     }
-    while ((r = read_line(in, line, RECIPMAP_LINE_MAX + 1, &len)) != 0) {
+    while ((r = file_line(in, line, RECIPMAP_LINE_MAX + 1, &len)) != 0 && r != FILE_LINE_ERROR) {
         struct recipmap_entry en;
         if (++lineno > RECIPMAP_MAX_LINES) {
             snprintf(err, errlen, "%s:%lu: too many lines", name, lineno);
             goto out_make;
         }
-        if (r < 0) {
+        if (r == FILE_LINE_LONG) {
             snprintf(err, errlen, "%s:%lu: line longer than %d bytes", name, lineno,
                      RECIPMAP_LINE_MAX);
+            goto out_make;
+        }
+        if (r == FILE_LINE_NUL) {
+            snprintf(err, errlen, "%s:%lu: NUL byte in the line", name, lineno);
             goto out_make;
         }
         if (recipmap_parse_line(line, len, fold, &en, why, sizeof(why)) != 0) {
@@ -340,11 +326,11 @@ int recipmap_make(const char *in_path, const char *out_path, int fold, char *err
         snprintf(err, errlen, "%s: path too long", out_path);
         return -1;
     }
-    in = strcmp(in_path, "-") ? fopen(in_path, "r") : stdin;
-    if (!in) {
-        snprintf(err, errlen, "%s: cannot open: %s", in_path, strerror(errno));
+    /* a named input must be a regular file (a FIFO or a device would hang
+     * or never end); "-" reads whatever the caller connected */
+    in = strcmp(in_path, "-") ? file_fopen(in_path, err, errlen) : stdin;
+    if (!in)
         return -1;
-    }
     (void)unlink(tmp); /* a leftover of a dead run with our pid */
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
@@ -373,21 +359,6 @@ int recipmap_make(const char *in_path, const char *out_path, int fold, char *err
     return rc;
 }
 
-int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
-                              size_t errlen)
-{
-    char dummy[1];
-    if (!err || !errlen) {
-        err = dummy;
-        errlen = sizeof(dummy);
-    }
-    if (!in_path || !out_path || !*out_path) {
-        snprintf(err, errlen, "no input or output file");
-        return -1;
-    }
-    return recipmap_make(in_path, out_path, !(flags & POLICY_MAP_CASE_SENSITIVE), err, errlen);
-}
-
 /* ------------------------------------------------------------ reading */
 
 int recipmap_open_fd(struct recipmap *m, int fd, char *why, size_t whylen)
@@ -414,11 +385,9 @@ int recipmap_open_fd(struct recipmap *m, int fd, char *why, size_t whylen)
 
 int recipmap_open(struct recipmap *m, const char *path, char *why, size_t whylen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = file_open(path, why, whylen);
     if (fd < 0) {
         memset(m, 0, sizeof(*m));
-        if (why && whylen)
-            snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     int r = recipmap_open_fd(m, fd, why, whylen);

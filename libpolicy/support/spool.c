@@ -3,7 +3,6 @@
  * file.  Memory never exceeds mem_limit plus one write buffer; the file
  * disappears with the process, whatever happens to it.
  */
-#define _GNU_SOURCE /* O_TMPFILE */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

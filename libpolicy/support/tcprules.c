@@ -10,7 +10,8 @@
 
 #include <cdb.h>
 
-#include "../core/internal.h"
+#include "../util/util.h"
+#include "tcprules.h"
 
 #define TCPRULES_MAX_DATA (64 * 1024)
 #define TCPRULES_MAX_KEY  600
@@ -27,7 +28,7 @@ struct lookup {
  * ignored.  Returns 2 for deny, 1 for allow. */
 static int apply(struct lookup *l, const char *data, unsigned len)
 {
-    char buf[POLICY_VAR_NAME_MAX + POLICY_VAR_VALUE_MAX + 2];
+    char buf[TCPRULES_NAME_MAX + TCPRULES_VALUE_MAX + 2];
     int deny = 0;
 
     while (len) {

@@ -17,7 +17,8 @@
 
 #include "bench.h"
 #include "dns.h"
-#include "internal.h"
+#include "waiter.h"
+#include "core.h"
 
 static const char *const zones[] = {"bl.test", "bl2.test", "wl.test", "z4.test", "z5.test",
                                     "z6.test", "z7.test",  "z8.test", "z9.test", "z10.test"};
@@ -64,7 +65,8 @@ static double one_sequential(const char *server, int nzones)
     char g;
     inet_pton(AF_INET, CLIENT, addr);
     double t0 = bench_now();
-    struct dns *d = dns_new(server, 2000, err, sizeof(err));
+    struct waiter *w = waiter_new();
+    struct dns *d = dns_new(w, server, 2000, err, sizeof(err));
     if (!d)
         return -1;
     for (int i = 0; i < nzones; i++) {
@@ -86,6 +88,7 @@ static double one_sequential(const char *server, int nzones)
         dns_release_group(d, &g);
     }
     dns_free(d);
+    waiter_free(w);
     return (bench_now() - t0) * 1000.0;
 }
 

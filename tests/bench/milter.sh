@@ -20,6 +20,7 @@ if [ -z "${POLICY_IN_NETNS:-}" ]; then
     exec env POLICY_IN_NETNS=1 unshare --net -- sh -c 'ip link set lo up && exec bash "$@"' ns "$0" "$@"
 fi
 . "$HERE/../integration/postfix_lib.sh"
+. "$HERE/rate_lib.sh"
 T=$(mktemp -d /tmp/libpolicy-bench.XXXXXX)
 chmod 755 "$T"
 PIDS=""
@@ -48,38 +49,14 @@ done
 pf_start "$T/pf"
 sleep 1
 
-# rate PORT -> messages per second for M messages
-rate() {
-    local s e
-    s=$(date +%s.%N)
-    smtp-source -s 20 -m "$M" -l 1024 -f bench@client.test -t rcpt@sink.test "127.0.0.1:$1" 2>> "$T/source.err"
-    e=$(date +%s.%N)
-    pf_drain "$T/pf" 300 || true
-    local got
-    got=$(find "$T/sink" -type f | wc -l)
-    [ "$got" -eq "$M" ] || echo "port $1: $got of $M messages arrived" >> "$T/source.err"
-    rm -rf "$T/sink"/*
-    awk -v m="$M" -v s="$s" -v e="$e" 'BEGIN { printf "%.1f\n", m / (e - s) }'
-}
-# warm up every path once
+DRAIN="pf_drain $T/pf 300"
+ports=""
 i=0
-for n in $names; do M=200 rate $((BASE + 20 + i)) > /dev/null; i=$((i + 1)); done
-declare -A res
-for r in $(seq "$R"); do
-    i=0
-    for n in $names; do
-        res[$n]="${res[$n]:-} $(rate $((BASE + 20 + i)))"
-        i=$((i + 1))
-    done
-done
-median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-echo "milter throughput: Postfix 3.7, smtp-source 20 sessions, $M messages of 1 KB per run, median of $R interleaved rounds"
-printf '  %-12s %10s   %s\n' config "msg/s" "rounds"
-for n in $names; do
-    printf '  %-12s %10s   %s\n' "$n" "$(echo "${res[$n]}" | median)" "${res[$n]}"
-done
+for n in $names; do ports="$ports $n=$((BASE + 20 + i))"; i=$((i + 1)); done
+rate_rounds "$ports"
+rate_table "milter throughput: Postfix 3.7, smtp-source 20 sessions, $M messages of 1 KB per run, median of $R interleaved rounds" "$names"
 for k in unix inet; do
-    awk -v p="$(echo "${res[policy/$k]}" | median)" -v z="$(echo "${res[null/$k]}" | median)" -v k="$k" \
+    awk -v p="$(echo "${RES[policy/$k]}" | median)" -v z="$(echo "${RES[null/$k]}" | median)" -v k="$k" \
         'BEGIN { printf "  policy/null over %s: %.2f (target >= 0.90)\n", k, p / z }'
 done
 if [ -s "$T/source.err" ]; then echo "  smtp-source errors:"; head -5 "$T/source.err"; fi

@@ -20,6 +20,22 @@ else
     "$B/tests/bench/bench_mime" "$CORPUS" "$S"
 fi
 echo
+# the store: LMDB always; Redis when redis-server is installed (a private
+# one on a unix socket of its own, no TCP port, no persistence)
+R=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-br.XXXXXX")
+if command -v redis-server >/dev/null; then
+    redis-server --port 0 --unixsocket "$R/redis.sock" --daemonize no --save '' --appendonly no \
+        --dir "$R" >"$R/redis.log" 2>&1 &
+    rpid=$!
+    for _ in $(seq 50); do [ -S "$R/redis.sock" ] && break; sleep 0.1; done
+    "$B/tests/bench/bench_store" "$S" "redis+unix://$R/redis.sock"
+    kill $rpid
+    wait $rpid 2>/dev/null
+else
+    "$B/tests/bench/bench_store" "$S"
+fi
+rm -rf "$R"
+echo
 # policy-queue with the layers a qmail host runs after qmail-smtpd: the
 # content stages of customers + regex (900 qregex patterns, header rules)
 Q=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-bq.XXXXXX")
@@ -35,6 +51,9 @@ for c in small policy; do
 done
 rm -rf "$Q"
 echo
+bash "$(dirname "$0")/attachments.sh" "$B" "${ATTACH_BENCH_ROUNDS:-3}"
+echo
+
 if [ "$(id -u)" = 0 ] && command -v rbldnsd >/dev/null && command -v dnsmasq >/dev/null; then
     bash "$(dirname "$0")/dns.sh" "$B" "${DNS_BENCH_ROUNDS:-20}"
 else
@@ -53,4 +72,10 @@ if [ -x "$B/tests/tools/spam_eval" ] && command -v bogofilter >/dev/null; then
     bash "$(dirname "$0")/spam_eval.sh" "$B" --runs "${SPAM_BENCH_RUNS:-1}"
 else
     echo "spam filter evaluation skipped: needs tests/tools/spam_eval (-Dtests=true) and bogofilter"
+fi
+echo
+if [ "$(id -u)" = 0 ] && command -v smtp-source >/dev/null && command -v m4 >/dev/null; then
+    bash "$(dirname "$0")/sendmail.sh" "$B" "${SENDMAIL_BENCH_MESSAGES:-1000}" "${SENDMAIL_BENCH_ROUNDS:-3}"
+else
+    echo "Sendmail benchmark skipped: needs root, smtp-source and m4 (scripts/install-deps.sh)"
 fi

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "address.h"
-#include "internal.h"
+#include "core.h"
 #include "recipmap.h"
 
 static policy_engine *engine;

@@ -2,9 +2,10 @@
  * fuzz_dns.c - libFuzzer harness for the DNS reply handling: the first
  * byte picks the record type (A, AAAA, PTR, MX, TXT) and the TXT bound, the
  * rest is the reply as a server would send it.  Checks what dns_parse()
- * promises: one of the three outcomes, at most DNS_MAX_RR records, host
- * names that are lower-case host names of at most 255 bytes, TXT strings
- * printable and within their bound.
+ * promises: one of the three outcomes, every record in one block sized to
+ * the answer (never more records than the reply has room for: each takes
+ * at least 12 bytes), host names that are lower-case host names of at most
+ * 255 bytes, TXT strings printable and within their bound.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dns_parse(type, data + 1, (int)(size - 1), txt_max, &a);
     if (a.status != DNS_FOUND && a.status != DNS_NOTFOUND && a.status != DNS_ERROR)
         abort();
-    if (a.n > DNS_MAX_RR || (a.status == DNS_FOUND) != (a.n > 0))
+    if (a.n > (size - 1) / 12 || (a.status == DNS_FOUND) != (a.n > 0) || (a.n > 0) != !!a.rr)
         abort();
     if (a.status != DNS_FOUND && !a.why)
         abort();

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "address.h"
-#include "internal.h"
+#include "core.h"
 #include "recipmap.h"
 
 static const char *const probes[] = {"joe", "user-ext", "a+b", "postmaster", "x"};

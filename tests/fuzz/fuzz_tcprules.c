@@ -6,7 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core.h"
+#include "tcprules.h"
 
 static void sink(const char *name, const char *value, void *ctx)
 {

@@ -87,6 +87,10 @@ same "rdns: the MTA's host name is taken as the PTR name" "continue 250 2.1.5 - 
 same "rdns: the MTA's host name is still forward-confirmed" \
     "reject 550 5.7.25 rdns Client host rejected: cannot find your hostname, [192.0.2.12]" \
     "$(rcpt rdnsfc --ip 192.0.2.12 --host good.client.test)"
+same "rdns: forward confirmation with 20 A records passes the client at the 20th" \
+    "continue 250 2.1.5 - recipient ok" "$(rcpt rdnsfc --ip 192.0.2.40)"
+same "rdns: 20 PTR names, only the 10th in the answer confirms: passes" \
+    "continue 250 2.1.5 - recipient ok" "$(rcpt rdnsfc --ip 192.0.2.41)"
 same "rdns: forward lookup that never answers: on_error (tempfail)" \
     "tempfail 451 4.7.25 rdns Client host rejected: temporary failure confirming your hostname host.dead.test, [192.0.2.20]" \
     "$(rcpt rdnsfc --ip 192.0.2.20)"
@@ -124,8 +128,34 @@ for srv in dead:$DEAD_PORT servfail:$FAIL_PORT; do
     same "rdns: $n server, on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
         "$(rcpt "rdns_${n}_acc" --ip 192.0.2.10)"
 done
+# a malformed answer is no answer (temporary), not "no PTR" (permanent)
+conf rdns_bad "$BAD_PORT" '[rdns]'
+conf rdns_bad_acc "$BAD_PORT" '[rdns]\non_error = accept'
+same "rdns: a malformed PTR answer is a temporary failure: 451 4.7.25, not 550" \
+    "tempfail 451 4.7.25 rdns Client host rejected: temporary failure looking up your reverse hostname, [192.0.2.30]" \
+    "$(rcpt rdns_bad --ip 192.0.2.30)"
+same "rdns: a malformed PTR answer with on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
+    "$(rcpt rdns_bad_acc --ip 192.0.2.30)"
+"$P" check -v -c "$T/rdns_bad.conf" --ip 192.0.2.30 --from a@b.example --rcpt u@example.com 2>"$T/v.err" >/dev/null
+check "rdns: the log says the PTR answer was malformed" grep -q "PTR lookup failed: malformed answer" "$T/v.err"
 ms=$(elapsed_ms "$P" check -c "$T/rdns_dead.conf" --ip 192.0.2.10 --from a@b.example --rcpt u@example.com)
 check "rdns: a dead server costs the timeout (1 s), not more (${ms} ms)" test "$ms" -ge 900 -a "$ms" -lt 1900
+
+# 70 servers (2.9 KB of text): whatever the configuration accepts is used
+# whole; 69 refuse (nothing listens on their ports), the working one is last
+{
+    printf '[general]\ndns_timeout = 2s\ndns_servers ='
+    for i in $(seq 35); do
+        printf ' [0000:0000:0000:0000:0000:0000:0000:0001]:%d\n   127.0.0.%d:%d' $((5300 + i)) $((i + 1)) $((5300 + i))
+    done
+    printf '\n   127.0.0.1:%s\n[customers]\nlocal_domains = example.com\n[rdns]\n' "$DNS_PORT"
+} > "$T/rdns70.conf"
+same "70 dns_servers: the configuration loads" "" "$("$P" check -c "$T/rdns70.conf" --ip 192.0.2.10 2>&1 >/dev/null)"
+same "70 dns_servers: a session resolves through the last one (PTR found)" \
+    "continue 250 2.1.5 - recipient ok" "$(rcpt rdns70 --ip 192.0.2.10)"
+same "70 dns_servers: and a missing PTR is still a definite no" \
+    "reject 550 5.7.25 rdns Client host rejected: cannot find your reverse hostname, [192.0.2.12]" \
+    "$(rcpt rdns70 --ip 192.0.2.12)"
 
 # ------------------------------------------------------------ layer 2: dnsbl
 conf bl "$DNS_PORT" '[dnsbl]\nzones = bl.test'
@@ -182,8 +212,8 @@ same "dnsbl: RBLSMTPD without - defers with its text" \
 # customers
 same "dnsbl: an authenticated client skips the blacklist" "continue 250 2.1.5 - recipient ok" \
     "$(rcpt bl --ip 127.0.0.2 --auth alice)"
-conf bltrust "$DNS_PORT" '[customers]\ntrusted_networks = 127.0.0.0/8\n[dnsbl]\nzones = bl.test' 
-sed -i '0,/^trusted_networks = 10/{/^trusted_networks = 10/d}' "$T/bltrust.conf"
+conf bltrust "$DNS_PORT" '[dnsbl]\nzones = bl.test'
+sed -i 's|^trusted_networks = 10.255.255.0/24$|trusted_networks = 127.0.0.0/8|' "$T/bltrust.conf"
 same "dnsbl: a trusted-network client skips the blacklist" "continue 250 2.1.5 - recipient ok" \
     "$(rcpt bltrust --ip 127.0.0.2)"
 same "dnsbl: postmaster@ stays reachable for a listed client" "continue 250 2.1.5 - recipient ok" \
@@ -217,6 +247,9 @@ for srv in dead:$DEAD_PORT servfail:$FAIL_PORT; do
     same "dnsbl: $n server, on_error = accept: passes" "continue 250 2.1.5 - recipient ok" \
         "$(rcpt "bl_${n}_acc" --ip 127.0.0.2)"
 done
+conf bl_bad "$BAD_PORT" '[dnsbl]\nzones = bl.test'
+same "dnsbl: a malformed answer is a temporary failure" "tempfail 451 4.7.1 dnsbl" \
+    "$(rcpt bl_bad --ip 127.0.0.2 | short4)"
 # one dead list among live ones: answers of the others still count
 conf blmix "$DNS_PORT" '[dnsbl]\nzones = bl.test z.dead.test'
 same "dnsbl: listed by a live list while another is dead: rejected" "reject 554 5.7.1 dnsbl" \

@@ -18,6 +18,18 @@ same() {
     if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "expected: $2 | got: $3"; fi
 }
 
+# tap OUTPUT - count the ok / not ok lines of a helper script (miltertest,
+# python) into ours; its indented detail lines are shown
+tap() {
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) ok "${line#ok - }" ;;
+        "not ok - "*) notok "${line#not ok - }" ;;
+        "  "*) echo "$line" ;;
+        esac
+    done <<< "$1"
+}
+
 # finish - print the summary line and exit with the right status
 finish() {
     echo "$PASSED passed, $FAILED failed"

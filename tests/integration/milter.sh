@@ -70,16 +70,6 @@ check "milter B listens on a TCP port" wait_socket "$SB"
 check "milter C (built-in defaults) listens" wait_socket "$SC"
 same "pid file holds the pid" "$PID_a" "$(cat "$T/a.pid" 2>/dev/null)"
 
-# tap OUTPUT - count a script's ok / not ok lines into ours
-tap() {
-    while IFS= read -r line; do
-        case $line in
-        "ok - "*) ok "${line#ok - }" ;;
-        "not ok - "*) notok "${line#not ok - }" ;;
-        "  "*) echo "$line" ;;
-        esac
-    done <<< "$1"
-}
 mt() { # mt SOCKET SCRIPT - each script ends by saying it ran to its end
     local out st
     out=$(SOCK=$1 miltertest -s "$HERE/milter/$2" 2>&1)
@@ -130,7 +120,7 @@ same "a session open across SIGHUP carries on" "old session fine" \
 
 # a broken file at SIGHUP keeps the running configuration
 cp "$T/a.conf" "$T/a.conf.good"
-printf '[regex]\nno_such_key = 1\n' >> "$T/a.conf"
+printf 'no_such_key = 1\n' >> "$T/a.conf" # into its last section, [regex]
 kill -HUP "$PID_a"
 for _ in $(seq 50); do grep -q "reload failed" "$T/a.log" && break; sleep 0.1; done
 check "a bad file at SIGHUP is logged with file, line and key" \

@@ -36,4 +36,22 @@ same "a broken configuration exits 78 with one stderr line naming file and line"
 grep -q "broken_key.conf:5: \[customers\] local_domain: unknown key" "$T/e" &&
     ok "the error line names file, line, section and key" ||
     notok "the error line names file, line, section and key" "$(cat "$T/e")"
+
+# a FIFO or a device where a file belongs is refused at once (timeout: a
+# reader that waits on the FIFO or reads /dev/zero forever fails as 124)
+mkfifo "$T/fifo.conf" "$T/recipients.fifo"
+run() { local s=0; timeout 10 "$P" "$@" >/dev/null 2>"$T/e" || s=$?; echo "$s $(head -1 "$T/e")"; }
+same "check -c FIFO: exit 78 at once, naming the file" \
+    "78 policyctl: $T/fifo.conf:0: not a regular file" "$(run check -c "$T/fifo.conf" --ip 192.0.2.1)"
+same "check -c /dev/zero: exit 78 at once" "78 policyctl: /dev/zero:0: not a regular file" \
+    "$(run check -c /dev/zero --ip 192.0.2.1)"
+printf '[general]\nlog_level = info\n[customers]\nlocal_domains = example.test\0 example.org\n' > "$T/nul.conf"
+same "check -c with a NUL byte: exit 78 naming the line" \
+    "78 policyctl: $T/nul.conf:4: NUL byte in the line" "$(run check -c "$T/nul.conf" --ip 192.0.2.1)"
+same "makemap FIFO: exit 65 at once" "65 policyctl: $T/recipients.fifo: not a regular file" \
+    "$(run makemap "$T/recipients.fifo" "$T/r.cdb")"
+same "makemap /dev/zero: exit 65 at once" "65 policyctl: /dev/zero: not a regular file" \
+    "$(run makemap /dev/zero "$T/r.cdb")"
+same "makemap - < /dev/zero: exit 65 at the first NUL byte" "65 policyctl: -:1: NUL byte in the line" \
+    "$(run makemap - "$T/r.cdb" < /dev/zero)"
 finish

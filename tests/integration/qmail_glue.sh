@@ -164,6 +164,49 @@ timed 127.0.0.9 "exec 7>&- 6<&-" > /dev/null
 sleep 2.5
 same "a client hanging up during the delay: the glue ends quietly" "$lines" "$(wc -l < "$T/server.err")"
 
+# memory within one connection: refused MAILs and refused RCPTs are not
+# kept (before, 100,000 of each of these held about 80 MB)
+printf '^refused@\n' > "$T/badmailfrom"
+printf '[customers]\nlocal_domains = example.test\ntrusted_networks = 192.0.2.0/24\n[regex]\nbadmailfrom = %s\ndelay_reject = no\n' \
+    "$T/badmailfrom" > "$T/mem.conf"
+pad=$(printf 'x%.0s' $(seq 50))
+dom=$(printf '%s.' "$(printf 'y%.0s' $(seq 60))" "$(printf 'y%.0s' $(seq 60))" "$(printf 'y%.0s' $(seq 60))")elsewhere.test
+drive_rss() { # drive_rss N - peak RSS (kB) of the glue for N refused MAILs and N refused RCPTs
+    awk -v n="$1" -v pad="$pad" -v dom="$dom" 'BEGIN { print "HELO client.test"
+        for (i = 0; i < n; i++) print "MAIL refused@" i pad "." dom
+        print "MAIL ok@sender.test"
+        for (i = 0; i < n; i++) print "RCPT " i pad "@" dom
+        print "QUIT" }' |
+        env POLICY_CONFIG="$T/mem.conf" TCPREMOTEIP=127.0.0.1 RCPTHOSTS=example.test \
+            /usr/bin/time -f '%M' -o "$T/rss" "$DRIVE" > "$T/drive.out" 2>/dev/null
+    tail -1 "$T/rss"
+}
+rss_small=$(drive_rss 100)
+rss_big=$(drive_rss 100000)
+same "100,000 refused MAILs (300 bytes each): each refused at MAIL" 100000 \
+    "$(grep -c '^553 5.7.1 sorry, your envelope sender has been denied' "$T/drive.out")"
+same "100,000 refused RCPTs (300 bytes each): each refused with the library's relay reply" 100000 \
+    "$(grep -c '^553 5.7.1 <[0-9]*x*@y*\.y*\.y*\.elsewhere.test>: Relay access denied' "$T/drive.out")"
+if nm "$DRIVE" 2>/dev/null | grep -q __asan_init; then # its quarantine keeps what is freed
+    echo "100,000 refused MAILs and RCPTs: peak ${rss_small} kB -> ${rss_big} kB (ASan: RSS not judged)"
+else
+    check "100,000 refused MAILs and RCPTs: the glue's peak memory grows by under 4 MB (${rss_small} kB -> ${rss_big} kB)" \
+        test $(( rss_big - rss_small )) -lt 4096
+fi
+
+# qmail-smtpd without TCPREMOTEIP (not under tcpserver) talks SMTP with a
+# client whose address is unknown: not a loopback customer
+printf '[customers]\nlocal_domains = example.test\n' > "$T/loop.conf"
+rcpt_reply() { # rcpt_reply [VAR=value] - the reply to one RCPT to elsewhere
+    printf 'HELO c.test\nMAIL a@c.test\nRCPT x@elsewhere.test\nQUIT\n' |
+        env -u TCPREMOTEIP POLICY_CONFIG="$T/loop.conf" RCPTHOSTS=example.test "$@" "$DRIVE" |
+        tr -d '\r' | sed -n 4p
+}
+same "no TCPREMOTEIP: the library refuses relaying (address unknown, not a customer)" \
+    "553 5.7.1 <x@elsewhere.test>: Relay access denied" "$(rcpt_reply)"
+same "TCPREMOTEIP=127.0.0.1: a customer to the library (only qmail's rcpthosts refuses)" \
+    "553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)" "$(rcpt_reply TCPREMOTEIP=127.0.0.1)"
+
 # the delay by PTR name when tcpserver looked none up (-H): the library asks
 # dnsmasq (the DNS test world of dns.sh) itself
 if dns_world_start "$T/dns"; then

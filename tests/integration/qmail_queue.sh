@@ -83,6 +83,51 @@ same "configuration that does not load: exit 71" 71 "$RC"
 check "configuration error: named on stderr (qmail-smtpd's log)" grep -q "broken.conf:2" "$T/stderr"
 check "configuration error: nothing queued" test ! -e "$Q/message"
 
+# the envelope the MTA accepted is taken as given: qmail-smtpd's SMTP limits
+# ran already, so POLICY_STAGES=content sets none of its own on the number
+# of recipients or the length of an address (memory follows the envelope)
+mkenv() { # mkenv FILE SENDER NRCPTS
+    { printf 'F%s\0' "$2"; seq -f "Trcpt%.0f@example.test" "$3" | tr '\n' '\0'; printf '\0'; } > "$1"
+}
+mkenv "$T/env10001" a@sender.test 10001
+pq policy.conf "$T/clean" "$T/env10001" POLICY_STAGES=content
+same "10,001 recipients under POLICY_STAGES=content: queued (exit 0)" 0 "$RC"
+check "10,001 recipients: the envelope reaches the real queue identical" cmp -s "$T/env10001" "$Q/envelope"
+pq policy.conf "$T/clean" "$T/env10001"
+same "10,001 recipients with policy-queue's default stages: queued" 0 "$RC"
+for len in 513 5000; do
+    mkenv "$T/envlong$len" "$(printf 's%.0s' $(seq $((len - 12))))@sender.test" 2
+    pq policy.conf "$T/clean" "$T/envlong$len" POLICY_STAGES=content
+    same "a $len-byte sender under POLICY_STAGES=content: queued" 0 "$RC"
+    check "a $len-byte sender: the envelope reaches the real queue identical" cmp -s "$T/envlong$len" "$Q/envelope"
+done
+printf 'Fa@sender.test\0T%s@example.test\0\0' "$(printf 'r%.0s' $(seq 3000))" > "$T/envlongrcpt"
+pq policy.conf "$T/clean" "$T/envlongrcpt" POLICY_STAGES=content
+same "a 3,013-byte recipient under POLICY_STAGES=content: queued" 0 "$RC"
+# where the envelope checks run here (an unpatched qmail-smtpd), the SMTP limit is back
+pq policy.conf "$T/clean" "$T/envlong513" POLICY_STAGES=all
+same "a 513-byte sender under POLICY_STAGES=all: refused as SMTP would (31)" 31 "$RC"
+# memory: bounded by the envelope, not by a count; 100,001 recipients (3.2 MB)
+mkenv "$T/env100k" a@sender.test 100001
+maxrss() { # maxrss ENVELOPE - run policy-queue; RC, Q, and RSS its peak in kB (GNU time)
+    Q=$(mktemp -d "$T/q.XXXXXX")
+    env POLICY_CONFIG="$T/policy.conf" QQ_DIR="$Q" /usr/bin/time -f '%M' -o "$T/rss" \
+        "$PQ" < "$T/clean" 1< "$1" 2>/dev/null
+    RC=$?
+    RSS=$(tail -1 "$T/rss")
+}
+maxrss "$T/env"; rss1=$RSS
+maxrss "$T/env100k"; rss100k=$RSS
+same "100,001 recipients: queued" 0 "$RC"
+check "100,001 recipients: the envelope reaches the real queue identical" cmp -s "$T/env100k" "$Q/envelope"
+envkb=$(( $(wc -c < "$T/env100k") / 1024 ))
+if nm "$PQ" 2>/dev/null | grep -q __asan_init; then
+    echo "100,001 recipients: peak ${rss1} kB -> ${rss100k} kB, envelope ${envkb} kB (ASan: RSS not judged)"
+else
+    check "100,001 recipients: peak memory grows by under 6 times the envelope (${rss1} kB -> ${rss100k} kB, envelope ${envkb} kB)" \
+        test $(( rss100k - rss1 )) -lt $(( 6 * envkb ))
+fi
+
 # malformed envelopes: 91, and the real queue never runs
 i=0
 for e in 'Ta@b\0\0' 'F\0\0' 'Fa@b\0Tc@d\0' 'Fa@b\0Tc@d\0\0extra' 'Fa@b\0Xc@d\0\0' 'Fa@b\0T\0\0' '' 'Fa@b'; do

@@ -117,6 +117,10 @@ CONF
         --rcpt joe@example.test 2>&1 | grep '^rcpt' | cut -f6)
     same "sender MX: chkuser's reply text" "sorry, can't find a valid MX for sender domain" "$out"
     same "sender MX: a domain whose DNS never answers is deferred" "451 4.4.3" "$(mx a@x.dead.test)"
+    sed "s/^dns_servers = .*/dns_servers = 127.0.0.1:$BAD_PORT/" "$T/mx.conf" > "$T/mxbad.conf"
+    out=$("$P" check -c "$T/mxbad.conf" --ip 192.0.2.1 --helo client.test --from a@spf-mx.test \
+        --rcpt joe@example.test 2>&1 | grep '^rcpt' | cut -f3,4 | tr '\t' ' ')
+    same "sender MX: malformed answers are deferred, never refused" "451 4.4.3" "$out"
     same "sender MX: the null sender is always allowed" "250 2.1.5" "$(mx '<>')"
     same "sender MX: CHKUSER_SENDER_MX=0 turns it off for a client" "250 2.1.5" \
         "$(mx a@nowhere.test --var CHKUSER_SENDER_MX=0)"

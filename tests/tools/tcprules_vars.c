@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core.h"
+#include "tcprules.h"
 
 static void print_var(const char *name, const char *value, void *ctx)
 {

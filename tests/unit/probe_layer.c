@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core.h"
 
 struct probe_cfg {
     int stage; /* -1: never fires */
@@ -118,8 +118,17 @@ PROBE_HOOK(eom, STAGE_EOM)
 static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
 static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
-const struct layer_desc *const layer_registry[] = {&layer_customers,  &layer_rdns,   &layer_dnsbl,
-                                                   &layer_recipients, &layer_botnet, &layer_spf,
-                                                   &layer_regex,      &layer_probe,  &layer_probe2};
+/* the real layers, from the one list, then the probes */
+#define LAYER(name, comment) extern const struct layer_desc layer_##name;
+#include "../../libpolicy/layers/layers.def"
+#undef LAYER
+
+const struct layer_desc *const layer_registry[] = {
+#define LAYER(name, comment) &layer_##name,
+#include "../../libpolicy/layers/layers.def"
+#undef LAYER
+    &layer_probe,
+    &layer_probe2,
+};
 const size_t layer_count = sizeof(layer_registry) / sizeof(*layer_registry);
-const char *const layer_reserved[] = {"spam", "virus", "rate", "greylist", "attachments", NULL};
+const char *const layer_reserved[] = {"spam", "virus", "rate", "greylist", "dkim", NULL};

@@ -19,6 +19,8 @@ static const struct {
     {"tcprules", suite_tcprules},   {"recipients", suite_recipients},
     {"botnet", suite_botnet},       {"dns", suite_dns},
     {"mime", suite_mime},           {"spam", suite_spam},
+    {"files", suite_files},         {"message", suite_message},
+    {"store", suite_store},         {"p0f", suite_p0f},
 };
 
 int main(int argc, char **argv)

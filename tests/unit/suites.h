@@ -14,5 +14,9 @@ int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
 int suite_spam(void);
+int suite_files(void);
+int suite_message(void);
+int suite_store(void);
+int suite_p0f(void);
 
 #endif

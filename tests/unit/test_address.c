@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "address.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static const struct {

@@ -13,7 +13,7 @@
 
 #include "../../libpolicy/support/hostname.h"
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];
@@ -273,6 +273,39 @@ static void test_relay_check_can_warn(void)
     policy_engine_unref(e);
 }
 
+/* An address the MTA does not know (NULL or ""): not a customer unless
+ * trust_unknown_address says so; a known loopback client still is one. */
+static void test_unknown_address_is_not_a_customer_unless_trusted(void)
+{
+    policy_engine *e = engine(LOCAL_CONF);
+    const char *unknown[] = {NULL, ""};
+    for (int i = 0; i < 2; i++) {
+        policy_session *s = policy_session_new(e, unknown[i], NULL);
+        CU_ASSERT_STRING_EQUAL(s->client.ip, "unknown");
+        CU_ASSERT_EQUAL(policy_session_tcprules(s, NULL), 0);
+        CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+        CU_ASSERT_FALSE(s->client.customer);
+        policy_mail(s, "<someone@client.example>");
+        CU_ASSERT_EQUAL(policy_rcpt(s, "<user@remote.example>"), POLICY_REJECT);
+        CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "5.7.1");
+        CU_ASSERT_EQUAL(policy_rcpt(s, "<user@local.example>"), POLICY_CONTINUE);
+        policy_session_free(s);
+    }
+    CU_ASSERT_TRUE(test_log_has("client address unknown: no address checks, not a customer"));
+    CU_ASSERT_TRUE(test_log_has("ip=unknown"));
+    CU_ASSERT_EQUAL(rcpt_from(e, "127.0.0.1", NULL, 0, "<user@remote.example>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt_from(e, NULL, "alice", 0, "<user@remote.example>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt_from(e, "", NULL, 1, "<user@remote.example>"), POLICY_CONTINUE);
+    policy_engine_unref(e);
+
+    e = engine(LOCAL_CONF "trust_unknown_address = yes\n");
+    CU_ASSERT_EQUAL(rcpt_from(e, NULL, NULL, 0, "<user@remote.example>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt_from(e, "192.0.2.1", NULL, 0, "<user@remote.example>"), POLICY_REJECT);
+    policy_engine_unref(e);
+    CU_ASSERT_PTR_NULL(test_engine(LOCAL_CONF "trust_unknown_address = maybe\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[customers] trust_unknown_address: expected yes or no"));
+}
+
 int suite_customers(void)
 {
     CU_pSuite s = CU_add_suite("customers", NULL, NULL);
@@ -289,5 +322,6 @@ int suite_customers(void)
     CU_ADD_TEST(s, test_sender_login_domain_rule);
     CU_ADD_TEST(s, test_bad_customers_config_is_named);
     CU_ADD_TEST(s, test_relay_check_can_warn);
+    CU_ADD_TEST(s, test_unknown_address_is_not_a_customer_unless_trusted);
     return 0;
 }

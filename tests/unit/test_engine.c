@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];
@@ -98,6 +98,60 @@ static void test_duplicate_general_key_is_refused(void)
 {
     open_fails("[general]\nlog_level = info\nlog_level = debug\n",
                ":3: [general] log_level: key given twice");
+}
+
+static void test_repeated_key_of_one_value_is_refused_in_every_section(void)
+{
+    open_fails("[probe]\naction = reject\naction = warn\n",
+               ":3: [probe] action: key given twice (first at line 2)");
+    open_fails("[probe]\non_error = accept\n\non_error = tempfail\n",
+               ":4: [probe] on_error: key given twice (first at line 2)");
+    open_fails("[spf]\nbehavior = 3\nbehavior = 6\n", ":3: [spf] behavior: key given twice");
+    open_fails("[dnsbl]\nthreshold = 1\nzones = bl.test\nthreshold = 5\n",
+               ":4: [dnsbl] threshold: key given twice (first at line 2)");
+    open_fails("[recipients]\nrcpt_limit = 10\nrcpt_limit = 0\n",
+               ":3: [recipients] rcpt_limit: key given twice");
+    open_fails("[customers]\nsender_login = address\nsender_login = off\n",
+               ":3: [customers] sender_login: key given twice");
+    open_fails("[general]\nhostname = a.test\nhostname = b.test\n",
+               ":3: [general] hostname: key given twice");
+}
+
+static void test_continued_key_of_one_value_is_refused(void)
+{
+    open_fails("[customers]\nsender_login = address\n    off\n",
+               ":3: [customers] sender_login: takes one value");
+    open_fails("[general]\nhostname = a.test\n  log_level = debug\n",
+               ":3: [general] hostname: takes one value");
+}
+
+static void test_list_keys_may_repeat_and_continue(void)
+{
+    policy_engine *e =
+        test_engine("[general]\ndns_servers = 192.0.2.1\ndns_servers = 192.0.2.2\n"
+                    "[customers]\nlocal_domains = a.test\n  b.test\n"
+                    "local_domains = c.test\ntrusted_networks = 10.0.0.0/8\n"
+                    "trusted_networks = 192.0.2.0/24\n"
+                    "[dnsbl]\nzones = bl.test\nzones = bl2.test\nsender_zones = d.test\n"
+                    "  e.test\n"
+                    "[regex]\nheader_block = Subject: a\nheader_block = Subject: b\n",
+                    err, sizeof(err));
+    if (!e)
+        fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_EQUAL(e->general.dns_servers, "192.0.2.1 192.0.2.2");
+    policy_engine_unref(e);
+}
+
+static void test_repeated_section_is_refused(void)
+{
+    /* even when its keys do not repeat: one section, one place to look */
+    open_fails("[customers]\nlocal_domains = a.test\n\n[customers]\nsender_login = off\n",
+               ":4: [customers]: section given twice (first at line 1)");
+    open_fails("[general]\nlog_level = info\n[general]\n",
+               ":3: [general]: section given twice (first at line 1)");
+    open_fails("[probe]\naction = warn\n[general]\n[probe]\naction = reject\n",
+               ":4: [probe]: section given twice (first at line 1)");
 }
 
 static void test_overlong_line_is_refused_not_cut(void)
@@ -254,6 +308,10 @@ int suite_engine(void)
     CU_ADD_TEST(s, test_syntax_error_names_line);
     CU_ADD_TEST(s, test_key_outside_section_is_refused);
     CU_ADD_TEST(s, test_duplicate_general_key_is_refused);
+    CU_ADD_TEST(s, test_repeated_key_of_one_value_is_refused_in_every_section);
+    CU_ADD_TEST(s, test_continued_key_of_one_value_is_refused);
+    CU_ADD_TEST(s, test_list_keys_may_repeat_and_continue);
+    CU_ADD_TEST(s, test_repeated_section_is_refused);
     CU_ADD_TEST(s, test_overlong_line_is_refused_not_cut);
     CU_ADD_TEST(s, test_first_error_wins);
     CU_ADD_TEST(s, test_comments_and_inline_comments_are_fine);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "recipmap.h"
 #include "suites.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "patterns.h"
 #include "suites.h"
 

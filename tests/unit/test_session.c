@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static char err[512];
@@ -62,7 +62,8 @@ static void test_full_conversation_twice(void)
         CU_ASSERT_EQUAL(policy_body(s, NULL, 0), POLICY_CONTINUE);
         CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE);
         CU_ASSERT_EQUAL(policy_last_reply(s)->code, 250);
-        CU_ASSERT_EQUAL(s->body_total, 19);
+        /* "Subject: hello" CRLF, the empty line, 19 body bytes */
+        CU_ASSERT_EQUAL(s->msg.size, 16 + 2 + 19);
         policy_reset(s);
     }
     CU_ASSERT_TRUE(test_log_has("stage=eom action=accept ip=192.0.2.10 host=client.example.test"));
@@ -139,8 +140,8 @@ static void test_mail_after_eom_starts_a_new_transaction(void)
     policy_data(s);
     policy_eom(s);
     CU_ASSERT_EQUAL(policy_mail(s, "<b@example.test>"), POLICY_CONTINUE);
-    CU_ASSERT_EQUAL(s->nrcpts, 0);
-    CU_ASSERT_STRING_EQUAL(s->sender, "b@example.test");
+    CU_ASSERT_EQUAL(s->txn.nrcpts, 0);
+    CU_ASSERT_STRING_EQUAL(s->txn.sender, "b@example.test");
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -151,7 +152,7 @@ static void test_invalid_client_ip_defers_at_connect(void)
     policy_session *s = policy_session_new(e, "not-an-ip\r\n", NULL);
     CU_ASSERT_EQUAL(policy_connect(s), POLICY_TEMPFAIL);
     CU_ASSERT_EQUAL(policy_last_reply(s)->code, 421);
-    CU_ASSERT_PTR_NULL(strpbrk(s->ip, "\r\n"));
+    CU_ASSERT_PTR_NULL(strpbrk(s->client.ip, "\r\n"));
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -160,12 +161,12 @@ static void test_client_ip_spellings_are_canonical(void)
 {
     policy_engine *e = engine(NULL);
     policy_session *s = policy_session_new(e, "::ffff:192.0.2.7", NULL);
-    CU_ASSERT_STRING_EQUAL(s->ip, "192.0.2.7");
-    CU_ASSERT_EQUAL(s->family, AF_INET);
+    CU_ASSERT_STRING_EQUAL(s->client.ip, "192.0.2.7");
+    CU_ASSERT_EQUAL(s->client.family, AF_INET);
     policy_session_free(s);
     s = policy_session_new(e, "[IPv6:2001:DB8::0001]", "[2001:db8::1]");
-    CU_ASSERT_STRING_EQUAL(s->ip, "2001:db8::1");
-    CU_ASSERT_STRING_EQUAL(s->host, ""); /* "[ip]" means: no host name */
+    CU_ASSERT_STRING_EQUAL(s->client.ip, "2001:db8::1");
+    CU_ASSERT_STRING_EQUAL(s->client.host, ""); /* "[ip]" means: no host name */
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -195,7 +196,7 @@ static void test_rcpt_match_rejects_that_recipient_only(void)
     CU_ASSERT_STRING_EQUAL(r->xcode, "5.1.1");
     CU_ASSERT_STRING_EQUAL(r->text, "no such user");
     CU_ASSERT_STRING_EQUAL(r->layer, "probe");
-    CU_ASSERT_EQUAL(s->nrcpts, 0);
+    CU_ASSERT_EQUAL(s->txn.nrcpts, 0);
     CU_ASSERT_TRUE(test_log_has("stage=rcpt action=reject"));
     CU_ASSERT_TRUE(test_log_has("rcpt=nobody@example.test layer=probe code=550 xcode=5.1.1"));
     CU_ASSERT_TRUE(test_log_has("from=sender@example.test"));
@@ -324,7 +325,7 @@ static void test_auth_lifts_inbound_verdicts(void)
     policy_connect(s);
     policy_helo(s, "x");
     CU_ASSERT_EQUAL(policy_auth(s, "alice"), POLICY_CONTINUE);
-    CU_ASSERT_TRUE(s->customer);
+    CU_ASSERT_TRUE(s->client.customer);
     policy_mail(s, "<alice@example.test>");
     CU_ASSERT_EQUAL(policy_rcpt(s, "<friend@remote.example>"), POLICY_CONTINUE);
     policy_session_free(s);
@@ -525,7 +526,7 @@ static void test_import_env_takes_only_known_variables(void)
     CU_ASSERT_PTR_NULL(policy_session_getvar(s, "POLICY_REGEX"));
     CU_ASSERT_TRUE(test_log_has("ignored invalid variable POLICY_REGEX"));
     policy_connect(s);
-    CU_ASSERT_TRUE(s->customer);
+    CU_ASSERT_TRUE(s->client.customer);
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -540,8 +541,8 @@ static void test_headers_are_recorded_and_bounded(void)
     policy_data(s);
     for (int i = 0; i < 3000; i++)
         CU_ASSERT_EQUAL(policy_header(s, "X-Many", i % 100 ? "short" : big), POLICY_CONTINUE);
-    CU_ASSERT_EQUAL(s->nheaders, POLICY_MAX_HEADERS);
-    CU_ASSERT_TRUE(s->header_bytes < POLICY_MAX_HEADER_BYTES);
+    CU_ASSERT_EQUAL(s->msg.nheaders, POLICY_MAX_HEADERS);
+    CU_ASSERT_TRUE(s->msg.header_bytes < POLICY_MAX_HEADER_BYTES);
     CU_ASSERT_EQUAL(policy_header(s, NULL, NULL), POLICY_CONTINUE);
     CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE);
     policy_session_free(s);
@@ -554,9 +555,9 @@ static void test_addresses_lose_brackets_and_control_bytes(void)
     policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
     policy_connect(s);
     policy_mail(s, " <a\r\nb@c> ");
-    CU_ASSERT_STRING_EQUAL(s->sender, "a  b@c");
+    CU_ASSERT_STRING_EQUAL(s->txn.sender, "a  b@c");
     policy_mail(s, "<>");
-    CU_ASSERT_STRING_EQUAL(s->sender, "");
+    CU_ASSERT_STRING_EQUAL(s->txn.sender, "");
     char big[700];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -566,6 +567,151 @@ static void test_addresses_lose_brackets_and_control_bytes(void)
     CU_ASSERT_EQUAL(policy_rcpt(s, big), POLICY_REJECT);
     CU_ASSERT_EQUAL(policy_rcpt(s, "<>"), POLICY_REJECT);
     CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "5.1.3");
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+/* ------------------------------------------------------------ bounds */
+
+/* addr - "<NNN...@example.test>" of about len bytes, numbered */
+static const char *addr(char *buf, size_t len, unsigned n)
+{
+    int k = snprintf(buf, len, "<%u", n);
+    memset(buf + k, 'x', len - (size_t)k - 16);
+    snprintf(buf + len - 16, 16, "@example.test>");
+    return buf;
+}
+
+static void test_repeated_refused_mail_holds_one_sender(void)
+{
+    policy_engine *e = engine("[probe]\nstage = mail\ndelay_reject = no\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    char a[400];
+    policy_connect(s);
+    for (unsigned i = 0; i < 20000; i++)
+        CU_ASSERT_EQUAL(policy_mail(s, addr(a, sizeof(a), i)), POLICY_REJECT);
+    CU_ASSERT_TRUE(s->txn_arena.used_total < 2 * sizeof(a)); /* one sender, not 20,000 (8 MB) */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_refused_rcpts_are_not_copied(void)
+{
+    policy_engine *e = engine("[probe]\nstage = rcpt\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    char a[400];
+    size_t before = s->txn_arena.used_total;
+    for (unsigned i = 0; i < 20000; i++)
+        CU_ASSERT_EQUAL(policy_rcpt(s, addr(a, sizeof(a), i)), POLICY_REJECT);
+    CU_ASSERT_EQUAL(s->txn_arena.used_total, before); /* not 8 MB */
+    CU_ASSERT_EQUAL(s->txn.rcpts_tried, 20000);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_PROBE", "off"), 0);
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<kept@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(s->txn.nrcpts, 1);
+    CU_ASSERT_STRING_EQUAL(s->rcpts[0], "kept@example.test");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<second@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_STRING_EQUAL(s->rcpts[0], "kept@example.test"); /* kept, not the scratch */
+    CU_ASSERT_STRING_EQUAL(s->rcpts[1], "second@example.test");
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_headers_past_the_limits_are_checked_not_copied(void)
+{
+    /* 100 MB of headers: no message size limit, to see what is kept */
+    policy_engine *e =
+        engine("[general]\nmessage_size_limit = 0\n[probe]\nstage = header\naction = warn\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    static char v[2048];
+    memset(v, 'v', sizeof(v) - 1);
+    policy_rcpt(s, "<x@y>");
+    policy_data(s);
+    for (int i = 0; i < 50000; i++)
+        CU_ASSERT_EQUAL(policy_header(s, "X-Filler", v), POLICY_CONTINUE);
+    /* what is kept: at most POLICY_MAX_HEADER_BYTES, not 100 MB */
+    CU_ASSERT_TRUE(s->txn_arena.used_total < POLICY_MAX_HEADER_BYTES + 64 * POLICY_MAX_HEADERS);
+    CU_ASSERT_TRUE(s->msg.nheaders < POLICY_MAX_HEADERS);
+    CU_ASSERT_PTR_NULL(s->msg.now.name); /* nothing points at the caller's strings after return */
+    test_log_clear();
+    CU_ASSERT_EQUAL(policy_header(s, "X-Last", v), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(test_log_has("probe fired at header")); /* past the limits: still checked */
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_edits_are_bounded_and_never_repeated(void)
+{
+    /* the same tag at every HELO: one connection edit, not one per HELO */
+    policy_engine *e = engine("[probe]\nstage = helo\naction = tag\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    policy_connect(s);
+    for (int i = 0; i < 5000; i++)
+        policy_helo(s, "client.example.test");
+    CU_ASSERT_EQUAL(s->nconn_edits, 1);
+    policy_session_free(s);
+    policy_engine_unref(e);
+
+    /* a different tag for every RCPT (relay to a new domain, tagged) */
+    e = test_engine("[customers]\naction = tag\nlocal_domains = example.test\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    test_log_clear();
+    test_log_attach(e);
+    s = policy_session_new(e, "192.0.2.10", NULL);
+    policy_connect(s);
+    policy_mail(s, "<a@example.test>");
+    char rcpt[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(rcpt, sizeof(rcpt), "<u@d%d.test>", i);
+        CU_ASSERT_EQUAL(policy_rcpt(s, rcpt), POLICY_CONTINUE);
+    }
+    const policy_edit *ed;
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), POLICY_MAX_EDITS);
+    CU_ASSERT_TRUE(test_log_has("header edit X-Policy-Tag dropped"));
+    policy_reset(s);
+    policy_mail(s, "<a@example.test>");
+    policy_rcpt(s, "<u@d1.test>");
+    policy_rcpt(s, "<v@d1.test>"); /* the same reason: the same edit */
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), 1);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+/* Where the MTA accepted the envelope already (POLICY_STAGES=content), its
+ * SMTP limits are not applied a second time. */
+static void test_content_stages_take_the_envelope_as_given(void)
+{
+    policy_engine *e = engine(NULL);
+    static char big[5001];
+    memset(big, 's', sizeof(big) - 1);
+    memcpy(big + sizeof(big) - 14, "@example.test", 13);
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_STAGES", "content"), 0);
+    policy_connect(s);
+    CU_ASSERT_EQUAL(policy_mail(s, big), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(strlen(s->txn.sender), sizeof(big) - 1);
+    CU_ASSERT_EQUAL(policy_rcpt(s, big), POLICY_CONTINUE);
+    for (int i = 1; i <= POLICY_MAX_RCPTS; i++) {
+        char r[64];
+        snprintf(r, sizeof(r), "<r%d@example.test>", i);
+        CU_ASSERT_EQUAL(policy_rcpt(s, r), POLICY_CONTINUE);
+    }
+    CU_ASSERT_EQUAL(s->txn.nrcpts, POLICY_MAX_RCPTS + 1);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE);
+    policy_session_free(s);
+
+    /* an SMTP session keeps its limits */
+    s = envelope(e, "192.0.2.10");
+    CU_ASSERT_EQUAL(policy_mail(s, big), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_mail(s, "<a@example.test>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_rcpt(s, big), POLICY_REJECT);
+    for (int i = 1; i <= POLICY_MAX_RCPTS; i++) {
+        char r[64];
+        snprintf(r, sizeof(r), "<r%d@example.test>", i);
+        policy_rcpt(s, r);
+    }
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<one@more.test>"), POLICY_TEMPFAIL);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 452);
     policy_session_free(s);
     policy_engine_unref(e);
 }
@@ -606,5 +752,10 @@ int suite_session(void)
     CU_ADD_TEST(s, test_import_env_takes_only_known_variables);
     CU_ADD_TEST(s, test_headers_are_recorded_and_bounded);
     CU_ADD_TEST(s, test_addresses_lose_brackets_and_control_bytes);
+    CU_ADD_TEST(s, test_repeated_refused_mail_holds_one_sender);
+    CU_ADD_TEST(s, test_refused_rcpts_are_not_copied);
+    CU_ADD_TEST(s, test_headers_past_the_limits_are_checked_not_copied);
+    CU_ADD_TEST(s, test_edits_are_bounded_and_never_repeated);
+    CU_ADD_TEST(s, test_content_stages_take_the_envelope_as_given);
     return 0;
 }

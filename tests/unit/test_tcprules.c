@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core.h"
+#include "tcprules.h"
 #include "suites.h"
 
 struct rule {
@@ -241,7 +242,7 @@ static void test_session_gets_relayclient_from_tcprules(void)
     CU_ASSERT_EQUAL(policy_session_tcprules(s, NULL), 0);
     CU_ASSERT_STRING_EQUAL(policy_session_getvar(s, "RELAYCLIENT"), "");
     CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
-    CU_ASSERT_TRUE(s->customer);
+    CU_ASSERT_TRUE(s->client.customer);
     policy_session_free(s);
 
     s = policy_session_new(e, "192.0.2.66", NULL);

@@ -2,7 +2,7 @@
 #include <CUnit/CUnit.h>
 #include <string.h>
 
-#include "internal.h"
+#include "core.h"
 #include "suites.h"
 
 static void test_sanitize_removes_crlf_and_control_bytes(void)

@@ -8,6 +8,7 @@ export MTLIB="$HERE/milter/lib.lua"
 conf mil "$DNS_PORT" '[rdns]\n[dnsbl]\nzones = bl.test wl.test*-2\n[spf]'
 conf mildead "$DEAD_PORT" '[rdns]\n[dnsbl]\nzones = bl.test'
 conf mildeadacc "$DEAD_PORT" '[rdns]\non_error = accept\n[dnsbl]\nzones = bl.test\non_error = accept'
+conf milbad "$BAD_PORT" '[rdns]'
 # milter_run CONF LUA - start a milter on CONF, run the script, stop it
 milter_run() {
     local sock="unix:$T/$1.sock" pid out
@@ -84,6 +85,18 @@ milter_run mildead "$T/dead.lua"
 check "milter: dead DNS, on_error = tempfail: RCPT deferred (rdns first)" \
     grep -q "stage=rcpt action=tempfail ip=192.0.2.66 .*layer=rdns code=451" "$T/mildead.mlog"
 milter_run mildeadacc "$T/dead.lua"
+cat > "$T/bad.lua" <<'LUA'
+dofile(os.getenv("MTLIB"))
+run(function()
+    local c, r = session("unknown", "192.0.2.30", "client.example")
+    reply(mt.mailfrom(c, "<a@sender.example>"), c)
+    check("malformed PTR answer: RCPT gets a reply", reply(mt.rcptto(c, "<u@example.com>"), c) == "y")
+    mt.disconnect(c)
+end)
+LUA
+milter_run milbad "$T/bad.lua"
+check "milter: a malformed PTR answer defers RCPT with 451 4.7.25, never refuses" \
+    grep -q "stage=rcpt action=tempfail ip=192.0.2.30 .*layer=rdns code=451 xcode=4.7.25" "$T/milbad.mlog"
 check "milter: dead DNS, on_error = accept: logged, not enforced" \
     grep -q "action=error-accepted .*layer=dnsbl" "$T/mildeadacc.mlog"
 check "milter: dead DNS, on_error = accept: no reject" \

@@ -4,7 +4,11 @@
 #   dnsmasq  ($DNS_PORT)  PTR, A, AAAA, MX, TXT/SPF; forwards the *.test
 #                         lists to rbldnsd, so one dns_servers entry is enough
 #   fakedns  ($DEAD_PORT) never answers; ($FAIL_PORT) SERVFAIL;
-#                         ($EVIL_PORT) hostile TXT answers
+#                         ($EVIL_PORT) hostile TXT answers; ($BAD_PORT, UDP
+#                         and TCP) malformed answers and a 10,000-byte SPF
+#                         record that needs TCP
+# dnsmasq also serves answers of 20 records (TXT over TCP), the record a
+# verdict needs last, to catch a resolver that keeps only the first few.
 # and dns_world_stop stops them (by PID).  Needs root (rbldnsd drops to
 # nobody) and a private network namespace (tests/run-integration.sh).
 HERE_DNS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +23,7 @@ dns_world_start() {
     local W=$1
     mkdir -p "$W/zones"
     RBL_PORT=$(free_port); DNS_PORT=$(free_port); DEAD_PORT=$(free_port)
-    FAIL_PORT=$(free_port); EVIL_PORT=$(free_port)
+    FAIL_PORT=$(free_port); EVIL_PORT=$(free_port); BAD_PORT=$(free_port)
 
     # ---- rbldnsd: IP lists (v4 and v6) and domain lists
     cat > "$W/zones/bl.zone" <<'EOF'
@@ -60,7 +64,7 @@ EOF
 
     # ---- fakedns: dead, SERVFAIL, hostile
     local m p
-    for m in drop:$DEAD_PORT servfail:$FAIL_PORT hostile:$EVIL_PORT; do
+    for m in drop:$DEAD_PORT servfail:$FAIL_PORT hostile:$EVIL_PORT bad:$BAD_PORT; do
         python3 "$HERE_DNS/fakedns.py" "${m%%:*}" "${m##*:}" >"$W/fake.${m%%:*}" 2>&1 &
         DNS_PIDS="$DNS_PIDS $!"
     done
@@ -85,6 +89,7 @@ server=/dbl.test/127.0.0.1#$RBL_PORT
 server=/dead.test/127.0.0.1#$DEAD_PORT
 server=/fail.test/127.0.0.1#$FAIL_PORT
 server=/evil.test/127.0.0.1#$EVIL_PORT
+server=/spf-huge.test/127.0.0.1#$BAD_PORT
 # a good client: PTR and A agree (v4 and v6)
 host-record=good.client.test,192.0.2.10
 host-record=good6.client.test,2001:db8::10
@@ -121,7 +126,24 @@ txt-record=helo.client.test,"v=spf1 ip4:192.0.2.10 -all"
 # a domain that takes no mail (RFC 7505 null MX) although it has an address
 mx-host=nullmx.test,.,0
 host-record=nullmx.test,192.0.2.77
+# an explanation of the domain's own (RFC 7208 6.2)
+txt-record=spf-exp.test,"v=spf1 ip4:198.51.100.1 -all exp=why.spf-exp.test"
+txt-record=why.spf-exp.test,"%{i} is not one of the mail servers of %{d}"
 EOF
+    # answers of 20 records, the one that matters last: dnsmasq answers TXT
+    # and PTR records in the reverse order of this file, A records in its
+    # order.  20 TXT records do not fit in 512 bytes: they come over TCP.
+    {
+        echo 'txt-record=spf-many.test,"v=spf1 ip4:192.0.2.10 -all"'
+        for i in $(seq 1 19); do
+            echo "txt-record=spf-many.test,\"site-verification-$i=0123456789abcdef0123456789abcdef\""
+        done
+        echo 'txt-record=a-many.test,"v=spf1 a -all"'
+        for i in $(seq 1 19); do echo "host-record=a-many.test,198.51.100.$i"; done
+        echo 'host-record=a-many.test,192.0.2.40'
+        for i in $(seq 1 20); do echo "ptr-record=41.2.0.192.in-addr.arpa,name$i.ptr-many.test"; done
+        echo 'address=/name11.ptr-many.test/192.0.2.41' # the 10th in the answer
+    } >> "$W/dnsmasq.conf"
     dnsmasq --conf-file="$W/dnsmasq.conf" --user=nobody --group=nogroup >"$W/dnsmasq.out" 2>&1 &
     DNS_PIDS="$DNS_PIDS $!"
 
@@ -131,7 +153,7 @@ EOF
         if dig +time=1 +tries=1 -p "$RBL_PORT" @127.0.0.1 2.0.0.127.bl.test A +short 2>/dev/null | grep -q 127.0.0.2 &&
             dig +time=1 +tries=1 -p "$DNS_PORT" @127.0.0.1 -x 192.0.2.10 +short 2>/dev/null | grep -q good &&
             grep -q ready "$W/fake.drop" 2>/dev/null && grep -q ready "$W/fake.servfail" 2>/dev/null &&
-            grep -q ready "$W/fake.hostile" 2>/dev/null; then
+            grep -q ready "$W/fake.hostile" 2>/dev/null && grep -q ready "$W/fake.bad" 2>/dev/null; then
             return 0
         fi
         sleep 0.1

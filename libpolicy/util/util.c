@@ -1,15 +1,19 @@
 /*
  * util.c - small helpers the whole library leans on: a string arena,
- * bounded sanitizing copies, ASCII case folding, value parsers.
- * Every function here is bounded by an explicit length and never allocates
- * without checking the result.
+ * bounded sanitizing copies, ASCII case folding, word lists, array growth,
+ * value parsers, and the one way the library opens and reads the files a
+ * configuration names.  Every function here is bounded by an explicit
+ * length and never allocates without checking the result.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "internal.h"
+#include "util.h"
 
 /* ------------------------------------------------------------ arena */
 
@@ -98,6 +102,77 @@ void arena_free(struct arena *a)
     a->used_total = 0;
 }
 
+/* ------------------------------------------------------------ files */
+
+int file_openat(int dirfd, const char *name, char *why, size_t whylen)
+{
+    struct stat st;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; the check
+     * below refuses it anyway, and a regular file ignores the flag */
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        if (why && whylen)
+            snprintf(why, whylen, "cannot open %s: %s", name, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        if (why && whylen)
+            snprintf(why, whylen, "%s: not a regular file", name);
+        errno = EINVAL;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+int file_open(const char *path, char *why, size_t whylen)
+{
+    return file_openat(AT_FDCWD, path, why, whylen);
+}
+
+FILE *file_fopen(const char *path, char *why, size_t whylen)
+{
+    int fd = file_open(path, why, whylen);
+    if (fd < 0)
+        return NULL;
+    FILE *fp = fdopen(fd, "r");
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        if (why && whylen)
+            snprintf(why, whylen, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+    }
+    return fp;
+}
+
+int file_line(FILE *fp, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int c;
+    *len = 0;
+    if (cap == 0)
+        return FILE_LINE_LONG;
+    buf[0] = '\0';
+    while ((c = getc_unlocked(fp)) != EOF && c != '\n') {
+        if (c == '\0')
+            return FILE_LINE_NUL;
+        if (n + 1 >= cap)
+            return FILE_LINE_LONG;
+        buf[n++] = (char)c;
+    }
+    buf[n] = '\0';
+    *len = n;
+    if (c == EOF && ferror(fp))
+        return FILE_LINE_ERROR;
+    return n || c == '\n' ? 1 : 0;
+}
+
 /* ------------------------------------------------------------ text */
 
 size_t sanitize_copy(char *dst, size_t dstlen, const char *src, size_t srclen)
@@ -149,24 +224,40 @@ void str_lower(char *s)
         *s = (char)ascii_lower((unsigned char)*s);
 }
 
-/* ------------------------------------------------------------ findings */
+/* ------------------------------------------------------------ lists */
 
-void finding_set(struct finding *f, int code, const char *xcode, const char *fmt, ...)
+size_t words_next(const char **p)
 {
-    va_list ap;
-    f->code = code;
-    snprintf(f->xcode, sizeof(f->xcode), "%s", xcode ? xcode : "");
-    va_start(ap, fmt);
-    vsnprintf(f->text, sizeof(f->text), fmt, ap);
-    va_end(ap);
+    *p += strspn(*p, WORDS_SEP);
+    return strcspn(*p, WORDS_SEP);
 }
 
-void finding_reason(struct finding *f, const char *fmt, ...)
+int words_has(const char *list, const char *word)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(f->reason, sizeof(f->reason), fmt, ap);
-    va_end(ap);
+    size_t wl = strlen(word), n;
+    for (const char *p = list; (n = words_next(&p)) > 0; p += n)
+        if (n == wl && str_ieqn(p, word, n))
+            return 1;
+    return 0;
+}
+
+int array_grow(void *pv, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    void **v = pv;
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : first;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / elem)
+            return -1;
+        nc *= 2;
+    }
+    void *nv = realloc(*v, nc * elem);
+    if (!nv)
+        return -1;
+    *v = nv;
+    *cap = nc;
+    return 0;
 }
 
 /* ------------------------------------------------------------ config values */
@@ -191,6 +282,18 @@ int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err)
 {
     if (cfg_parse_duration(v, ms) || *ms < 10 || *ms > 300000)
         return cfg_fail(err, "expected a duration from 10ms to 5m, got '%s'", v);
+    return 0;
+}
+
+int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
+{
+    size_t n = strlen(v);
+    if (!n || n >= cap)
+        return cfg_fail(err, "expected a reply text of 1 to %zu characters", cap - 1);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < ' ' || v[i] > '~')
+            return cfg_fail(err, "a reply text is printable ASCII only");
+    memcpy(dst, v, n + 1);
     return 0;
 }
 
@@ -247,36 +350,40 @@ int cfg_parse_duration(const char *v, unsigned long *ms)
     return 0;
 }
 
-/* ------------------------------------------------------------ names */
 
-static const char *const action_names[] = {"off", "warn", "tag", "tempfail", "reject"};
-
-const char *layer_action_name(enum layer_action a)
+int cfg_parse_size(const char *v, uint64_t max, uint64_t *out)
 {
-    return (unsigned)a < sizeof(action_names) / sizeof(*action_names) ? action_names[a] : "?";
-}
-
-int layer_action_parse(const char *s, enum layer_action *out)
-{
-    for (size_t i = 0; i < sizeof(action_names) / sizeof(*action_names); i++)
-        if (str_ieq(s, action_names[i])) {
-            *out = (enum layer_action)i;
-            return 0;
-        }
-    return -1;
-}
-
-static const char *const stage_names[STAGE_COUNT] = {"connect", "helo",   "auth", "mail", "rcpt",
-                                                     "data",    "header", "body", "eom"};
-
-const char *stage_name(enum stage st)
-{
-    return (unsigned)st < STAGE_COUNT ? stage_names[st] : "?";
-}
-
-const char *policy_action_name(policy_action a)
-{
-    static const char *const n[] = {"continue", "accept",  "tempfail",
-                                    "reject",   "discard", "disconnect"};
-    return (unsigned)a < sizeof(n) / sizeof(*n) ? n[a] : "unknown";
+    char *end;
+    unsigned long long n;
+    uint64_t mult = 1;
+    if (!(*v >= '0' && *v <= '9'))
+        return -1;
+    errno = 0;
+    n = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'k':
+    case 'K':
+        mult = 1024;
+        break;
+    case 'm':
+    case 'M':
+        mult = 1024 * 1024;
+        break;
+    case 'g':
+    case 'G':
+        mult = 1024 * 1024 * 1024;
+        break;
+    default:
+        return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    if (n > max / mult)
+        return -1;
+    *out = (uint64_t)n * mult;
+    return 0;
 }
