@@ -284,6 +284,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "spam_eval: out of memory\n");
         return 1;
     }
+    size_t n = 0;
+    struct msg *m = NULL;
     if (tokens) {
         for (; i < argc; i++) {
             size_t nf, nm;
@@ -292,10 +294,9 @@ int main(int argc, char **argv)
             printf("== %zu features (%zu message, %zu text), %zu dropped, list mail %d\n", nf, nm,
                    nf - nm, spamtok_dropped(e.tok), spamtok_listmail(e.tok));
         }
-        return 0;
+        goto out;
     }
-    size_t n;
-    struct msg *m = read_split(argv[2], &n);
+    m = read_split(argv[2], &n);
     if (parse) {
         size_t total = 0, nf, nm;
         double t0 = now();
@@ -306,7 +307,7 @@ int main(int argc, char **argv)
         double t = now() - t0;
         fprintf(stderr, "parse: %zu messages in %.3f s (%.0f/s), %.0f features per message\n", n, t,
                 n / (t > 0 ? t : 1e-9), n ? (double)total / (double)n : 0.0);
-        return 0;
+        goto out;
     }
     int maxg = 0;
     for (size_t k = 0; k < n; k++)
@@ -323,6 +324,7 @@ int main(int argc, char **argv)
             e.n_train, e.t_train, e.n_train / (e.t_train > 0 ? e.t_train : 1e-9), e.n_trained,
             e.n_class, e.t_class, e.n_class / (e.t_class > 0 ? e.t_class : 1e-9),
             e.n_class ? (double)e.feat_sum / (double)e.n_class : 0.0);
+out:
     mime_free(e.mp);
     spamtok_free(e.tok);
     for (size_t k = 0; k < n; k++)
