@@ -3,10 +3,13 @@
  * fingerprint) and shared: a cache under one mutex, held only to look up,
  * insert and release, never while signatures load, so a reload that takes
  * seconds never stalls the sessions that release engines meanwhile.
- * Scanning needs no lock (a compiled engine is read-only).
+ * Scanning needs no lock (a compiled engine is read-only).  libclamav
+ * itself is loaded (dlopen) by the first clamav_open(): a process that
+ * scans through clamd, or not at all, never maps it.
  */
 #include <clamav.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +36,7 @@ struct clamav_engine {
     double load_ms;
     uint64_t max_filesize, max_scansize; /* in force */
     unsigned refs;                       /* under cache_lock */
+    unsigned opens;                      /* clamav_open() calls that returned it; under cache_lock */
     struct clamav_engine *next;
 };
 
@@ -41,7 +45,56 @@ static struct clamav_engine *cache;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static cl_error_t init_rc = CL_ERROR;
+static char load_err[256]; /* why libclamav could not be loaded; set once, under init_once */
 static _Thread_local char last_msg[256]; /* libclamav's last warning or error in this thread */
+
+/* libclamav's functions, found by the first clamav_open(): the library
+ * and what it pulls in (OpenSSL, libxml2, ICU, the compressors) cost
+ * every process that maps it at start, most of them for nothing. */
+static struct {
+#define CL(ret, name, args) ret(*name) args;
+    CL(void, set_clcb_msg, (clcb_msg))
+    CL(cl_error_t, init, (unsigned int))
+    CL(struct cl_engine *, engine_new, (void))
+    CL(cl_error_t, engine_free, (struct cl_engine *))
+    CL(cl_error_t, engine_set_str, (struct cl_engine *, enum cl_engine_field, const char *))
+    CL(cl_error_t, engine_set_num, (struct cl_engine *, enum cl_engine_field, long long))
+    CL(long long, engine_get_num, (const struct cl_engine *, enum cl_engine_field, int *))
+    CL(cl_error_t, load, (const char *, struct cl_engine *, unsigned int *, unsigned int))
+    CL(cl_error_t, engine_compile, (struct cl_engine *))
+    CL(const char *, strerror, (cl_error_t))
+    CL(const char *, retver, (void))
+    CL(cl_error_t, scandesc, (int, const char *, const char **, unsigned long int *,
+                              const struct cl_engine *, struct cl_scan_options *))
+    CL(cl_fmap_t *, fmap_open_memory, (const void *, size_t))
+    CL(void, fmap_close, (cl_fmap_t *))
+    CL(cl_error_t, scanmap_callback, (cl_fmap_t *, const char *, const char **,
+                                      unsigned long int *, const struct cl_engine *,
+                                      struct cl_scan_options *, void *))
+#undef CL
+} cl;
+
+/* cl_resolve - dlopen libclamav and find every function; 0, or -1 with load_err. */
+static int cl_resolve(void)
+{
+    void *h = dlopen(CLAMAV_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(load_err, sizeof(load_err), "%s cannot be loaded: %s", CLAMAV_LIBRARY,
+                 why ? why : "unknown error");
+        return -1;
+    }
+#define SYM(name)                                                                                  \
+    if (!(*(void **)&cl.name = dlsym(h, "cl_" #name))) {                                          \
+        snprintf(load_err, sizeof(load_err), "%s has no cl_%s", CLAMAV_LIBRARY, #name);           \
+        return -1;                                                                                 \
+    }
+    SYM(set_clcb_msg) SYM(init) SYM(engine_new) SYM(engine_free) SYM(engine_set_str)
+    SYM(engine_set_num) SYM(engine_get_num) SYM(load) SYM(engine_compile) SYM(strerror)
+    SYM(retver) SYM(scandesc) SYM(fmap_open_memory) SYM(fmap_close) SYM(scanmap_callback)
+#undef SYM
+    return 0;
+}
 
 /* quiet - libclamav's messages: kept for our error texts, never printed. */
 static void quiet(enum cl_msg severity, const char *fullmsg, const char *msg, void *context)
@@ -58,8 +111,10 @@ static void quiet(enum cl_msg severity, const char *fullmsg, const char *msg, vo
 
 static void init(void)
 {
-    cl_set_clcb_msg(quiet);
-    init_rc = cl_init(CL_INIT_DEFAULT);
+    if (cl_resolve() != 0)
+        return; /* init_rc stays CL_ERROR; load_err says why */
+    cl.set_clcb_msg(quiet);
+    init_rc = cl.init(CL_INIT_DEFAULT);
 }
 
 static double now_ms(void)
@@ -156,14 +211,20 @@ static int same_dir(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-/* same_key - e was loaded with these settings from this database. */
-static int same_key(const struct clamav_engine *e, const struct clamav_settings *s, uint64_t fp)
+/* same_settings - e was loaded with these settings (from any state of the database). */
+static int same_settings(const struct clamav_engine *e, const struct clamav_settings *s)
 {
-    return e->fp == fp && strcmp(e->dbdir, s->dbdir) == 0 &&
+    return strcmp(e->dbdir, s->dbdir) == 0 &&
            e->set.max_scansize == s->max_scansize && e->set.max_filesize == s->max_filesize &&
            e->set.max_recursion == s->max_recursion && e->set.max_files == s->max_files &&
            e->set.max_scantime_ms == s->max_scantime_ms && !e->set.pua == !s->pua &&
            !e->set.no_cache == !s->no_cache && same_dir(e->tmpdir, s->tmpdir);
+}
+
+/* same_key - e was loaded with these settings from this database. */
+static int same_key(const struct clamav_engine *e, const struct clamav_settings *s, uint64_t fp)
+{
+    return e->fp == fp && same_settings(e, s);
 }
 
 /* lookup - a cached engine for the key, with one more reference; under the lock. */
@@ -172,6 +233,7 @@ static struct clamav_engine *lookup(const struct clamav_settings *s, uint64_t fp
     for (struct clamav_engine *e = cache; e; e = e->next)
         if (same_key(e, s, fp)) {
             e->refs++;
+            e->opens++;
             return e;
         }
     return NULL;
@@ -180,7 +242,7 @@ static struct clamav_engine *lookup(const struct clamav_settings *s, uint64_t fp
 static void engine_free(struct clamav_engine *e)
 {
     if (e->cl)
-        cl_engine_free(e->cl);
+        cl.engine_free(e->cl);
     free(e->dbdir);
     free(e->tmpdir);
     free(e);
@@ -192,7 +254,7 @@ static struct clamav_engine *load(const struct clamav_settings *s, uint64_t fp, 
 {
     double t0 = now_ms();
     struct clamav_engine *e = calloc(1, sizeof(*e));
-    if (!e || !(e->dbdir = strdup(s->dbdir)) || !(e->cl = cl_engine_new())) {
+    if (!e || !(e->dbdir = strdup(s->dbdir)) || !(e->cl = cl.engine_new())) {
         snprintf(err, errlen, "out of memory");
         if (e)
             engine_free(e);
@@ -211,7 +273,7 @@ static struct clamav_engine *load(const struct clamav_settings *s, uint64_t fp, 
         engine_free(e);
         return NULL;
     }
-    if (e->tmpdir && cl_engine_set_str(e->cl, CL_ENGINE_TMPDIR, e->tmpdir) != CL_SUCCESS) {
+    if (e->tmpdir && cl.engine_set_str(e->cl, CL_ENGINE_TMPDIR, e->tmpdir) != CL_SUCCESS) {
         snprintf(err, errlen, "ClamAV: temporary directory %s refused", e->tmpdir);
         engine_free(e);
         return NULL;
@@ -229,32 +291,33 @@ static struct clamav_engine *load(const struct clamav_settings *s, uint64_t fp, 
         {CL_ENGINE_DISABLE_CACHE, s->no_cache ? 1 : 0},
     };
     for (size_t i = 0; i < sizeof(lim) / sizeof(*lim); i++)
-        if (lim[i].v > 0 && cl_engine_set_num(e->cl, lim[i].f, lim[i].v) != CL_SUCCESS) {
+        if (lim[i].v > 0 && cl.engine_set_num(e->cl, lim[i].f, lim[i].v) != CL_SUCCESS) {
             snprintf(err, errlen, "ClamAV: a scan limit was refused");
             engine_free(e);
             return NULL;
         }
     last_msg[0] = '\0';
     unsigned sigs = 0;
-    cl_error_t rc = cl_load(s->dbdir, e->cl, &sigs, CL_DB_STDOPT | (s->pua ? CL_DB_PUA : 0));
+    cl_error_t rc = cl.load(s->dbdir, e->cl, &sigs, CL_DB_STDOPT | (s->pua ? CL_DB_PUA : 0));
     if (rc == CL_SUCCESS && sigs == 0) {
         snprintf(err, errlen, "ClamAV database %s: no signatures", s->dbdir);
         engine_free(e);
         return NULL;
     }
     if (rc == CL_SUCCESS)
-        rc = cl_engine_compile(e->cl);
+        rc = cl.engine_compile(e->cl);
     if (rc != CL_SUCCESS) {
-        snprintf(err, errlen, "ClamAV database %s does not load: %s%s%s", s->dbdir, cl_strerror(rc),
+        snprintf(err, errlen, "ClamAV database %s does not load: %s%s%s", s->dbdir, cl.strerror(rc),
                  *last_msg ? ": " : "", last_msg);
         engine_free(e);
         return NULL;
     }
     int get_err = 0;
-    e->max_filesize = (uint64_t)cl_engine_get_num(e->cl, CL_ENGINE_MAX_FILESIZE, &get_err);
-    e->max_scansize = (uint64_t)cl_engine_get_num(e->cl, CL_ENGINE_MAX_SCANSIZE, &get_err);
+    e->max_filesize = (uint64_t)cl.engine_get_num(e->cl, CL_ENGINE_MAX_FILESIZE, &get_err);
+    e->max_scansize = (uint64_t)cl.engine_get_num(e->cl, CL_ENGINE_MAX_SCANSIZE, &get_err);
     e->sigs = sigs;
     e->refs = 1;
+    e->opens = 1;
     e->load_ms = now_ms() - t0;
     return e;
 }
@@ -269,7 +332,7 @@ struct clamav_engine *clamav_open(const struct clamav_settings *s, char *err, si
     }
     pthread_once(&init_once, init);
     if (init_rc != CL_SUCCESS) {
-        snprintf(err, errlen, "ClamAV does not start: %s", cl_strerror(init_rc));
+        snprintf(err, errlen, "ClamAV does not start: %s", cl.strerror(init_rc));
         return NULL;
     }
     uint64_t fp;
@@ -300,6 +363,19 @@ struct clamav_engine *clamav_open(const struct clamav_settings *s, char *err, si
         return e;
     }
     return fresh;
+}
+
+struct clamav_engine *clamav_open_last(const struct clamav_settings *s)
+{
+    struct clamav_engine *found = NULL;
+    pthread_mutex_lock(&cache_lock);
+    for (struct clamav_engine *e = cache; e && !found; e = e->next) /* newest first */
+        if (s->dbdir && same_settings(e, s)) {
+            e->refs++;
+            found = e;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
 }
 
 struct clamav_engine *clamav_ref(struct clamav_engine *e)
@@ -347,6 +423,19 @@ double clamav_load_ms(const struct clamav_engine *e)
     return e->load_ms;
 }
 
+unsigned clamav_opens(const struct clamav_engine *e)
+{
+    pthread_mutex_lock(&cache_lock);
+    unsigned n = e->opens;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
+}
+
+const char *clamav_version(void)
+{
+    return init_rc == CL_SUCCESS && cl.retver ? cl.retver() : "";
+}
+
 /* ---- scanning ---- */
 
 /* options - libclamav's scan options for ours. */
@@ -384,7 +473,7 @@ static void outcome(cl_error_t rc, const char *virname, struct virus_result *r)
     else if (rc == CL_CLEAN)
         virus_set(r, VIRUS_CLEAN, NULL);
     else
-        virus_set(r, VIRUS_ERROR, cl_strerror(rc));
+        virus_set(r, VIRUS_ERROR, cl.strerror(rc));
 }
 
 void clamav_scan_fd(const struct clamav_engine *e, unsigned opts, int fd, uint64_t len,
@@ -396,7 +485,7 @@ void clamav_scan_fd(const struct clamav_engine *e, unsigned opts, int fd, uint64
     options(opts, &o);
     const char *virname = NULL;
     unsigned long scanned = 0;
-    cl_error_t rc = cl_scandesc(fd, NULL, &virname, &scanned, e->cl, &o);
+    cl_error_t rc = cl.scandesc(fd, NULL, &virname, &scanned, e->cl, &o);
     outcome(rc, virname, r); /* virname is set by the call: read it after */
 }
 
@@ -405,7 +494,7 @@ void clamav_scan_mem(const struct clamav_engine *e, unsigned opts, const void *b
 {
     if (too_big(e, len, r))
         return;
-    cl_fmap_t *map = cl_fmap_open_memory(buf, len);
+    cl_fmap_t *map = cl.fmap_open_memory(buf, len);
     if (!map) {
         virus_set(r, VIRUS_ERROR, "out of memory");
         return;
@@ -414,7 +503,7 @@ void clamav_scan_mem(const struct clamav_engine *e, unsigned opts, const void *b
     options(opts, &o);
     const char *virname = NULL;
     unsigned long scanned = 0;
-    cl_error_t rc = cl_scanmap_callback(map, NULL, &virname, &scanned, e->cl, &o, NULL);
+    cl_error_t rc = cl.scanmap_callback(map, NULL, &virname, &scanned, e->cl, &o, NULL);
     outcome(rc, virname, r);
-    cl_fmap_close(map);
+    cl.fmap_close(map);
 }

@@ -13,8 +13,9 @@
  * last user closes it.
  *
  * libclamav's own messages never reach stdout or stderr: the last error is
- * kept for the load error text.  cl_init() runs once, whichever thread
- * comes first.
+ * kept for the load error text.  libclamav is loaded (dlopen of
+ * CLAMAV_LIBRARY) and cl_init() run by the first clamav_open(), whichever
+ * thread comes first: a process that never opens an engine never maps it.
  */
 #ifndef LIBPOLICY_CLAMAV_H
 #define LIBPOLICY_CLAMAV_H
@@ -23,6 +24,12 @@
 #include <stdint.h>
 
 #include "virus.h"
+
+/* The library clamav_open() loads: the SONAME of the libclamav the
+ * headers came from (meson finds it; this is Debian 12's). */
+#ifndef CLAMAV_LIBRARY
+#define CLAMAV_LIBRARY "libclamav.so.12"
+#endif
 
 /* What an engine is loaded with (the cache key, with the database's fingerprint). */
 struct clamav_settings {
@@ -52,6 +59,11 @@ struct clamav_engine;
  * database).  NULL with err set when the directory is missing or a
  * database does not load. */
 struct clamav_engine *clamav_open(const struct clamav_settings *s, char *err, size_t errlen);
+/* clamav_open_last - the newest engine in the cache loaded with these
+ * settings, whatever state of the database it was loaded from, with one
+ * more reference; NULL when there is none.  For keeping the last good
+ * engine when a changed database does not load. */
+struct clamav_engine *clamav_open_last(const struct clamav_settings *s);
 /* clamav_ref - one more user of e; returns e. */
 struct clamav_engine *clamav_ref(struct clamav_engine *e);
 /* clamav_close - one user fewer; the last frees the engine.  NULL is ok. */
@@ -68,6 +80,11 @@ void clamav_scan_mem(const struct clamav_engine *e, unsigned opts, const void *b
 unsigned clamav_signatures(const struct clamav_engine *e);
 /* clamav_load_ms - what loading and compiling this engine took. */
 double clamav_load_ms(const struct clamav_engine *e);
+/* clamav_opens - how many clamav_open() calls returned e: 1 for the one
+ * that loaded it, one more for each that found it in the cache. */
+unsigned clamav_opens(const struct clamav_engine *e);
+/* clamav_version - libclamav's version once it is loaded, else "". */
+const char *clamav_version(void);
 /* clamav_cached - engines in the cache now (for tests and stats). */
 unsigned clamav_cached(void);
 
