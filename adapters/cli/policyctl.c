@@ -15,6 +15,7 @@
 #define EX_ACCEPTED 0
 #define EX_REJECTED 1
 #define EX_DEFERRED 2
+#define EX_DISCARDED 3 /* accepted for the client, dropped ([virus] action = discard) */
 #define EX_USAGE    64
 #define EX_CONFIG   78
 #define EX_DATAERR  65
@@ -255,6 +256,8 @@ static int run_check(const struct check_opts *o)
         a = run_message(s, msg);
         if (refused(a))
             goto refused;
+        if (a == POLICY_DISCARD)
+            status = EX_DISCARDED;
     }
     policy_reset(s);
     goto out;

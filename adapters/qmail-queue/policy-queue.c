@@ -17,6 +17,9 @@
  * the library, which splits it, checks it and keeps it in its own spool,
  * and hand it on from there with the edits applied.
  *
+ * A message the configuration says to discard ([virus] action = discard)
+ * is dropped: exit 0 without running the real qmail-queue.
+ *
  * Exit codes (qmail-queue(8)): 31 rejected, 71 deferred, 82 with the
  * library's own reply written to the error fd (6, or ERROR_FD) when it is
  * open, 91 malformed envelope, 54 read error, 51 out of memory, 53 spool
@@ -300,8 +303,8 @@ static int check(policy_session *s, const struct qq_envelope *env, const struct 
         return -1;
     case POLICY_REJECT:
         return refuse(1, policy_last_reply(s));
-    case POLICY_DISCARD: /* only where configured: qmail has no discard; accept */
-        return -1;
+    case POLICY_DISCARD: /* only where configured: "queued" for the client, handed on to nobody */
+        return QQ_OK;
     default:
         return refuse(0, policy_last_reply(s));
     }

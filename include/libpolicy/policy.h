@@ -36,7 +36,8 @@ typedef enum policy_action {
     POLICY_ACCEPT,       /* accept; skip the remaining checks of this transaction */
     POLICY_TEMPFAIL,     /* 4xx */
     POLICY_REJECT,       /* 5xx */
-    POLICY_DISCARD,      /* accept and drop: only where configured */
+    POLICY_DISCARD,      /* accept and drop: only where configured ([virus] action =
+                          * discard), at end of message: reply 250, hand nothing on */
     POLICY_DISCONNECT    /* 421 and close the connection */
 } policy_action;
 

@@ -200,8 +200,12 @@ static struct layer_inst *find_layer(policy_engine *e, const char *name)
 static int common_set(struct layer_inst *l, const char *key, const char *v, struct cfg_err *err)
 {
     if (!strcmp(key, "action")) {
-        if (layer_action_parse(v, &l->common.action))
-            return cfg_fail(err, "expected reject, tempfail, tag, warn or off, got '%s'", v);
+        int discard = (l->desc->flags & LAYER_DISCARD) != 0;
+        enum layer_action a;
+        if (layer_action_parse(v, &a) || (a == LA_DISCARD && !discard))
+            return cfg_fail(err, "expected reject, tempfail, tag, warn%s or off, got '%s'",
+                            discard ? ", discard" : "", v);
+        l->common.action = a;
         return 0;
     }
     if (!strcmp(key, "on_error")) {

@@ -29,7 +29,7 @@ void finding_reason(struct finding *f, const char *fmt, ...)
 
 /* ------------------------------------------------------------ names */
 
-static const char *const action_names[] = {"off", "warn", "tag", "tempfail", "reject"};
+static const char *const action_names[] = {"off", "warn", "tag", "tempfail", "reject", "discard"};
 
 const char *layer_action_name(enum layer_action a)
 {

@@ -61,8 +61,9 @@ enum check {
                         * remembered verdicts are enforced (first RCPT) */
 };
 
-/* The configured consequence of a MATCH, weakest first. */
-enum layer_action { LA_OFF = 0, LA_WARN, LA_TAG, LA_TEMPFAIL, LA_REJECT };
+/* The configured consequence of a MATCH, weakest first; LA_DISCARD (accept
+ * and drop) only for layers with LAYER_DISCARD, at end of message. */
+enum layer_action { LA_OFF = 0, LA_WARN, LA_TAG, LA_TEMPFAIL, LA_REJECT, LA_DISCARD };
 enum on_error { OE_TEMPFAIL = 0, OE_ACCEPT };
 
 const char *layer_action_name(enum layer_action a);
@@ -78,6 +79,8 @@ struct finding {
     int disconnect;      /* ask the client to go away (421 / 554 + close) */
     int customer_exempt; /* a later AUTH lifts this verdict (inbound checks) */
     int no_delay;        /* enforce now even when verdicts are delayed to RCPT */
+    int no_discard;      /* not a detection (the message could not be checked whole):
+                          * action = discard rejects it instead of dropping it */
     /* action = tag: the header to add (default "X-Policy-Tag: LAYER; REASON");
      * pointers valid until the hook returns */
     const char *tag_name, *tag_value;
@@ -117,6 +120,9 @@ struct layer_content {
 
 #define LAYER_INBOUND 0x1 /* does not apply to customers */
 #define LAYER_OPTIN   0x2 /* off unless its section appears in the configuration */
+#define LAYER_DISCARD 0x4 /* may be configured action = discard: the MTA accepts the
+                           * message and drops it (end-of-message verdicts only; a
+                           * MATCH at any other stage is rejected instead) */
 
 /* What a layer needs from the message service (layer_desc.needs).  The
  * core builds, per message, only what the enabled layers need. */

@@ -34,6 +34,16 @@ static struct var *var_find(const policy_session *s, const char *name)
     return NULL;
 }
 
+/* var_action_ok - value is an action layer i may take (discard only where
+ * the layer allows it). */
+static int var_action_ok(size_t i, const char *value)
+{
+    enum layer_action a;
+    if (layer_action_parse(value, &a))
+        return 0;
+    return a != LA_DISCARD || (layer_registry[i]->flags & LAYER_DISCARD);
+}
+
 /* layer_from_var - "POLICY_DNSBL" -> the index of layer "dnsbl", or -1. */
 static int layer_from_var(const char *name)
 {
@@ -94,15 +104,15 @@ int policy_session_setvar(policy_session *s, const char *name, const char *value
 {
     struct var *v;
     char *copy = NULL;
-    enum layer_action dummy;
+    int li;
 
     if (!s || !var_name_ok(name))
         return -1;
     if (value) {
         if (strnlen(value, POLICY_VAR_VALUE_MAX + 1) > POLICY_VAR_VALUE_MAX)
             return -1;
-        if (layer_from_var(name) >= 0 && layer_action_parse(value, &dummy))
-            return -1; /* POLICY_<LAYER> takes an action name only */
+        if ((li = layer_from_var(name)) >= 0 && !var_action_ok((size_t)li, value))
+            return -1; /* POLICY_<LAYER> takes an action name only, one the layer may take */
         unsigned mask;
         if (!strcmp(name, "POLICY_STAGES") && stages_parse(value, &mask))
             return -1;

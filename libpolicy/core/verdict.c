@@ -175,6 +175,14 @@ static int apply(policy_session *s, enum stage st, size_t i, enum check r, struc
             log_decision(s, st, d->name, "tag", code, xcode, f->reason[0] ? f->reason : text);
             return 0;
         }
+        if (act == LA_DISCARD && st == STAGE_EOM && !f->no_discard) {
+            /* accepted and dropped: only the layers that allow it
+             * (LAYER_DISCARD), and only for what they found */
+            const char *why = f->reason[0] ? f->reason : text;
+            log_decision(s, st, d->name, "discard", code, xcode, why);
+            *out = reply_set(s, POLICY_DISCARD, 250, "2.0.0", "message accepted", d->name, why);
+            return 1;
+        }
         if (act == LA_TEMPFAIL)
             to_temporary(&code, xcode);
         a = code < 500 ? POLICY_TEMPFAIL : POLICY_REJECT;

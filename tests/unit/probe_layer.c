@@ -18,6 +18,7 @@ struct probe_cfg {
     char text[128];
     int exempt;
     int disconnect;
+    int no_discard;
 };
 
 static void probe_defaults(void *cfg)
@@ -71,6 +72,8 @@ static int probe_set(void *cfg, const char *key, const char *v, struct cfg_err *
         return cfg_parse_bool(v, &c->exempt) ? cfg_fail(err, "bad bool") : 0;
     if (!strcmp(key, "disconnect"))
         return cfg_parse_bool(v, &c->disconnect) ? cfg_fail(err, "bad bool") : 0;
+    if (!strcmp(key, "no_discard"))
+        return cfg_parse_bool(v, &c->no_discard) ? cfg_fail(err, "bad bool") : 0;
     return CFG_UNKNOWN_KEY;
 }
 
@@ -89,6 +92,7 @@ static enum check probe_check(policy_session *s, const void *cfg, struct finding
     finding_reason(f, "probe fired at %s", stage_name(st));
     f->customer_exempt = c->exempt;
     f->disconnect = c->disconnect;
+    f->no_discard = c->no_discard;
     return c->result;
 }
 
@@ -107,7 +111,8 @@ PROBE_HOOK(header, STAGE_HEADER)
 PROBE_HOOK(body, STAGE_BODY)
 PROBE_HOOK(eom, STAGE_EOM)
 
-/* "probe2" is the same layer marked inbound (skipped for customers). */
+/* "probe" may be told action = discard; "probe2" is the same layer marked
+ * inbound (skipped for customers), without discard. */
 #define PROBE_DESC(layer_name, layer_flags)                                                        \
     {                                                                                              \
         .name = layer_name, .flags = layer_flags, .default_action = LA_REJECT,                     \
@@ -115,7 +120,7 @@ PROBE_HOOK(eom, STAGE_EOM)
         .hooks = {probe_connect, probe_helo,   probe_auth, probe_mail, probe_rcpt,                 \
                   probe_data,    probe_header, probe_body, probe_eom},                             \
     }
-static const struct layer_desc layer_probe = PROBE_DESC("probe", 0);
+static const struct layer_desc layer_probe = PROBE_DESC("probe", LAYER_DISCARD);
 static const struct layer_desc layer_probe2 = PROBE_DESC("probe2", LAYER_INBOUND);
 
 /* the real layers, from the one list, then the probes */

@@ -402,6 +402,63 @@ static void test_data_phase_verdict_sticks_until_reset(void)
     policy_engine_unref(e);
 }
 
+static void test_action_discard_accepts_and_drops_at_eom(void)
+{
+    policy_engine *e = engine("[probe]\nstage = eom\naction = discard\ncode = 554\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    policy_rcpt(s, "<x@y>");
+    policy_data(s);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_DISCARD);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->action, POLICY_DISCARD);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 250);
+    CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->xcode, "2.0.0");
+    CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->layer, "probe");
+    CU_ASSERT_TRUE(test_log_has("stage=eom action=discard"));
+    policy_reset(s);
+    CU_ASSERT_EQUAL(policy_mail(s, "<a@b>"), POLICY_CONTINUE);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_action_discard_rejects_before_eom_and_what_is_not_a_detection(void)
+{
+    policy_engine *e = engine("[probe]\nstage = rcpt\naction = discard\n");
+    policy_session *s = envelope(e, "192.0.2.10");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<x@y>"), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 550);
+    policy_session_free(s);
+    policy_engine_unref(e);
+
+    e = engine("[probe]\nstage = eom\naction = discard\ncode = 552\nno_discard = yes\n");
+    s = envelope(e, "192.0.2.10");
+    policy_rcpt(s, "<x@y>");
+    policy_data(s);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_REJECT);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 552);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_action_discard_only_where_the_layer_allows_it(void)
+{
+    CU_ASSERT_PTR_NULL(test_engine("[probe2]\naction = discard\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[probe2] action: expected reject, tempfail, tag, warn or off, got 'discard'"));
+    CU_ASSERT_PTR_NULL(test_engine("[regex]\naction = discard\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[regex] action: expected reject"));
+    policy_engine *e = engine("[probe]\nstage = eom\n[probe2]\nstage = eom\n");
+    policy_session *s = policy_session_new(e, "192.0.2.10", NULL);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_PROBE", "discard"), 0);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_PROBE2", "discard"), -1);
+    CU_ASSERT_EQUAL(policy_session_setvar(s, "POLICY_REGEX", "discard"), -1);
+    policy_connect(s);
+    policy_mail(s, "<a@b>");
+    policy_rcpt(s, "<x@y>");
+    policy_data(s);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_DISCARD);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 static void test_disconnect_closes_the_session(void)
 {
     policy_engine *e = engine("[probe]\nstage = rcpt\ndisconnect = yes\n");
@@ -744,6 +801,9 @@ int suite_session(void)
     CU_ADD_TEST(s, test_on_error_tempfail_defers_and_accept_goes_on);
     CU_ADD_TEST(s, test_accept_skips_the_rest_of_the_transaction);
     CU_ADD_TEST(s, test_data_phase_verdict_sticks_until_reset);
+    CU_ADD_TEST(s, test_action_discard_accepts_and_drops_at_eom);
+    CU_ADD_TEST(s, test_action_discard_rejects_before_eom_and_what_is_not_a_detection);
+    CU_ADD_TEST(s, test_action_discard_only_where_the_layer_allows_it);
     CU_ADD_TEST(s, test_disconnect_closes_the_session);
     CU_ADD_TEST(s, test_policy_layer_variable_overrides_action);
     CU_ADD_TEST(s, test_policy_layers_variable_narrows_the_run);
