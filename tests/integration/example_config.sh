@@ -16,7 +16,8 @@ tcprules "$T/tcp.smtp.cdb" "$T/tcp.tmp" < "$T/tcp.smtp"
 printf 'u@mail.example.com\n@example.net\nu@example.com\n' > "$T/recipients.txt"
 "$P" makemap "$T/recipients.txt" "$T/recipients.cdb"
 sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" \
-    -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" "$EX" > "$T/policy.conf"
+    -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" \
+    -e "s|unix:/var/run/clamav/clamd.ctl|unix:$T/clamd.ctl|" "$EX" > "$T/policy.conf"
 
 # the DNS layers are tested against real servers in dns.sh and spf.sh;
 # here (no DNS server at all) they are switched off per client
@@ -36,6 +37,10 @@ same "the example refuses an unknown local recipient" 1 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt nobody@example.com)"
 same "the example reaches user-ext@ through user@" 0 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u-news@example.com)"
+printf 'From: a@example.org\nSubject: hello\n\nhi\n' > "$T/msg"
+same "the example's [virus] layer defers a message when clamd does not answer (on_error = tempfail)" \
+    "2|eom tempfail 451 4.3.0 virus virus scanner unavailable, try again later" \
+    "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@mail.example.com "$T/msg")|$(grep '^eom' "$T/out" | tr '\t' ' ')"
 NODNS=()
 same "the example's DNS layers defer (on_error = tempfail) when no DNS server answers" 2 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@mail.example.com)"
