@@ -406,9 +406,9 @@ static void part_name(const struct mime_part *p, char buf[64])
 /* ------------------------------------------------------------ content events */
 
 /* clamd_misses - clamd reads the raw message with its own mail parser,
- * which does not decode quoted-printable (an attachment written that way
- * scans clean) nor, then, what an encoded container holds: those parts go
- * to it decoded, beside the message. */
+ * which does not decode quoted-printable byte for byte (a signature on a
+ * whole file misses the attachment it gives), nor, then, what an encoded
+ * container holds: those parts go to it decoded, beside the message. */
 static int clamd_misses(const struct mime_part *p)
 {
     for (const struct mime_part *q = p; q; q = q->up)

@@ -22,6 +22,7 @@ static const struct {
     {"files", suite_files},         {"message", suite_message},
     {"store", suite_store},         {"p0f", suite_p0f},
     {"scanners", suite_scanners},
+    {"virus", suite_virus},
 };
 
 int main(int argc, char **argv)
