@@ -54,7 +54,7 @@ struct virus_cfg {
     uint64_t max_size; /* a bigger message is not scanned: too_big decides */
     uint64_t max_scansize, max_filesize;
     unsigned long max_recursion, max_files, max_scantime_ms;
-    int archives, heuristics, pua;
+    int archives, heuristics, pua, cache;
     enum unseen encrypted, too_big;
     int scan_customers, scanned_header;
     /* what load() made of them */
@@ -125,6 +125,7 @@ static void virus_cfg_defaults(void *cfg)
     c->max_size = DEFAULT_MAX_SIZE;
     c->archives = 1;
     c->heuristics = 1;
+    c->cache = 1;
     c->encrypted = UNSEEN_ACCEPT;
     c->too_big = UNSEEN_ACCEPT;
     c->scan_customers = 1;
@@ -239,6 +240,8 @@ static int virus_cfg_set(void *cfg, const char *key, const char *v, struct cfg_e
         return cfg_set_bool(v, &c->heuristics, err);
     if (!strcmp(key, "pua"))
         return cfg_set_bool(v, &c->pua, err);
+    if (!strcmp(key, "cache"))
+        return cfg_set_bool(v, &c->cache, err);
     if (!strcmp(key, "encrypted"))
         return set_unseen(v, &c->encrypted, err);
     if (!strcmp(key, "too_big"))
@@ -265,6 +268,7 @@ static void load_engine(struct virus_cfg *c, const policy_engine *e)
         .max_files = (unsigned)c->max_files,
         .max_scantime_ms = (unsigned)c->max_scantime_ms,
         .pua = c->pua,
+        .no_cache = !c->cache,
         .tmpdir = c->tmpdir ? c->tmpdir : g->tmpdir,
     };
     char err[sizeof(c->load_err)];
@@ -550,8 +554,11 @@ static void virus_part_end(policy_session *s, const void *cfg, const struct mime
     }
     if (!c->engine)
         return; /* the error is noted once, at end of message */
+    /* with mail parsing: ClamAV then parses a part that is itself a message
+     * (an attached .eml) and the data: URIs of an HTML part; a part of any
+     * other kind is scanned as it is */
     struct virus_result r;
-    scan_spool(c, c->opts & ~(unsigned)CLAMAV_MAIL, t->sp, &r);
+    scan_spool(c, c->opts | CLAMAV_MAIL, t->sp, &r);
     note(&st->f, &r, t->name);
 }
 
