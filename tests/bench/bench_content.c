@@ -3,7 +3,10 @@
  * messages: each message (a file of the list) goes to a fork+exec of the
  * wrapper at fd 0, the envelope on a pipe at fd 1, in front of the same
  * stand-in queue.  Rounds interleave the wrappers; the median of each is
- * reported, and its ratio to the first (the anchor).
+ * reported, and its ratio to the first (the anchor).  Besides the wall
+ * time, the CPU time of the wrapper and everything it ran (the children's
+ * rusage), plus that of a server they use (BENCH_SERVER_PID, e.g. clamd,
+ * from /proc): on a shared machine the wall time is noise, the CPU is not.
  *
  *   bench_content LIST ROUNDS NAME=WRAPPER...
  *   (POLICY_QMAILQUEUE and POLICY_CONFIG in the environment)
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +47,15 @@ static int run_one(const char *wrapper, const char *path)
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
         return -1;
     return WEXITSTATUS(st);
+}
+
+/* children_cpu_ms - user + system time of the children waited for so far. */
+static double children_cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
 }
 
 static int cmp(const void *a, const void *b)
@@ -77,27 +90,37 @@ int main(int argc, char **argv)
         return 1;
     }
     double *t = calloc((size_t)(nw * rounds), sizeof(double));
+    double *cpu = calloc((size_t)(nw * rounds), sizeof(double));
+    const char *sp = getenv("BENCH_SERVER_PID");
+    int server = sp ? atoi(sp) : 0;
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < nw; w++) {
             const char *wrapper = strchr(argv[3 + w], '=') + 1;
-            double t0 = bench_now();
+            double t0 = bench_now(), c0 = children_cpu_ms() + bench_proc_cpu_ms(server);
             for (size_t i = 0; i < n; i++)
                 if (run_one(wrapper, paths[i]) < 0) {
                     fprintf(stderr, "bench_content: %s failed on %s\n", wrapper, paths[i]);
                     return 1;
                 }
             t[w * rounds + r] = (bench_now() - t0) / (double)n * 1e6;
+            cpu[w * rounds + r] =
+                (children_cpu_ms() + bench_proc_cpu_ms(server) - c0) / (double)n * 1e3;
         }
     printf("bench_content: %zu messages (%.1f KB on average), median of %d interleaved rounds\n",
            n, (double)bytes / (double)n / 1024.0, rounds);
-    double anchor = 0;
+    double anchor = 0, canchor = 0;
+    printf("  %-44s %14s %8s %14s %8s\n", "", "wall", "", server ? "CPU (+server)" : "CPU", "");
     for (int w = 0; w < nw; w++) {
         qsort(t + w * rounds, (size_t)rounds, sizeof(double), cmp);
-        double med = t[w * rounds + rounds / 2];
-        if (w == 0)
+        qsort(cpu + w * rounds, (size_t)rounds, sizeof(double), cmp);
+        double med = t[w * rounds + rounds / 2], cmed = cpu[w * rounds + rounds / 2];
+        if (w == 0) {
             anchor = med;
+            canchor = cmed > 0 ? cmed : 1;
+        }
         int len = (int)(strchr(argv[3 + w], '=') - argv[3 + w]);
-        printf("  %-44.*s %8.1f us/message  (%.2fx)\n", len, argv[3 + w], med, med / anchor);
+        printf("  %-44.*s %8.1f us/msg (%5.2fx) %8.1f us/msg (%5.2fx)\n", len, argv[3 + w], med,
+               med / anchor, cmed, cmed / canchor);
     }
     return 0;
 }

@@ -201,21 +201,7 @@ static int clamd_pid;
 /* clamd_cpu_ms - clamd's user + system time so far (0 when unknown). */
 static double clamd_cpu_ms(void)
 {
-    if (clamd_pid <= 0)
-        return 0;
-    char path[64], line[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", clamd_pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    size_t n = fread(line, 1, sizeof(line) - 1, fp);
-    fclose(fp);
-    line[n] = '\0';
-    const char *p = strrchr(line, ')'); /* the name may hold blanks */
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    return bench_proc_cpu_ms(clamd_pid);
 }
 
 static double thread_cpu_ms(void)
