@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-integration.sh BUILD_DIR [NAME...] - run every tests/integration/*.sh
-# (or only those NAMEs, e.g. "dns" or "dns.sh") inside a private network
+# but those marked "# run: on its own" (or only those NAMEs, e.g. "dns" or
+# "dns.sh", marked or not) inside a private network
 # namespace (loopback only, a resolv.conf that points at 127.0.0.1), sum
 # their results and print "N passed, N failed".
 set -u
@@ -36,6 +37,8 @@ scripts=()
 if [ $# -eq 0 ]; then
     for t in "$HERE"/integration/*.sh; do
         case "$(basename "$t")" in lib.sh | *_lib.sh) continue ;; esac
+        # scripts marked "# run: on its own" (minutes long) run only when named
+        grep -q '^# run: on its own$' "$t" && continue
         scripts+=("$t")
     done
 else
