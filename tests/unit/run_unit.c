@@ -18,7 +18,7 @@ static const struct {
     {"tcprules", suite_tcprules}, {"recipients", suite_recipients}, {"botnet", suite_botnet},
     {"dns", suite_dns},           {"mime", suite_mime},
     {"files", suite_files},        {"message", suite_message},
-    {"store", suite_store},       {"p0f", suite_p0f},
+    {"store", suite_store},       {"p0f", suite_p0f},         {"metrics", suite_metrics},
 };
 
 int main(int argc, char **argv)
