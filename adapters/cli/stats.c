@@ -477,25 +477,18 @@ static void read_export(struct stats *st, const struct opts *o, FILE *fp, char *
     }
 }
 
-/* read_log - one file of syslog lines (or the daemon's stderr), or a
- * journal export, told apart by the first line. */
-static int read_log(struct stats *st, const struct opts *o, const char *path)
+int stats_read(struct stats *st, time_t since, time_t now, FILE *fp)
 {
-    FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    const struct opts o = {since, now};
     char *buf = malloc(LINE_MAX_);
-    if (!fp || !buf) {
-        fprintf(stderr, "policyctl: %s: %s\n", path, strerror(errno));
-        free(buf);
-        if (fp && fp != stdin)
-            fclose(fp);
+    if (!buf)
         return -1;
-    }
     st->files++;
     int c = getc(fp);
     if (c != EOF)
         ungetc(c, fp);
     if (c == '_') { /* __CURSOR=, the first field of every exported entry */
-        read_export(st, o, fp, buf);
+        read_export(st, &o, fp, buf);
     } else {
         while (fgets(buf, LINE_MAX_, fp)) {
             size_t len = strlen(buf);
@@ -508,16 +501,35 @@ static int read_log(struct stats *st, const struct opts *o, const char *path)
             st->lines++;
             if (len && buf[len - 1] == '\n')
                 buf[--len] = '\0';
-            take(st, o, buf, syslog_time(buf, o->now));
+            take(st, &o, buf, syslog_time(buf, now));
         }
     }
-    int bad = ferror(fp);
-    if (bad)
-        fprintf(stderr, "policyctl: %s: read error\n", path);
     free(buf);
+    return ferror(fp) ? -1 : 0;
+}
+
+/* read_log - one file (or standard input for "-"). */
+static int read_log(struct stats *st, const struct opts *o, const char *path)
+{
+    FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!fp) {
+        fprintf(stderr, "policyctl: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int bad = stats_read(st, o->since, o->now, fp);
+    if (bad)
+        fprintf(stderr, "policyctl: %s: cannot read it\n", path);
     if (fp != stdin)
         fclose(fp);
-    return bad ? -1 : 0;
+    return bad;
+}
+
+void stats_free(struct stats *st)
+{
+    struct tally *t[] = {&st->action,  &st->layer_action, &st->stage_action, &st->hour,
+                         &st->clients, &st->senders,      &st->recipients,   &st->zones};
+    for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
+        tally_free(t[i]);
 }
 
 /* ------------------------------------------------------------ the store's counters */
@@ -699,10 +711,7 @@ int cmd_stats(int argc, char **argv)
             status = 73;
         }
     }
-    struct tally *t[] = {&st->action,  &st->layer_action, &st->stage_action, &st->hour,
-                         &st->clients, &st->senders,      &st->recipients,   &st->zones};
-    for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
-        tally_free(t[i]);
+    stats_free(st);
     free(st);
     return status;
 }

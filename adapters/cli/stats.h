@@ -72,6 +72,13 @@ void stats_text(const struct stats *st, FILE *out, size_t top);
 /* stats_html - one self-contained page with the same numbers; 0 or -1. */
 int stats_html(const struct stats *st, FILE *out, size_t top);
 
+/* stats_read - add up the decision lines of fp (syslog lines or a journal
+ * export); since 0 or a unix time, now for the year of syslog lines.
+ * 0, or -1 on a read error (or no memory). */
+int stats_read(struct stats *st, time_t since, time_t now, FILE *fp);
+/* stats_free - what the tallies hold (not st itself). */
+void stats_free(struct stats *st);
+
 /* cmd_stats - `policyctl stats ...` (argv[0] is "stats"); an exit status. */
 int cmd_stats(int argc, char **argv);
 
