@@ -361,7 +361,7 @@ static void child_log(int level, const char *line, void *ctx)
 static void test_store_metrics_exact_across_processes(void)
 {
     char err[512];
-    /* the store's file exists before the processes start (see the report) */
+    /* the store's file exists before the processes start */
     policy_engine *e = engine(store_conf("m2"));
     sessions(e, 1);
     policy_engine_unref(e);
@@ -373,6 +373,10 @@ static void test_store_metrics_exact_across_processes(void)
             policy_engine *ce = open_conf(store_conf("m2"), err2, sizeof(err2));
             if (!ce)
                 _exit(2);
+            if (!ce->store || !ce->metrics_on) {
+                fprintf(stderr, "\n  child: an engine that counts nothing (%s)\n", ce->path);
+                _exit(4); /* its sessions would be missing without an error */
+            }
             policy_engine_set_log(ce, child_log, NULL);
             sessions(ce, 20);
             policy_engine_unref(ce);
