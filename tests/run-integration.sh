@@ -27,6 +27,12 @@ if [ -z "${POLICY_IN_NETNS:-}" ]; then
         sh "$HERE/sendmail-root.sh" "$B" > /dev/null ||
             echo "run-integration: no private Sendmail (tests/sendmail-root.sh failed): sendmail.sh will fail"
     done
+    # stats.sh drives Debian's chromium with playwright-core from npm
+    for n in "${@:-stats}"; do
+        [ "${n%.sh}" = stats ] || continue
+        sh "$HERE/playwright-fetch.sh" "$B" ||
+            echo "run-integration: no playwright-core (tests/playwright-fetch.sh failed): stats.sh will fail"
+    done
     POLICY_IN_NETNS=1 unshare --net --mount --propagation private -- sh -c \
         'ip link set lo up && mount --bind "$1/resolv.conf" /etc/resolv.conf &&
          mount --bind "$1/hosts" /etc/hosts && shift && exec bash "$@"' ns "$T" "$0" "$B" "$@"
