@@ -3,10 +3,10 @@
  * messages: each message (a file of the list) goes to a fork+exec of the
  * wrapper at fd 0, the envelope on a pipe at fd 1, in front of the same
  * stand-in queue.  Rounds interleave the wrappers; the median of each is
- * reported, and its ratio to the first (the anchor).  Besides the wall
- * time, the CPU time of the wrapper and everything it ran (the children's
- * rusage), plus that of a server they use (BENCH_SERVER_PID, e.g. clamd,
- * from /proc): on a shared machine the wall time is noise, the CPU is not.
+ * reported, and its ratio to the first (the anchor): the CPU time of the
+ * wrapper and everything it runs (the figure to quote on a shared,
+ * loaded machine) plus, when BENCH_SERVER_PID names a server they use
+ * (clamd), that server's CPU time (from /proc), and the wall time.
  *
  *   bench_content LIST ROUNDS NAME=WRAPPER...
  *   (POLICY_QMAILQUEUE and POLICY_CONFIG in the environment)
@@ -49,13 +49,13 @@ static int run_one(const char *wrapper, const char *path)
     return WEXITSTATUS(st);
 }
 
-/* children_cpu_ms - user + system time of the children waited for so far. */
-static double children_cpu_ms(void)
+/* children_cpu - user + system seconds of the waited-for children so far. */
+static double children_cpu(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_CHILDREN, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int cmp(const void *a, const void *b)
@@ -90,37 +90,36 @@ int main(int argc, char **argv)
         return 1;
     }
     double *t = calloc((size_t)(nw * rounds), sizeof(double));
-    double *cpu = calloc((size_t)(nw * rounds), sizeof(double));
+    double *c = calloc((size_t)(nw * rounds), sizeof(double));
     const char *sp = getenv("BENCH_SERVER_PID");
     int server = sp ? atoi(sp) : 0;
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < nw; w++) {
             const char *wrapper = strchr(argv[3 + w], '=') + 1;
-            double t0 = bench_now(), c0 = children_cpu_ms() + bench_proc_cpu_ms(server);
+            double t0 = bench_now(), c0 = children_cpu() + bench_proc_cpu_ms(server) / 1e3;
             for (size_t i = 0; i < n; i++)
                 if (run_one(wrapper, paths[i]) < 0) {
                     fprintf(stderr, "bench_content: %s failed on %s\n", wrapper, paths[i]);
                     return 1;
                 }
             t[w * rounds + r] = (bench_now() - t0) / (double)n * 1e6;
-            cpu[w * rounds + r] =
-                (children_cpu_ms() + bench_proc_cpu_ms(server) - c0) / (double)n * 1e3;
+            c[w * rounds + r] =
+                (children_cpu() + bench_proc_cpu_ms(server) / 1e3 - c0) / (double)n * 1e6;
         }
     printf("bench_content: %zu messages (%.1f KB on average), median of %d interleaved rounds\n",
            n, (double)bytes / (double)n / 1024.0, rounds);
     double anchor = 0, canchor = 0;
-    printf("  %-44s %14s %8s %14s %8s\n", "", "wall", "", server ? "CPU (+server)" : "CPU", "");
+    printf("  %-44s %14s %16s\n", "", server ? "CPU+server us/msg" : "CPU us/message",
+           "wall us/message");
     for (int w = 0; w < nw; w++) {
         qsort(t + w * rounds, (size_t)rounds, sizeof(double), cmp);
-        qsort(cpu + w * rounds, (size_t)rounds, sizeof(double), cmp);
-        double med = t[w * rounds + rounds / 2], cmed = cpu[w * rounds + rounds / 2];
-        if (w == 0) {
-            anchor = med;
-            canchor = cmed > 0 ? cmed : 1;
-        }
+        qsort(c + w * rounds, (size_t)rounds, sizeof(double), cmp);
+        double med = t[w * rounds + rounds / 2], cmed = c[w * rounds + rounds / 2];
+        if (w == 0)
+            anchor = med, canchor = cmed;
         int len = (int)(strchr(argv[3 + w], '=') - argv[3 + w]);
-        printf("  %-44.*s %8.1f us/msg (%5.2fx) %8.1f us/msg (%5.2fx)\n", len, argv[3 + w], med,
-               med / anchor, cmed, cmed / canchor);
+        printf("  %-44.*s %8.1f (%.2fx) %9.1f (%.2fx)\n", len, argv[3 + w], cmed, cmed / canchor,
+               med, med / anchor);
     }
     return 0;
 }

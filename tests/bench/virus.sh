@@ -98,9 +98,9 @@ POLICY_CONFIG="$T/pq.conf" POLICY_QMAILQUEUE="$B/tests/tools/qq_record" QQ_DIR="
     "policy-queue + clamd=$B/adapters/qmail-queue/policy-queue" \
     "clamdscan - per message=$B/tests/bench/clamdscan_queue" \
     "ripmime + clamdscan (simscan's way)=$B/tests/bench/ripmime_clamdscan_queue" | tee "$T/pq.out"
-awk '/policy-queue \+ clamd/ { pw = $(NF-5); pc = $(NF-2) }
-     /simscan/ { sw = $(NF-5); sc = $(NF-2) }
-     /clamdscan - per/ { dw = $(NF-5); dc = $(NF-2) }
+awk '/policy-queue \+ clamd/ { pw = $(NF-1); pc = $(NF-3) }
+     /simscan/ { sw = $(NF-1); sc = $(NF-3) }
+     /clamdscan - per/ { dw = $(NF-1); dc = $(NF-3) }
      END { printf "  ripmime+clamdscan / policy-queue+clamd: %.1fx wall, %.1fx CPU (target >= 3)\n", sw / pw, sc / pc;
            printf "  clamdscan - / policy-queue+clamd:       %.1fx wall, %.1fx CPU\n", dw / pw, dc / pc }' "$T/pq.out"
 

@@ -20,5 +20,6 @@ int suite_store(void);
 int suite_p0f(void);
 int suite_scanners(void);
 int suite_virus(void);
+int suite_metrics(void);
 
 #endif
