@@ -123,6 +123,11 @@ needs_libs libpolicy0 "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libpol
 needs_libs policy-milter /usr/sbin/policy-milter
 needs_libs policy-tools /usr/bin/policyctl
 needs_libs policy-tools /usr/sbin/policy-queue
+# libclamav is loaded with dlopen(): not a NEEDED entry, a Recommends
+so=$(grep -aoE 'libclamav\.so\.[0-9]+' "$T/x-libpolicy0/usr/lib/"*/libpolicy.so.0 | sort -u)
+same "libpolicy0 recommends the package of the libclamav it loads with dlopen() ($so)" \
+    "$(owner_of "$(ldconfig -p | awk -v l="$so" '$1 == l {print $NF; exit}')")" \
+    "$(dpkg-deb -f "$(deb libpolicy0)" Recommends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep '^libclamav')"
 same "libpolicy0 holds the library and nothing else" \
     "libpolicy.so.0 libpolicy.so.0.1.0" \
     "$(dpkg-deb -c "$(deb libpolicy0)" | awk '{print $6}' | grep -v '/$' | grep -v '^./usr/share/doc/' |
