@@ -85,3 +85,9 @@ if [ "$(id -u)" = 0 ] && command -v clamd >/dev/null && [ -d /usr/share/clamav-t
 else
     echo "virus-scan benchmark skipped: needs root, clamd and clamav-testfiles (scripts/install-deps.sh)"
 fi
+echo
+if [ "$(id -u)" = 0 ] && command -v clamd >/dev/null && [ -d /usr/share/clamav-testfiles ]; then
+    bash "$(dirname "$0")/virus.sh" "$B" "${VIRUS_BENCH_ROUNDS:-3}" "${VIRUS_BENCH_MESSAGES:-200}"
+else
+    echo "virus layer benchmark skipped: needs root, clamd and clamav-testfiles (scripts/install-deps.sh)"
+fi

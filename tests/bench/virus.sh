@@ -1,8 +1,9 @@
 #!/bin/bash
-# virus.sh BUILD_DIR [ROUNDS] - what virus scanning costs per message, side
-# by side in one run on the same messages (200 of the SpamAssassin corpus,
-# or 200 generated 10 KB messages when it is not fetched, plus the 44 files
-# of clamav-testfiles as base64 attachments), the signatures of
+# virus.sh BUILD_DIR [ROUNDS] [MESSAGES] - what virus scanning costs per
+# message, side by side in one run on the same messages (MESSAGES, 200 by
+# default, of the SpamAssassin corpus, or as many generated 10 KB messages
+# when it is not fetched, plus the 44 files of clamav-testfiles as base64
+# attachments), the signatures of
 # tests/integration/scanners/sigs.sh, a private clamd (DisableCache: every
 # scan costs what a new message costs):
 #   1. QMAILQUEUE wrappers, one process per message as qmail runs them
@@ -14,14 +15,15 @@
 #      clamdscan.
 #   2. a private Postfix with policy-milter + libclamav in process (cache
 #      off) against the do-nothing null_milter and no milter: messages per
-#      second (8 sessions), then 200 clean 10 KB messages one at a time:
+#      second (8 sessions), then MESSAGES clean 10 KB messages one at a time:
 #      the time per message and the milter's CPU per message.  Target: the
 #      in-process milter adds under 2 ms per clean 10 KB message over the
 #      null milter.
 # Runs itself inside a private network namespace (root).
 set -eu
-B=$(cd "${1:?usage: virus.sh BUILD_DIR [ROUNDS]}" && pwd)
+B=$(cd "${1:?usage: virus.sh BUILD_DIR [ROUNDS] [MESSAGES]}" && pwd)
 R=${2:-3}
+N=${3:-200}
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ -z "${POLICY_IN_NETNS:-}" ]; then
     exec env POLICY_IN_NETNS=1 unshare --net -- sh -c 'ip link set lo up && exec bash "$@"' ns "$0" "$@"
@@ -59,13 +61,13 @@ done
 
 # ---- the messages
 "$PY" "$HERE/../integration/virus/make.py" "$T/v" > /dev/null
-"$PY" - "$T/c10k" <<'PY'
+"$PY" - "$T/c10k" "$N" <<'PY'
 import base64, os, random, sys
 out = sys.argv[1]
 os.makedirs(out)
 rnd = random.Random(7)
 words = "meeting invoice tomorrow project report please attached thanks review budget".split()
-for i in range(200):
+for i in range(int(sys.argv[2])):
     text = " ".join(rnd.choice(words) for _ in range(300))
     att = base64.encodebytes(bytes(rnd.getrandbits(8) for _ in range(6000))).decode()
     with open("%s/c10k-%03d.eml" % (out, i), "w") as f:
@@ -78,11 +80,11 @@ for i in range(200):
 PY
 C=$(sh "$HERE/../../scripts/fetch-corpus.sh" --where 2>/dev/null)/spam-assassin
 if [ -f "$C/.complete" ]; then
-    find "$C/easy-ham-1" "$C/spam-1" -type f | sort | awk 'NR % 10 == 0' | head -200 > "$T/list"
-    what="200 corpus messages"
+    find "$C/easy-ham-1" "$C/spam-1" -type f | sort | awk 'NR % 10 == 0' | head -"$N" > "$T/list"
+    what="$N corpus messages"
 else
     ls "$T"/c10k/*.eml > "$T/list"
-    what="200 generated 10 KB messages (corpus not fetched)"
+    what="$N generated 10 KB messages (corpus not fetched)"
 fi
 awk -F'\t' '$1 ~ /^b64\./ { print $1 }' "$T/v/cases" | sed "s|^|$T/v/|; s|\$|.eml|" >> "$T/list"
 infected=$(grep -c "/b64\." "$T/list")
@@ -180,7 +182,7 @@ done
 ln=$(echo "${LAT[null]}" | median); lp=$(echo "${LAT[policy]}" | median)
 cn=$(echo "${LCPU[null]}" | median); cp=$(echo "${LCPU[policy]}" | median)
 echo
-echo "200 clean 10 KB messages one at a time, median of $R interleaved rounds (per message):"
+echo "$N clean 10 KB messages one at a time, median of $R interleaved rounds (per message):"
 printf '  %-36s %8s ms  %8s ms CPU\n' "null_milter" "$ln" "$cn"
 printf '  %-36s %8s ms  %8s ms CPU\n' "policy-milter + libclamav in process" "$lp" "$cp"
 awk -v a="$lp" -v b="$ln" -v c="$cp" -v d="$cn" 'BEGIN {
