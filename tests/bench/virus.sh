@@ -115,7 +115,8 @@ POLPID=$!
 SINK=$BASE
 sink_start "$T/sink" "$SINK"
 pf_setup "$T/pf" $((BASE + 10)) "$SINK" ""
-postconf -c "$T/pf/conf" -e "message_size_limit = 100000000"
+postconf -c "$T/pf/conf" -e "message_size_limit = 100000000" "smtpd_soft_error_limit = 100000" \
+    "smtpd_hard_error_limit = 100000"
 names="none null policy"
 milters=("" "unix:$T/null.sock" "unix:$T/policy.sock")
 i=0
