@@ -9,7 +9,9 @@
  *   otherwise: the message copied to a work file and streamed to clamd by
  *   `clamdscan -` (INSTREAM), as a per-message script would.
  *
- * clamdscan reads $CLAMDSCAN_CONF (the benchmark's clamd.conf).  Exit 31
+ * The work directory is made in $TMPDIR (else /tmp), as the benchmark's
+ * other ways unpack there too.  clamdscan reads $CLAMDSCAN_CONF (the
+ * benchmark's clamd.conf).  Exit 31
  * when clamdscan finds a virus, 71 when it fails, else the queue's status.
  */
 #include <fcntl.h>
@@ -43,7 +45,9 @@ static int run(char *const argv[], int in, int queue)
 int main(void)
 {
     const char *q = getenv("POLICY_QMAILQUEUE"), *conf = getenv("CLAMDSCAN_CONF");
-    char work[] = "/tmp/clamdscan-queue.XXXXXX", msg[64], dir[64], buf[65536], cf[4200];
+    const char *tmp = getenv("TMPDIR");
+    char work[4096], msg[4200], dir[4200], buf[65536], cf[4200];
+    snprintf(work, sizeof(work), "%s/clamdscan-queue.XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!q || !conf || !mkdtemp(work))
         return 71;
     snprintf(msg, sizeof(msg), "%s/msg", work);
