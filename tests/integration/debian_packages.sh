@@ -46,6 +46,7 @@ done
 if [ -n "$missing" ] || [ "$(id -u)" -ne 0 ]; then
     notok "tools for the package test (root; run scripts/install-deps.sh)" "missing:$missing"
     finish
+    exit 1 # stop here: what follows needs this step
 fi
 present=""
 for p in "${PKGS[@]}"; do installed "$p" && present="$present $p"; done
@@ -56,6 +57,7 @@ if [ -n "$present" ]; then
     notok "this machine has none of what the packages install (the test would purge it)" \
         "already here:$present"
     finish
+    exit 1 # stop here: what follows needs this step
 fi
 ok "this machine has none of what the packages install"
 
@@ -69,6 +71,7 @@ fi
 if ! (cd "$T/src" && dpkg-checkbuilddeps) >"$T/builddeps.log" 2>&1; then
     notok "the build dependencies of debian/control are installed" "$(cat "$T/builddeps.log")"
     finish
+    exit 1 # stop here: what follows needs this step
 fi
 ok "the build dependencies of debian/control are installed"
 start=$(date +%s)
@@ -78,6 +81,7 @@ else
     notok "dpkg-buildpackage -b -us -uc builds the packages" \
         "$(grep -A20 'dpkg-gensymbols: warning: some new symbols\|dpkg-gensymbols: error' "$T/build.log"; tail -25 "$T/build.log")"
     finish
+    exit 1 # stop here: what follows needs this step
 fi
 same "the build gives no compiler warning under Debian's flags (fortify, -O2)" "" \
     "$(grep -E '(warning|error):' "$T/build.log" | grep -E '\.[ch]:[0-9]+' | head -5)"
@@ -172,6 +176,7 @@ if "${APT[@]}" install --no-install-recommends \
 else
     notok "apt-get installs the four packages" "$(tail -15 "$T/install.log")"
     finish
+    exit 1 # stop here: what follows needs this step
 fi
 for p in "${PKGS[@]}"; do
     same "$p is installed" "ii " "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)"
@@ -231,6 +236,14 @@ argv() {
 USER_=$(unit User) GROUP_=$(unit Group) RD=$(unit RuntimeDirectory) RDMODE=$(unit RuntimeDirectoryMode)
 same "the unit runs as User=policy-milter Group=policy-milter" "policy-milter policy-milter" \
     "$USER_ $GROUP_"
+# the directory removed at exit: a name of its own under /run, never /run
+case $RD in
+'' | */* | . | ..)
+    notok "the unit's RuntimeDirectory is one plain name" "got '$RD'"
+    finish
+    exit 1
+    ;;
+esac
 RUNDIR=/run/$RD
 install -d -o "$USER_" -g "$GROUP_" -m "${RDMODE:-0755}" "$RUNDIR"
 AS_UNIT=(setpriv --reuid="$USER_" --regid="$GROUP_" --init-groups --no-new-privs --)
