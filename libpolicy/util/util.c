@@ -350,6 +350,31 @@ int cfg_parse_duration(const char *v, unsigned long *ms)
     return 0;
 }
 
+int cfg_parse_seconds(const char *v, unsigned long max, unsigned long *secs)
+{
+    char *end;
+    unsigned long n, mult;
+    if (!(*v >= '0' && *v <= '9'))
+        return -1;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno)
+        return -1;
+    if (!*end || !strcmp(end, "s"))
+        mult = 1;
+    else if (!strcmp(end, "m"))
+        mult = 60;
+    else if (!strcmp(end, "h"))
+        mult = 3600;
+    else if (!strcmp(end, "d"))
+        mult = 86400;
+    else
+        return -1;
+    if (n > max / mult)
+        return -1;
+    *secs = n * mult;
+    return 0;
+}
 
 int cfg_parse_size(const char *v, uint64_t max, uint64_t *out)
 {
