@@ -54,11 +54,14 @@ enum {
     G_TMPDIR,
     G_MESSAGE_SIZE_LIMIT,
     G_SPOOL_MEMORY,
-    G_STORE
+    G_STORE,
+    G_P0F,
+    G_P0F_TIMEOUT
 };
 static const char *const general_keys[] = {
     "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
-    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store"};
+    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store",
+    "p0f",          "p0f_timeout"};
 
 static const struct {
     const char *name;
@@ -184,6 +187,16 @@ static int general_set(struct parse *p, const char *key, const char *v)
         p->e->store = st;
         return set_string(&g->store, v, &p->err);
     }
+    case G_P0F: /* asked at every connection; p0f may start later than we do */
+        if (v[0] != '/' || strlen(v) > 107)
+            return cfg_fail(&p->err, "expected the absolute path of p0f's API socket (p0f -s), "
+                                     "at most 107 bytes, got '%s'", v);
+        return set_string(&g->p0f, v, &p->err);
+    case G_P0F_TIMEOUT:
+        if (cfg_parse_duration(v, &g->p0f_timeout_ms) || g->p0f_timeout_ms < 10 ||
+            g->p0f_timeout_ms > 10000)
+            return cfg_fail(&p->err, "expected a duration from 10ms to 10s, got '%s'", v);
+        return 0;
     }
     return cfg_fail(&p->err, "unknown key");
 }
@@ -418,6 +431,7 @@ static void general_defaults(struct general_cfg *g)
     g->message_size_limit = 50 * 1024 * 1024;
     g->spool_memory = 1024 * 1024;
     g->dns_timeout_ms = 5000;
+    g->p0f_timeout_ms = 500;
     g->log_level = LOG_INFO;
     g->log_facility = LOG_MAIL;
 }
@@ -443,6 +457,7 @@ static void engine_free(policy_engine *e)
     client_cfg_free(e->client);
     store_close(e->store);
     free(e->general.store);
+    free(e->general.p0f);
     free(e->general.tmpdir);
     free(e->general.dns_servers);
     free(e->general.tcprules);
@@ -646,6 +661,12 @@ const struct general_cfg *engine_general(const policy_engine *e)
 struct store *engine_store(const policy_engine *e)
 {
     return e->store;
+}
+
+int engine_layer_configured(const policy_engine *e, const struct layer_desc *d)
+{
+    int i = engine_layer_index(d);
+    return i >= 0 && e->layers[i].configured != 0;
 }
 
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)

@@ -94,6 +94,9 @@ void log_decision(policy_session *s, enum stage st, const char *layer, const cha
     const struct client *c = &s->client;
     kv(line, sizeof(line), &len, "ip", c->ip);
     kv(line, sizeof(line), &len, "host", *c->host ? c->host : "unknown");
+    client_os_note(s);
+    if (*c->os)
+        kv(line, sizeof(line), &len, "os", c->os);
     if (c->helo_given)
         kv(line, sizeof(line), &len, "helo", c->helo);
     if (c->authenticated)
