@@ -17,5 +17,7 @@ int suite_files(void);
 int suite_message(void);
 int suite_store(void);
 int suite_p0f(void);
+int suite_rate(void);
+int suite_greylist(void);
 
 #endif
