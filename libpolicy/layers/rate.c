@@ -72,6 +72,7 @@ struct rate_state {
     int idx[L_COUNT];      /* the operation of each limit counted this stage, -1 none */
     struct limit eff[L_COUNT];
     char who[POLICY_USER_MAX + 16]; /* outbound: whose limit ("user alice", "address 192.0.2.1") */
+    char in[80], net[96];            /* the client's keys: "i/IP", "i/NET/PREFIX" ("": not yet) */
     /* the transaction */
     int msg_counted; /* its message was counted (at its first RCPT) */
     int msg_over;    /* ... and was over a limit: every RCPT of it is refused */
@@ -222,9 +223,26 @@ static void net_text(const struct client *cl, const struct rate_cfg *c, char *ou
 static void count(struct rate_state *st, struct store_batch *b, int k, const char *base)
 {
     char key[STORE_KEY_MAX + 1];
-    int n = snprintf(key, sizeof(key), "%s/%c", base, lim_info[k].suffix);
-    if (n > 0 && (size_t)n < sizeof(key) && st->eff[k].count)
-        st->idx[k] = store_incr(b, key, (size_t)n, 1, (unsigned)st->eff[k].period);
+    size_t n = strlen(base);
+    if (!st->eff[k].count || n + 2 > STORE_KEY_MAX)
+        return;
+    memcpy(key, base, n);
+    key[n] = '/';
+    key[n + 1] = lim_info[k].suffix;
+    st->idx[k] = store_incr(b, key, n + 2, 1, (unsigned)st->eff[k].period);
+}
+
+/* client_keys - the client's key bases, made once per session (the
+ * network only when a network limit needs it). */
+static void client_keys(struct rate_state *st, const struct rate_cfg *c, const struct client *cl)
+{
+    if (!st->in[0])
+        snprintf(st->in, sizeof(st->in), "i/%s", cl->ip);
+    if (!st->net[0] && (st->eff[L_NET_CONN].count || st->eff[L_NET_MSG].count)) {
+        char net[80];
+        net_text(cl, c, net, sizeof(net));
+        snprintf(st->net, sizeof(st->net), "i/%s", net);
+    }
 }
 
 static void rate_queue(policy_session *s, const void *cfg, enum stage stg, struct store_batch *b)
@@ -232,7 +250,7 @@ static void rate_queue(policy_session *s, const void *cfg, enum stage stg, struc
     const struct rate_cfg *c = cfg;
     struct rate_state *st = state_of(s);
     const struct client *cl = session_client(s);
-    char base[POLICY_USER_MAX + 80], net[80];
+    char base[POLICY_USER_MAX + 80];
     for (int k = 0; k < L_COUNT; k++) {
         st->idx[k] = -1;
         st->eff[k] = effective(s, c, k);
@@ -240,17 +258,13 @@ static void rate_queue(policy_session *s, const void *cfg, enum stage stg, struc
     st->b = b;
     if (!b || (!cl->ip_valid && !cl->authenticated))
         return; /* no store (the hook says so), or nobody to count */
-    char netbase[96] = "";
-    snprintf(base, sizeof(base), "i/%s", cl->ip);
-    if (cl->ip_valid) {
-        net_text(cl, c, net, sizeof(net));
-        snprintf(netbase, sizeof(netbase), "i/%s", net);
-    }
+    if (cl->ip_valid)
+        client_keys(st, c, cl);
     if (stg == STAGE_CONNECT) {
         if (cl->customer)
             return; /* RELAYCLIENT or trusted: outbound limits count messages */
-        count(st, b, L_CONN, base);
-        count(st, b, L_NET_CONN, netbase);
+        count(st, b, L_CONN, st->in);
+        count(st, b, L_NET_CONN, st->net);
         return;
     }
     int first = !st->msg_counted;
@@ -271,10 +285,10 @@ static void rate_queue(policy_session *s, const void *cfg, enum stage stg, struc
     if (!cl->ip_valid)
         return;
     if (first) {
-        count(st, b, L_MSG, base);
-        count(st, b, L_NET_MSG, netbase);
+        count(st, b, L_MSG, st->in);
+        count(st, b, L_NET_MSG, st->net);
     }
-    count(st, b, L_RCPT, base);
+    count(st, b, L_RCPT, st->in);
 }
 
 /* period_text - "1h", "30m", "2d", "90s". */
