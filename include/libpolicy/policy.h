@@ -248,8 +248,9 @@ POLICY_API policy_action policy_early_talker(policy_session *s);
  * RFC 2920).  smtp-delay's antipipelining: with [botnet] antipipelining =
  * yes it is the same check as an early talker (remembered for RCPT, or
  * POLICY_DISCONNECT - 421 and close - with early_talker_drop or the
- * client's DROP_PRE_GREET); without it, nothing happens.  Once per
- * session is enough; later reports return POLICY_CONTINUE.
+ * client's DROP_PRE_GREET, and always once a recipient was accepted: at
+ * DATA no RCPT is left to refuse it at); without it, nothing happens.
+ * Once per session is enough; later reports return POLICY_CONTINUE.
  */
 POLICY_API policy_action policy_pipelining(policy_session *s);
 

@@ -334,7 +334,9 @@ static enum check botnet_connect(policy_session *s, const void *cfg, struct find
     if (cl->pipelined && c->antipipelining) {
         finding_set(f, 550, "5.5.1", "protocol error: command sent before the reply");
         finding_reason(f, "pipelining without PIPELINING");
-        f->no_delay = f->disconnect = dropping;
+        /* once recipients are accepted no RCPT is left to refuse it at
+         * (the client sent DATA and its message in one go): close now */
+        f->no_delay = f->disconnect = dropping || session_txn(s)->nrcpts > 0;
         return CHECK_MATCH;
     }
     if (!c->os_reject.n && !c->os_reject_dynamic.n)

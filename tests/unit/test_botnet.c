@@ -437,6 +437,16 @@ static void test_pipelining_without_pipelining_is_an_early_talker(void)
     CU_ASSERT_EQUAL(rcpt, POLICY_REJECT);
     CU_ASSERT_TRUE(test_log_has("reason=\"pipelining without PIPELINING\""));
     CU_ASSERT_EQUAL(pipelined(e, "DROP_PRE_GREET", &rcpt), POLICY_DISCONNECT);
+    /* at DATA, with recipients accepted, nothing is left to refuse: 421 */
+    policy_session *s = policy_session_new(e, "192.0.2.9", "mail.example.net");
+    policy_connect(s);
+    policy_helo(s, "client.example");
+    policy_mail(s, "<a@client.example>");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<user@localhost>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_pipelining(s), POLICY_DISCONNECT);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 421);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_DISCONNECT);
+    policy_session_free(s);
     policy_engine_unref(e);
     e = engine("[botnet]\n"); /* off unless asked for */
     CU_ASSERT_EQUAL(pipelined(e, NULL, &rcpt), POLICY_CONTINUE);
