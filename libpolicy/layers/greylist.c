@@ -9,10 +9,12 @@
  * spf_domains and passed SPF (the facts "spf" and "spf_domain") and
  * POLICY_GREYLIST=off skip it.
  *
- * Triplets live in the state store, read in the batch the core gathers at
- * RCPT (one transaction with the rate counters); a write follows only
- * when something changes (a new triplet, a first pass, a daily refresh).
- * A store that does not answer is this layer's ERROR (on_error).
+ * Triplets live in the state store.  Whether the client is allowlisted is
+ * read at connect, with the connection's other store questions; at RCPT
+ * the triplet is read and, if absent, added in the batch the core gathers
+ * (one transaction with the rate counters).  Another write follows only
+ * on a first pass (and a daily refresh of a passed triplet).  A store that
+ * does not answer is this layer's ERROR (on_error).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -40,11 +42,12 @@ struct greylist_cfg {
 };
 
 struct greylist_state {
-    struct store_batch *b; /* the core's batch of this RCPT */
-    int ia, it;            /* its operations: the client's passes, the triplet */
+    struct store_batch *b; /* the core's batch of this stage */
+    int ia, it, iadd;      /* its operations: the client's passes, the triplet, its add */
     int queued;            /* the triplet was asked about */
-    int awl;               /* the client is allowlisted (known for the session) */
+    enum { AWL_UNKNOWN = 0, AWL_NO, AWL_YES } awl; /* the client is allowlisted */
     struct store_batch *own; /* our writes */
+    char net[80];          /* the client's network, "192.0.2.0/24" ("": not yet) */
     char key[STORE_KEY_MAX + 1];
     size_t klen;
     char why[96]; /* an exemption, for the log */
@@ -185,22 +188,27 @@ static uint64_t fnv(const char *p, size_t n, uint64_t h)
 
 /* triplet_key - "t/NET/sender/recipient", lower case; a triplet too long
  * for a key is named by two hashes of it instead. */
-static size_t triplet_key(const struct client *cl, const struct greylist_cfg *c,
-                          const char *sender, const char *rcpt, char *out, size_t len)
+static size_t triplet_key(const char *net, const char *sender, const char *rcpt, char *out,
+                          size_t len)
 {
-    char net[80], buf[2 * POLICY_ADDR_MAX + 100];
-    net_text(cl, c, net, sizeof(net));
-    int n = snprintf(buf, sizeof(buf), "%s/%s/%s", net, *sender ? sender : "<>", rcpt);
-    if (n < 0)
-        return 0;
-    size_t bn = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    char buf[2 * POLICY_ADDR_MAX + 100];
+    const char *parts[3] = {net, *sender ? sender : "<>", rcpt};
+    size_t bn = 0;
+    for (int i = 0; i < 3; i++) { /* NET/sender/recipient, each bounded */
+        size_t n = strnlen(parts[i], POLICY_ADDR_MAX);
+        if (i)
+            buf[bn++] = '/';
+        memcpy(buf + bn, parts[i], n);
+        bn += n;
+    }
+    buf[bn] = '\0';
     str_lower(buf);
     if (bn + 2 < len && bn + 2 <= STORE_KEY_MAX) {
         memcpy(out, "t/", 2);
         memcpy(out + 2, buf, bn + 1);
         return bn + 2;
     }
-    n = snprintf(out, len, "t/%s/#%016llx%016llx", net,
+    int n = snprintf(out, len, "t/%s/#%016llx%016llx", net,
                  (unsigned long long)fnv(buf, bn, 0xcbf29ce484222325ULL),
                  (unsigned long long)fnv(buf, bn, 0x84222325cbf29ce4ULL));
     return n > 0 && (size_t)n < len ? (size_t)n : 0;
@@ -234,6 +242,12 @@ static void greylist_txn_reset(void *state)
     st->queued = 0;
 }
 
+/* awl_key - "a/IP": how many times the client's triplets passed. */
+static int awl_key(const struct client *cl, char *out, size_t len)
+{
+    return snprintf(out, len, "a/%s", cl->ip);
+}
+
 /* exempt - why this RCPT skips greylisting, or NULL. */
 static const char *exempt(policy_session *s, const struct greylist_cfg *c)
 {
@@ -258,28 +272,58 @@ static void greylist_queue(policy_session *s, const void *cfg, enum stage stg,
     struct greylist_state *st = state_of(s);
     const struct client *cl = session_client(s);
     const struct txn *t = session_txn(s);
-    (void)stg;
+    char k[80];
     st->b = b;
     st->queued = 0;
-    st->ia = st->it = -1;
+    st->ia = st->it = st->iadd = -1;
     st->why[0] = '\0';
-    if (!cl->ip_valid || !t->sender)
+    if (!cl->ip_valid)
+        return;
+    if (!c->auto_allowlist)
+        st->awl = AWL_NO;
+    if (stg == STAGE_CONNECT) { /* the session's first question: allowlisted? */
+        if (b && st->awl == AWL_UNKNOWN)
+            st->ia = store_get(b, k, (size_t)awl_key(cl, k, sizeof(k)));
+        return;
+    }
+    if (!t->sender)
         return;
     const char *why = exempt(s, c);
     if (why) {
         snprintf(st->why, sizeof(st->why), "%s", why);
         return;
     }
-    st->klen = triplet_key(cl, c, t->sender, t->rcpt ? t->rcpt : "", st->key, sizeof(st->key));
     st->queued = 1;
+    if (st->awl == AWL_YES)
+        return; /* nothing to ask */
+    if (!st->net[0])
+        net_text(cl, c, st->net, sizeof(st->net));
+    st->klen = triplet_key(st->net, t->sender, t->rcpt ? t->rcpt : "", st->key, sizeof(st->key));
     if (!b || !st->klen)
         return;
-    if (c->auto_allowlist && !st->awl) {
-        char k[80];
-        int n = snprintf(k, sizeof(k), "a/%s", cl->ip);
-        st->ia = store_get(b, k, (size_t)n);
-    }
+    if (st->awl == AWL_UNKNOWN) /* not known from connect (a store error then): ask now */
+        st->ia = store_get(b, k, (size_t)awl_key(cl, k, sizeof(k)));
     st->it = store_get(b, st->key, st->klen);
+    if (st->awl == AWL_NO) { /* a new triplet is added in the same transaction */
+        char v[24];
+        int64_t now = (int64_t)store_now(c->st);
+        st->iadd = store_add(b, st->key, st->klen, v, store_format_int(now, v),
+                             (unsigned)c->retry_window);
+    }
+}
+
+/* greylist_connect - what connect learnt: is the client allowlisted? */
+static enum check greylist_connect(policy_session *s, const void *cfg, struct finding *f)
+{
+    const struct greylist_cfg *c = cfg;
+    struct greylist_state *st = state_of(s);
+    const struct store_result *r = st->b && st->ia >= 0 ? store_result(st->b, st->ia) : NULL;
+    (void)f;
+    if (r && r->status != STORE_ERROR)
+        st->awl = r->status == STORE_FOUND && r->numeric && r->value >= (int64_t)c->auto_allowlist
+                      ? AWL_YES
+                      : AWL_NO;
+    return CHECK_NOMATCH; /* an error here is asked again at RCPT */
 }
 
 /* own_batch - our batch for the writes, emptied; NULL (no memory). */
@@ -339,13 +383,16 @@ static enum check passed(policy_session *s, const struct greylist_cfg *c,
     r = ihour >= 0 ? store_result(b, ihour) : NULL;
     if (r && r->status == STORE_NOTFOUND) { /* absent until now: this hour counts */
         store_batch_reset(b);
-        n = snprintf(k, sizeof(k), "a/%s", session_client(s)->ip);
+        n = awl_key(session_client(s), k, sizeof(k));
         int ia = store_incr_renew(b, k, (size_t)n, 1, (unsigned)c->lifetime);
         store_run(b);
         r = store_result(b, ia);
-        if (r && r->status == STORE_FOUND && r->value == (int64_t)c->auto_allowlist)
-            plog(s, POLICY_LOG_INFO, "greylist: client allowlisted after %lld passes",
-                 (long long)r->value);
+        if (r && r->status == STORE_FOUND && r->value >= (int64_t)c->auto_allowlist) {
+            if (r->value == (int64_t)c->auto_allowlist)
+                plog(s, POLICY_LOG_INFO, "greylist: client allowlisted after %lld passes",
+                     (long long)r->value);
+            st->awl = AWL_YES;
+        }
     }
     return CHECK_NOMATCH;
 }
@@ -359,6 +406,8 @@ static enum check greylist_rcpt(policy_session *s, const void *cfg, struct findi
             plog(s, POLICY_LOG_DEBUG, "greylist: skipped: %s", st->why);
         return CHECK_NOMATCH;
     }
+    if (st->awl == AWL_YES)
+        return CHECK_NOMATCH;
     if (!st->b || !st->klen)
         return store_error(f, !st->b ? "no connection to the store" : "no key");
     const struct store_result *r;
@@ -366,20 +415,24 @@ static enum check greylist_rcpt(policy_session *s, const void *cfg, struct findi
         r = store_result(st->b, st->ia);
         if (!r || r->status == STORE_ERROR)
             return store_error(f, r ? r->why : NULL);
-        if (r->status == STORE_FOUND && r->numeric && r->value >= (int64_t)c->auto_allowlist) {
-            st->awl = 1;
-            plog(s, POLICY_LOG_DEBUG, "greylist: client allowlisted (%lld passes)",
-                 (long long)r->value);
-        }
+        st->awl = r->status == STORE_FOUND && r->numeric && r->value >= (int64_t)c->auto_allowlist
+                      ? AWL_YES
+                      : AWL_NO;
+        if (st->awl == AWL_YES)
+            return CHECK_NOMATCH;
     }
-    if (st->awl)
-        return CHECK_NOMATCH;
     r = store_result(st->b, st->it);
     if (!r || r->status == STORE_ERROR)
         return store_error(f, r ? r->why : NULL);
     int64_t now = (int64_t)store_now(c->st);
     struct triplet tr;
     int fresh = r->status == STORE_NOTFOUND;
+    if (fresh && st->iadd >= 0) { /* added in the same transaction */
+        r = store_result(st->b, st->iadd);
+        if (!r || r->status == STORE_ERROR)
+            return store_error(f, r ? r->why : NULL);
+        return greylisted(s, (int64_t)c->delay, 1, f);
+    }
     if (!fresh && triplet_parse(r->data, r->len, &tr) != 0) {
         plog(s, POLICY_LOG_WARNING, "greylist: a record that is no triplet: starting afresh");
         fresh = 2;
@@ -438,7 +491,7 @@ const struct layer_desc layer_greylist = {
     .state_size = sizeof(struct greylist_state),
     .txn_reset = greylist_txn_reset,
     .state_free = greylist_state_free,
-    .hooks = {[STAGE_RCPT] = greylist_rcpt},
+    .hooks = {[STAGE_CONNECT] = greylist_connect, [STAGE_RCPT] = greylist_rcpt},
     .list_keys = (const char *const[]){"spf_domains", NULL},
     .store_of = greylist_store_of,
     .store_queue = greylist_queue,
