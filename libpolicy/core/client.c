@@ -326,6 +326,23 @@ void client_os_note(policy_session *s)
         plog(s, POLICY_LOG_INFO, "p0f: no verdict: %s", a->why ? a->why : "unknown");
 }
 
+void client_net(const struct client *cl, unsigned prefix4, unsigned prefix6, char *out,
+                size_t len)
+{
+    unsigned char a[16];
+    unsigned bits = cl->family == AF_INET ? prefix4 : prefix6;
+    size_t n = cl->family == AF_INET ? 4 : 16;
+    char ip[INET6_ADDRSTRLEN];
+    memcpy(a, cl->addr, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned keep = bits > i * 8 ? bits - (unsigned)i * 8 : 0;
+        if (keep < 8)
+            a[i] &= (unsigned char)(0xff00u >> keep);
+    }
+    inet_ntop(cl->family, a, ip, sizeof(ip));
+    snprintf(out, len, "%s/%u", ip, bits);
+}
+
 const struct p0f_answer *client_os(policy_session *s)
 {
     if (!s->os_q)

@@ -178,16 +178,11 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (cfg_parse_size(v, (uint64_t)1 << 30, &g->spool_memory))
             return cfg_fail(&p->err, "expected a size up to 1G (e.g. 1M), got '%s'", v);
         return 0;
-    case G_STORE: { /* checked now, opened (lazily) with the engine */
-        char why[POLICY_ERR_MAX - 64];
-        struct store *st = store_open(v, why, sizeof(why));
-        if (!st)
-            return cfg_fail(&p->err, "%s", why);
-        store_close(p->e->store);
-        store_set_log(st, store_log, p->e);
-        p->e->store = st;
+    case G_STORE: /* checked now, opened (lazily) with the engine */
+        if (layer_store_open(v, &p->e->store, &p->err))
+            return -1;
+        store_set_log(p->e->store, store_log, p->e);
         return set_string(&g->store, v, &p->err);
-    }
     case G_P0F: /* asked at every connection; p0f may start later than we do */
         if (v[0] != '/' || strlen(v) > 107)
             return cfg_fail(&p->err, "expected the absolute path of p0f's API socket (p0f -s), "
@@ -673,6 +668,25 @@ const struct general_cfg *engine_general(const policy_engine *e)
 struct store *engine_store(const policy_engine *e)
 {
     return e->store;
+}
+
+int layer_store_open(const char *uri, struct store **own, struct cfg_err *err)
+{
+    char why[POLICY_ERR_MAX - 64];
+    struct store *st = store_open(uri, why, sizeof(why));
+    if (!st)
+        return cfg_fail(err, "%s", why);
+    store_close(*own);
+    *own = st;
+    return 0;
+}
+
+struct store *layer_store(const policy_engine *e, struct store *own)
+{
+    if (!own)
+        return e->store;
+    store_set_log(own, store_log, (void *)e);
+    return own;
 }
 
 int engine_layer_configured(const policy_engine *e, const struct layer_desc *d)

@@ -322,6 +322,13 @@ struct waiter *session_waiter(policy_session *s);
 struct store_conn;
 struct store *engine_store(const policy_engine *e);
 struct store_conn *session_store_conn(policy_session *s, struct store *st);
+/* layer_store_open - a section's "store = URI" (set()): the store of URI
+ * into *own (closing what was there); 0, or -1 with err set.  The layer
+ * closes it in free().
+ * layer_store - in load(): the store the layer uses, its own (whose log
+ * then goes to the engine's) or else [general] store; NULL when none. */
+int layer_store_open(const char *uri, struct store **own, struct cfg_err *err);
+struct store *layer_store(const policy_engine *e, struct store *own);
 
 /* session_dns_peek - the resolver if the session has one, else NULL: for
  * handing questions back without creating a resolver to do it. */
@@ -346,6 +353,11 @@ int client_ptr_result(const policy_session *s, const char *const **names, size_t
  * the address: logged once).  NULL when no p0f is configured or the
  * session has no address to ask about. */
 const struct p0f_answer *client_os(policy_session *s);
+/* client_net - the client's network: its address with the bits after
+ * prefix4 (IPv4) or prefix6 (IPv6) cleared, and the prefix,
+ * "192.0.2.0/24" (a triplet's or a rate counter's client). */
+void client_net(const struct client *cl, unsigned prefix4, unsigned prefix6, char *out,
+                size_t len);
 /* client_domain_is_local - is a normalized domain ("": none) one of ours
  * ([customers] local_domains, morercpthosts)? */
 int client_domain_is_local(const policy_session *s, const char *domain);

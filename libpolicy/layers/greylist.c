@@ -107,20 +107,9 @@ static int greylist_set(void *cfg, const char *key, const char *v, struct cfg_er
                    ? cfg_fail(err, "not a domain: %s", bad)
                    : 0;
     }
-    if (!strcmp(key, "store")) {
-        char why[POLICY_ERR_MAX - 64];
-        struct store *st = store_open(v, why, sizeof(why));
-        if (!st)
-            return cfg_fail(err, "%s", why);
-        c->own = st;
-        return 0;
-    }
+    if (!strcmp(key, "store"))
+        return layer_store_open(v, &c->own, err);
     return CFG_UNKNOWN_KEY;
-}
-
-static void store_log_line(int level, const char *line, void *ctx)
-{
-    elog(ctx, level, "store: %s", line);
 }
 
 static int greylist_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
@@ -130,9 +119,7 @@ static int greylist_load(void *cfg, const policy_engine *e, struct cfg_err *err,
         *key = "retry_window";
         return cfg_fail(err, "must be longer than the delay (%lus)", c->delay);
     }
-    if (c->own)
-        store_set_log(c->own, store_log_line, (void *)e);
-    c->st = c->own ? c->own : engine_store(e);
+    c->st = layer_store(e, c->own);
     if (!c->st && engine_layer_configured(e, &layer_greylist)) {
         *key = "store";
         return cfg_fail(err, "greylisting needs a store: [general] store or store = here");
@@ -157,23 +144,6 @@ static struct store *greylist_store_of(const void *cfg)
 static struct greylist_state *state_of(policy_session *s)
 {
     return session_layer_state(s, &layer_greylist);
-}
-
-/* net_text - the client's network, "192.0.2.0/24". */
-static void net_text(const struct client *cl, const struct greylist_cfg *c, char *out, size_t len)
-{
-    unsigned char a[16];
-    unsigned bits = cl->family == AF_INET ? (unsigned)c->prefix4 : (unsigned)c->prefix6;
-    size_t n = cl->family == AF_INET ? 4 : 16;
-    char ip[INET6_ADDRSTRLEN];
-    memcpy(a, cl->addr, n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned keep = bits > i * 8 ? bits - (unsigned)i * 8 : 0;
-        if (keep < 8)
-            a[i] &= (unsigned char)(0xff00u >> keep);
-    }
-    inet_ntop(cl->family, a, ip, sizeof(ip));
-    snprintf(out, len, "%s/%u", ip, bits);
 }
 
 /* fnv - 64-bit FNV-1a of p, from seed. */
@@ -297,7 +267,7 @@ static void greylist_queue(policy_session *s, const void *cfg, enum stage stg,
     if (st->awl == AWL_YES)
         return; /* nothing to ask */
     if (!st->net[0])
-        net_text(cl, c, st->net, sizeof(st->net));
+        client_net(cl, (unsigned)c->prefix4, (unsigned)c->prefix6, st->net, sizeof(st->net));
     st->klen = triplet_key(st->net, t->sender, t->rcpt ? t->rcpt : "", st->key, sizeof(st->key));
     if (!b || !st->klen)
         return;

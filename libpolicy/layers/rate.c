@@ -134,29 +134,15 @@ static int rate_set(void *cfg, const char *key, const char *v, struct cfg_err *e
         return cfg_parse_uint(v, 128, &c->prefix6) || c->prefix6 < 16
                    ? cfg_fail(err, "expected a prefix length from 16 to 128, got '%s'", v)
                    : 0;
-    if (!strcmp(key, "store")) {
-        char why[POLICY_ERR_MAX - 64];
-        struct store *st = store_open(v, why, sizeof(why));
-        if (!st)
-            return cfg_fail(err, "%s", why);
-        c->own = st;
-        return 0;
-    }
+    if (!strcmp(key, "store"))
+        return layer_store_open(v, &c->own, err);
     return CFG_UNKNOWN_KEY;
-}
-
-/* store_log_line - what a store of its own reports goes to the engine's log. */
-static void store_log_line(int level, const char *line, void *ctx)
-{
-    elog(ctx, level, "store: %s", line);
 }
 
 static int rate_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
 {
     struct rate_cfg *c = cfg;
-    if (c->own)
-        store_set_log(c->own, store_log_line, (void *)e);
-    c->st = c->own ? c->own : engine_store(e);
+    c->st = layer_store(e, c->own);
     if (!c->st && engine_layer_configured(e, &layer_rate)) {
         *key = "store";
         return cfg_fail(err, "rate limits need a store: [general] store or store = here");
@@ -200,24 +186,6 @@ static struct limit effective(policy_session *s, const struct rate_cfg *c, int k
     return l;
 }
 
-/* net_text - the client's network (its address with the host bits
- * cleared) and prefix, "192.0.2.0/24". */
-static void net_text(const struct client *cl, const struct rate_cfg *c, char *out, size_t len)
-{
-    unsigned char a[16];
-    unsigned bits = cl->family == AF_INET ? (unsigned)c->prefix4 : (unsigned)c->prefix6;
-    size_t n = cl->family == AF_INET ? 4 : 16;
-    char ip[INET6_ADDRSTRLEN];
-    memcpy(a, cl->addr, n);
-    for (size_t i = 0; i < n; i++) {
-        unsigned keep = bits > i * 8 ? bits - (unsigned)i * 8 : 0;
-        if (keep < 8)
-            a[i] &= (unsigned char)(0xff00u >> keep);
-    }
-    inet_ntop(cl->family, a, ip, sizeof(ip));
-    snprintf(out, len, "%s/%u", ip, bits);
-}
-
 /* count - queue one increment of limit k under "base/suffix" (keys of one
  * client sort together, so one transaction touches few pages). */
 static void count(struct rate_state *st, struct store_batch *b, int k, const char *base)
@@ -240,7 +208,7 @@ static void client_keys(struct rate_state *st, const struct rate_cfg *c, const s
         snprintf(st->in, sizeof(st->in), "i/%s", cl->ip);
     if (!st->net[0] && (st->eff[L_NET_CONN].count || st->eff[L_NET_MSG].count)) {
         char net[80];
-        net_text(cl, c, net, sizeof(net));
+        client_net(cl, (unsigned)c->prefix4, (unsigned)c->prefix6, net, sizeof(net));
         snprintf(st->net, sizeof(st->net), "i/%s", net);
     }
 }
