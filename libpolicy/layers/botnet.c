@@ -16,6 +16,9 @@
  * a command before the reply to the last one where PIPELINING was not
  * offered (smtp-delay's antipipelining), reported by policy_pipelining().
  *
+ * The greeting delay also honours the fact "greet_delay" (ms), set by a
+ * layer that slows a client down ([rate] over_delay).
+ *
  * The OS rules (os_reject, os_reject_dynamic, greet_delay_os) read the
  * core's client fact (client_os): p0f is asked at connect and its answer
  * collected with the DNS answers at the first RCPT.  p0f down, slow or
@@ -236,7 +239,13 @@ unsigned long policy_greeting_delay(policy_session *s)
     const char *why = "";
     if (!c || !session_at_greeting(s))
         return 0;
-    unsigned long ms = greet_delay(s, c, &why);
+    unsigned long ms = greet_delay(s, c, &why), slow;
+    /* a client over a [rate] connections limit with its over_delay */
+    const char *f = session_client(s)->customer ? NULL : session_fact(s, "greet_delay");
+    if (f && !cfg_parse_uint(f, GREET_DELAY_MAX, &slow) && slow > ms) {
+        ms = slow;
+        why = "over a connections limit ([rate] over_delay)";
+    }
     if (ms)
         plog(s, POLICY_LOG_INFO, "greeting delay %lums: %s", ms, why);
     return ms;

@@ -10,7 +10,9 @@
  * that returns the new value, so fifty processes counting at once let
  * exactly the limit through.  A window is fixed: it starts with its first
  * count and ends after its period.  Over a limit: 451 4.7.1 (421 when a
- * connection is refused at once); a store that does not answer is this
+ * connection is refused at once), or with over_delay a client over a
+ * connections limit is slowed down instead: the fact "greet_delay", which
+ * [botnet]'s greeting delay honours; a store that does not answer is this
  * layer's ERROR (on_error).
  */
 #include <arpa/inet.h>
@@ -60,8 +62,11 @@ struct limit {
     unsigned long period; /* seconds */
 };
 
+#define RATE_DELAY_MAX 120000UL /* ms: a client waits 5 minutes for the greeting */
+
 struct rate_cfg {
     struct limit lim[L_COUNT];
+    unsigned long over_delay; /* ms: over a connections limit, greet late instead (0: refuse) */
     unsigned long prefix4, prefix6;
     struct store *own; /* store = in the section */
     struct store *st;  /* the store counted in: own, or [general] store */
@@ -126,6 +131,11 @@ static int rate_set(void *cfg, const char *key, const char *v, struct cfg_err *e
                        ? cfg_fail(err, "expected COUNT/PERIOD (\"100/1h\", \"30/1m\") or 0, got '%s'",
                                   v)
                        : 0;
+    if (!strcmp(key, "over_delay"))
+        return cfg_parse_duration(v, &c->over_delay) || c->over_delay > RATE_DELAY_MAX
+                   ? cfg_fail(err, "expected a duration up to 120s (\"10s\", \"500ms\"), got '%s'",
+                              v)
+                   : 0;
     if (!strcmp(key, "net_prefix4"))
         return cfg_parse_uint(v, 32, &c->prefix4) || c->prefix4 < 8
                    ? cfg_fail(err, "expected a prefix length from 8 to 32, got '%s'", v)
@@ -305,11 +315,27 @@ static enum check over(policy_session *s, struct rate_state *st, int k, int64_t 
     return CHECK_MATCH;
 }
 
+/* slow_down - SpamThrottle's way for a client over a connections limit:
+ * no refusal, its greeting waits over_delay (the fact "greet_delay", which
+ * [botnet] applies; adapters that send the greeting do). */
+static enum check slow_down(policy_session *s, const struct rate_cfg *c, struct rate_state *st,
+                            int k, int64_t value)
+{
+    char ms[24];
+    snprintf(ms, sizeof(ms), "%lu", c->over_delay);
+    (void)session_fact_set(s, FACT_CONNECTION, "greet_delay", ms);
+    plog(s, POLICY_LOG_INFO, "rate: %s limit %lu reached by %s (%lld): greeting delayed %lums",
+         lim_info[k].key, st->eff[k].count,
+         lim_info[k].net ? "the client's network" : session_client(s)->ip, (long long)value,
+         c->over_delay);
+    return CHECK_NOMATCH;
+}
+
 /* rate_check - the results of this stage's increments. */
 static enum check rate_check(policy_session *s, const void *cfg, struct finding *f)
 {
+    const struct rate_cfg *c = cfg;
     struct rate_state *st = state_of(s);
-    (void)cfg;
     if (st->msg_over && session_txn(s)->sender) /* the message was refused already */
         return over(s, st, st->over_kind, st->over_value, f);
     for (int k = 0; k < L_COUNT; k++) {
@@ -322,7 +348,10 @@ static enum check rate_check(policy_session *s, const void *cfg, struct finding 
             return CHECK_ERROR;
         }
         if (r->value > (int64_t)st->eff[k].count)
-            return over(s, st, k, r->value, f);
+            return c->over_delay && (k == L_CONN || k == L_NET_CONN) &&
+                           session_layer_action(s, &layer_rate) != LA_WARN
+                       ? slow_down(s, c, st, k, r->value)
+                       : over(s, st, k, r->value, f);
     }
     if (!st->b) {
         finding_set(f, 451, "4.3.0", "temporary failure checking sending limits, try again later");

@@ -4,7 +4,8 @@
 # client at once get exactly the configured number of messages (and of
 # connections) through, on LMDB and on a private redis-server; outbound
 # limits per authenticated user across policyctl processes, logged loudly;
-# per-client limits from tcp.smtp; Redis killed during a run is the
+# per-client limits from tcp.smtp; over_delay greets a client over its
+# connections limit late instead; Redis killed during a run is the
 # layer's on_error (tempfail, or accept), one timeout per session at most.
 # Run inside a private network namespace (tests/run-integration.sh does).
 set -u
@@ -18,7 +19,7 @@ trap 'kill $SRVS 2>/dev/null; [ -n "$REDIS" ] && { kill -CONT $REDIS; kill $REDI
 for tool in redis-server tcpserver; do
     command -v $tool >/dev/null || { notok "$tool is installed (scripts/install-deps.sh)"; finish; exit 1; }
 done
-for a in 20 21 22 23 24; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+for a in 20 21 22 23 24 25; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 
 RPORT=$(( 20000 + RANDOM % 20000 ))
 start_redis() {
@@ -51,6 +52,8 @@ for s in lmdb redis; do
     conf conn-$s "$st" "connections = 20/1m" "messages = 0" "delay_reject = no"
 done
 conf tcp "$LMDB" "connections = 0" "messages = 100/1h"
+conf slow "$LMDB" "connections = 2/1m" "messages = 0" "over_delay = 1500ms"
+printf '[botnet]\ngreet_delay = 0\n' >> "$T/slow.conf"
 printf '127.0.0.24:allow,POLICY_RATE_MESSAGES="2/1h"\n:allow\n' > "$T/tcp.smtp"
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
@@ -65,7 +68,7 @@ serve() {
 }
 P=$(( RPORT + 1 ))
 declare -A PORTS
-for c in msg-lmdb msg-redis conn-lmdb conn-redis tcp; do
+for c in msg-lmdb msg-redis conn-lmdb conn-redis tcp slow; do
     PORTS[$c]=$P
     check "tcpserver with $c.conf listens on $P" serve $c $P
     P=$(( P + 1 ))
@@ -103,6 +106,22 @@ burst tcp 127.0.0.24 5
 same "tcp.smtp POLICY_RATE_MESSAGES=2/1h for one client: 2 of 5 accepted" 2 "$(rcpts '250 ok')"
 burst tcp 127.0.0.23 5
 same "the file's 100/1h for the others: 5 of 5" 5 "$(rcpts '250 ok')"
+
+# SpamThrottle's slowing down (over_delay): over the connections limit the
+# client is greeted late, not refused; it waits for the greeting, then
+# sends its commands.  Each line: ms to the greeting|the RCPT reply
+greeted() {
+    timeout 30 tcpclient -H -R -l 0 -i 127.0.0.25 127.0.0.1 "${PORTS[slow]}" sh -c '
+        s0=$(date +%s%N); IFS= read -r g <&6; t=$(( ($(date +%s%N) - s0) / 1000000 ))
+        printf "HELO c.test\r\nMAIL a@sender.test\r\nRCPT good@example.test\r\nQUIT\r\n" >&7
+        echo "$t|$(tr -d "\r" <&6 | sed -n 3p)"' 2>/dev/null
+}
+for i in 1 2 3; do greeted; done > "$T/slow.out"
+same "over_delay: the first two connections are greeted at once and accepted" "2" \
+    "$(head -2 "$T/slow.out" | awk -F'|' '$1 < 1000 && $2 == "250 ok"' | wc -l)"
+t3=$(sed -n 3p "$T/slow.out")
+check "over_delay = 1500ms: the third is greeted after the delay (${t3%%|*} ms), not refused" \
+    awk -F'|' -v l="$t3" 'BEGIN { split(l, f, "|"); exit !(f[1] >= 1400 && f[2] == "250 ok") }'
 
 # ------------------------------------------------------------ outbound
 for s in lmdb redis; do

@@ -123,6 +123,44 @@ static void test_connections_per_address(void)
     policy_engine_unref(e);
 }
 
+/* over_delay: SpamThrottle slows the client down instead of refusing it */
+static void test_over_delay_greets_late_instead_of_refusing(void)
+{
+    policy_engine *e = engine("[rate]\nconnections = 1/1m\nover_delay = 7s\n"
+                              "[botnet]\ngreet_delay = 0\n");
+    clock_now = 1700000000;
+    policy_session *s = open_session(e, "192.0.2.20", NULL, NULL);
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_greeting_delay(s), 0);
+    policy_session_free(s);
+    s = open_session(e, "192.0.2.20", NULL, NULL); /* the second: over, slowed down */
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_greeting_delay(s), 7000);
+    CU_ASSERT_EQUAL(message(s, 1), 1); /* and not refused */
+    policy_session_free(s);
+    CU_ASSERT_TRUE(test_log_has("rate: connections limit 1 reached by 192.0.2.20 (2): greeting "
+                                "delayed 7000ms"));
+    CU_ASSERT_TRUE(test_log_has("greeting delay 7000ms: over a connections limit"));
+    s = open_session(e, "192.0.2.21", NULL, NULL); /* another client: not over */
+    policy_connect(s);
+    CU_ASSERT_EQUAL(policy_greeting_delay(s), 0);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    /* in warn mode it only logs, as every refusal does */
+    e = engine("[rate]\nconnections = 1/1m\nover_delay = 7s\naction = warn\n");
+    for (int i = 0; i < 2; i++) {
+        s = open_session(e, "192.0.2.22", NULL, NULL);
+        policy_connect(s);
+        CU_ASSERT_EQUAL(policy_greeting_delay(s), 0);
+        policy_session_free(s);
+    }
+    CU_ASSERT_TRUE(test_log_has("action=warn"));
+    policy_engine_unref(e);
+    /* a duration, at most two minutes */
+    CU_ASSERT_PTR_NULL(test_engine("[general]\nstore = lmdb:/tmp/x\n[rate]\nover_delay = 3m\n",
+                                   err, sizeof(err)));
+}
+
 static void test_messages_count_once_per_transaction(void)
 {
     policy_engine *e = engine("[rate]\nconnections = 0\nmessages = 2/1h\n");
@@ -311,6 +349,7 @@ int suite_rate(void)
     if (!s)
         return -1;
     CU_ADD_TEST(s, test_connections_per_address);
+    CU_ADD_TEST(s, test_over_delay_greets_late_instead_of_refusing);
     CU_ADD_TEST(s, test_messages_count_once_per_transaction);
     CU_ADD_TEST(s, test_recipients_and_networks);
     CU_ADD_TEST(s, test_outbound_limits_per_user_and_customer_address);
