@@ -301,7 +301,9 @@ int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
 /* Facts one layer establishes for others (no layer calls another): the
  * SPF result "spf" (pass, fail, softfail, neutral, none, temperror,
  * permerror) and its domain "spf_domain" for the transaction; "dnswl"
- * (the zone) when a DNS allowlist listed the client.  A fact lasts for the
+ * (the zone) when a DNS allowlist listed the client; "greet_delay" (ms)
+ * when a layer slows the client down ([rate] over_delay, applied by
+ * [botnet]'s greeting delay).  A fact lasts for the
  * connection or for the transaction it was set in.  Names under 32 bytes,
  * values sanitized and cut at 256; set returns 0, or -1 (bad name, full). */
 enum fact_scope { FACT_CONNECTION = 1, FACT_TRANSACTION };
