@@ -16,7 +16,6 @@
  * on a first pass (and a daily refresh of a passed triplet).  A store that
  * does not answer is this layer's ERROR (on_error).
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

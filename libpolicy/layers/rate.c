@@ -15,7 +15,6 @@
  * [botnet]'s greeting delay honours; a store that does not answer is this
  * layer's ERROR (on_error).
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
