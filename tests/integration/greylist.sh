@@ -23,17 +23,7 @@ ip addr add 127.0.0.2/8 dev lo 2>/dev/null
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 
 RPORT=$(( 20000 + RANDOM % 20000 ))
-start_redis() {
-    redis-server --port $RPORT --bind 127.0.0.1 --daemonize no --save '' --appendonly no \
-        --dir "$T" >> "$T/redis.log" 2>&1 &
-    REDIS=$!
-    for _ in $(seq 50); do
-        redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    return 1
-}
-check "redis-server starts on 127.0.0.1:$RPORT" start_redis
+check "redis-server starts on 127.0.0.1:$RPORT" redis_start $RPORT
 
 # conf NAME STORE [KEY=VALUE...] - $T/NAME.conf with an empty-but-for-the-
 # allowlist [greylist] section: postgrey's defaults otherwise

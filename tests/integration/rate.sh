@@ -22,17 +22,7 @@ done
 for a in 20 21 22 23 24 25; do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 
 RPORT=$(( 20000 + RANDOM % 20000 ))
-start_redis() {
-    redis-server --port $RPORT --bind 127.0.0.1 --daemonize no --save '' --appendonly no \
-        --dir "$T" >> "$T/redis.log" 2>&1 &
-    REDIS=$!
-    for _ in $(seq 50); do
-        redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG && return 0
-        sleep 0.1
-    done
-    return 1
-}
-check "redis-server starts on 127.0.0.1:$RPORT" start_redis
+check "redis-server starts on 127.0.0.1:$RPORT" redis_start $RPORT
 
 # conf NAME STORE RATE-KEYS... - a configuration file $T/NAME.conf
 conf() {
