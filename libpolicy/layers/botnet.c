@@ -38,23 +38,11 @@ extern const struct layer_desc layer_botnet;
 
 /* RFC 5321 4.5.3.2.1: a client waits 5 minutes for the greeting. */
 #define GREET_DELAY_MAX 120000UL
-#define OS_RULES_MAX    32
-
-/* An OS rule: p0f's genre ("Windows", "Mac OS X"), and optionally the
- * start of its flavor ("XP", "7 or 8"); case does not matter. */
-struct os_rule {
-    char genre[P0F_STR_LEN];
-    char flavor[P0F_STR_LEN];
-};
-struct os_rules {
-    struct os_rule v[OS_RULES_MAX];
-    size_t n;
-};
 
 struct botnet_cfg {
-    struct os_rules os_reject;         /* refused */
-    struct os_rules os_reject_dynamic; /* refused with no or a generic PTR name */
-    struct os_rules greet_delay_os;    /* get greet_delay_dynamic */
+    struct p0f_rules os_reject;         /* refused */
+    struct p0f_rules os_reject_dynamic; /* refused with no or a generic PTR name */
+    struct p0f_rules greet_delay_os;    /* get greet_delay_dynamic */
     int antipipelining;                /* a command before its reply is an early talker */
     unsigned long delay;         /* ms: a client with a proper name */
     unsigned long delay_unknown; /* ms: no PTR name */
@@ -64,54 +52,23 @@ struct botnet_cfg {
     unsigned long throttle;      /* bytes per second received, 0 = no limit */
 };
 
-/* os_rules_add - "Windows, Mac OS X, Windows:XP" (commas between rules:
- * p0f's names hold spaces). */
-static int os_rules_add(struct os_rules *r, const char *v, struct cfg_err *err)
+/* os_rules_add - "Windows, Mac OS X, Windows:XP" into r. */
+static int os_rules_add(struct p0f_rules *r, const char *v, struct cfg_err *err)
 {
-    for (const char *p = v; *p;) {
-        size_t n = strcspn(p, ",");
-        const char *end = p + n;
-        while (p < end && (*p == ' ' || *p == '\t'))
-            p++;
-        const char *e = end;
-        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e > p) {
-            const char *colon = memchr(p, ':', (size_t)(e - p));
-            size_t gl = colon ? (size_t)(colon - p) : (size_t)(e - p);
-            size_t fl = colon ? (size_t)(e - colon - 1) : 0;
-            if (r->n >= OS_RULES_MAX)
-                return cfg_fail(err, "more than %d OS rules", OS_RULES_MAX);
-            if (gl == 0 || gl >= P0F_STR_LEN || fl >= P0F_STR_LEN || (colon && fl == 0))
-                return cfg_fail(err, "expected OS names as p0f writes them, comma separated "
-                                     "(\"Windows, Mac OS X, Windows:XP\"), got '%s'",
-                                v);
-            struct os_rule *o = &r->v[r->n++];
-            memcpy(o->genre, p, gl);
-            o->genre[gl] = '\0';
-            if (colon)
-                memcpy(o->flavor, colon + 1, fl);
-            o->flavor[fl] = '\0';
-        }
-        p = *end ? end + 1 : end;
-    }
+    int rc = p0f_rules_add(r, v, 0);
+    if (rc == -2)
+        return cfg_fail(err, "more than %d OS rules", P0F_RULES_MAX);
+    if (rc)
+        return cfg_fail(err, "expected OS names as p0f writes them, comma separated "
+                             "(\"Windows, Mac OS X, Windows:XP\"), got '%s'",
+                        v);
     return 0;
-}
-
-/* os_match - the rule of r that the answer matches, or NULL. */
-static const struct os_rule *os_match(const struct os_rules *r, const struct p0f_answer *a)
-{
-    for (size_t i = 0; i < r->n; i++)
-        if (str_ieq(r->v[i].genre, a->os_name) &&
-            str_ieqn(r->v[i].flavor, a->os_flavor, strlen(r->v[i].flavor)))
-            return &r->v[i];
-    return NULL;
 }
 
 static int botnet_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
 {
     struct botnet_cfg *c = cfg;
-    struct os_rules *rules = !strcmp(key, "os_reject")           ? &c->os_reject
+    struct p0f_rules *rules = !strcmp(key, "os_reject")           ? &c->os_reject
                              : !strcmp(key, "os_reject_dynamic") ? &c->os_reject_dynamic
                              : !strcmp(key, "greet_delay_os")    ? &c->greet_delay_os
                                                                  : NULL;
@@ -200,7 +157,7 @@ static unsigned long greet_delay(policy_session *s, const struct botnet_cfg *c, 
     }
     if (c->greet_delay_os.n) { /* waits for p0f, never beyond p0f_timeout */
         const struct p0f_answer *a = client_os(s);
-        if (a && a->status == P0F_KNOWN && os_match(&c->greet_delay_os, a)) {
+        if (a && a->status == P0F_KNOWN && p0f_rules_match(&c->greet_delay_os, a)) {
             *why = "OS in greet_delay_os";
             return c->delay_dynamic;
         }
@@ -296,12 +253,12 @@ static enum check os_check(policy_session *s, const struct botnet_cfg *c, struct
 {
     const struct client *cl = session_client(s);
     const struct p0f_answer *a = client_os(s);
-    const struct os_rule *r;
+    const struct p0f_rule *r;
     char os[2 * P0F_STR_LEN + 1];
     if (!a || a->status != P0F_KNOWN)
         return CHECK_NOMATCH; /* no verdict from p0f: client_os logged why */
     os_text(a, os, sizeof(os));
-    if ((r = os_match(&c->os_reject, a)) != NULL) {
+    if ((r = p0f_rules_match(&c->os_reject, a)) != NULL) {
         finding_set(f, 550, "5.7.1",
                     "Service unavailable; client host [%s] looks like an end-user PC (%s), "
                     "send through your provider's mail server",
@@ -310,7 +267,7 @@ static enum check os_check(policy_session *s, const struct botnet_cfg *c, struct
                        r->flavor[0] ? ":" : "", r->flavor);
         return CHECK_MATCH;
     }
-    if ((r = os_match(&c->os_reject_dynamic, a)) != NULL) {
+    if ((r = p0f_rules_match(&c->os_reject_dynamic, a)) != NULL) {
         client_ptr_wait(s);
         unsigned generic = cl->host[0] ? host_generic(cl->host, cl->family, cl->addr) : 0;
         if (cl->host[0] && !generic)
