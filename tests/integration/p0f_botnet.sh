@@ -3,8 +3,9 @@
 # capturing loopback, whose test fingerprint file labels this machine's
 # loopback SYN "Windows 7 or 8": a client p0f fingerprints is refused per
 # [botnet] os_reject through the qmail glue under tcpserver, through
-# policyctl check and through policy-milter under a private Postfix (os= in
-# the decision line); its greeting delayed per greet_delay_os; a client
+# policyctl check and through policy-milter under a private Postfix (os=
+# in the decision line), and per [dnsbl] os_weights through policyctl
+# check; its greeting delayed per greet_delay_os; a client
 # whose SYN matches no signature (a clamped MSS) and one p0f never saw
 # pass; p0f stopped or hung gives no verdict and no wait beyond
 # p0f_timeout.  Run inside a private network namespace.
@@ -131,6 +132,16 @@ out=$(pc 127.0.0.4)
 same "policyctl check: an address p0f never saw passes" "rcpt	continue	250" "$(grep '^rcpt' <<< "$out" | cut -f1-3)"
 check "policyctl check: and the log says why there is no verdict" \
     grep -q "p0f: no verdict: p0f has not seen this address" "$T/pc.err"
+# [dnsbl] os_weights: the OS weighs in the DNSBL score (here alone: no zone)
+sed -e '/^\[botnet\]/,$d' "$T/policy.conf" > "$T/dnsbl.conf"
+printf '[dnsbl]\nos_weights = Linux*-1, Windows*2\nthreshold = 2\n' >> "$T/dnsbl.conf"
+pcd() { "$POLICYCTL" check -v -c "$T/dnsbl.conf" --ip "$1" --helo client.test \
+            --from a@sender.test --rcpt user@sink.test 2> "$T/pcd.err"; }
+same "dnsbl os_weights = Windows*2, threshold 2: the client p0f names Windows is refused" \
+    "rcpt	reject	554	5.7.1	dnsbl" "$(pcd 127.0.0.2 | grep '^rcpt' | cut -f1-5)"
+check "... its decision line gives the score (OS Windows 7 or 8 +2)" \
+    grep -q 'layer=dnsbl.*reason="127.0.0.2: score 2 (OS Windows 7 or 8 +2), threshold 2"' "$T/pcd.err"
+same "... an address p0f never saw passes" "rcpt	continue	250" "$(pcd 127.0.0.4 | grep '^rcpt' | cut -f1-3)"
 
 # ------------------------------------------------------------ policy-milter under Postfix
 check "Postfix starts with policy-milter" pf_start "$T/pf"

@@ -336,6 +336,47 @@ static policy_action os_rcpt(policy_engine *e, const char *ip, const char *host,
     return a;
 }
 
+/* [dnsbl] os_weights: the OS p0f names adds to the DNSBL score */
+static void test_os_weighs_in_the_dnsbl_score(void)
+{
+    struct fake_p0f p;
+    char conf[1024];
+    fake_p0f_start(&p);
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 300ms\np0f = %s\n"
+             "p0f_timeout = 200ms\n[dnsbl]\nos_weights = Linux*-1, Windows:XP*2\nthreshold = 2\n",
+             p.path);
+    policy_engine *e = engine(conf);
+    const char *ips[] = {"192.0.2.66", "192.0.2.67", "192.0.2.68"}; /* XP, Linux, unseen */
+    policy_action want[] = {POLICY_REJECT, POLICY_CONTINUE, POLICY_CONTINUE};
+    for (int i = 0; i < 3; i++) {
+        policy_session *s = policy_session_new(e, ips[i], "mail.example.net");
+        policy_connect(s);
+        policy_helo(s, "client.example");
+        policy_mail(s, "<a@client.example>");
+        CU_ASSERT_EQUAL(policy_rcpt(s, "<user@localhost>"), want[i]);
+        if (want[i] == POLICY_REJECT) {
+            CU_ASSERT_EQUAL(policy_last_reply(s)->code, 554);
+            CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->layer, "dnsbl");
+            CU_ASSERT_PTR_NOT_NULL(strstr(policy_last_reply(s)->text, "end-user PC (Windows)"));
+        }
+        policy_session_free(s);
+    }
+    CU_ASSERT_TRUE(test_log_has("reason=\"192.0.2.66: score 2 (OS Windows XP +2), threshold 2\""));
+    policy_engine_unref(e);
+    fake_p0f_stop(&p);
+    /* a weight each, never 0; p0f needed */
+    const char *bad[] = {"Windows", "Windows*0", "Windows*x", "*2", "Windows*101"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(conf, sizeof(conf), "[general]\np0f = /run/p0f.sock\n[dnsbl]\nos_weights = %s\n",
+                 bad[i]);
+        CU_ASSERT_PTR_NULL(test_engine(conf, err, sizeof(err)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "expected OS*WEIGHT"));
+    }
+    CU_ASSERT_PTR_NULL(test_engine("[dnsbl]\nos_weights = Windows*1\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[dnsbl] os_weights: OS weights need p0f"));
+}
+
 static void test_os_rules_refuse_what_p0f_names(void)
 {
     struct fake_p0f p;
@@ -465,6 +506,7 @@ int suite_botnet(void)
     CU_ADD_TEST(s, test_early_talker);
     CU_ADD_TEST(s, test_connection_limits);
     CU_ADD_TEST(s, test_os_rules_refuse_what_p0f_names);
+    CU_ADD_TEST(s, test_os_weighs_in_the_dnsbl_score);
     CU_ADD_TEST(s, test_p0f_down_gives_no_verdict_and_no_wait);
     CU_ADD_TEST(s, test_pipelining_without_pipelining_is_an_early_talker);
     return 0;
