@@ -62,6 +62,8 @@ TEST="
     liblockfile1
     redis-server
     p0f
+    postgrey
+    faketime
     bogofilter
     gnuplot-nox
     build-essential

@@ -41,6 +41,7 @@ step "benchmark (smoke: numbers, no verdict)"
 sh scripts/build.sh build-release --buildtype=release -Dtests=false >/dev/null
 MILTER_BENCH_MESSAGES=500 MILTER_BENCH_ROUNDS=1 SENDMAIL_BENCH_MESSAGES=300 SENDMAIL_BENCH_ROUNDS=1 \
     VIRUS_BENCH_ROUNDS=1 VIRUS_BENCH_MESSAGES=30 \
+    GREYLIST_BENCH_TRIPLETS=2000 \
     bash tests/bench/run.sh build-release 2 || fail=1
 
 echo

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ extern char **environ;
 static policy_engine *engine;
 static policy_session *session;
 static int closing;
+static int pipelining; /* offered: the last HELO/EHLO was an EHLO */
 static char reply[600];
 static unsigned long throttle;      /* bytes per second, 0 = none */
 static unsigned long long received; /* bytes from the client so far */
@@ -221,7 +223,42 @@ const char *qpolicy_greet(void)
 
 const char *qpolicy_helo(const char *helo)
 {
+    pipelining = 0;
     return session ? format(policy_helo(session, helo ? helo : "")) : NULL;
+}
+
+const char *qpolicy_ehlo(const char *helo)
+{
+    const char *r = qpolicy_helo(helo);
+    pipelining = !r;
+    return r;
+}
+
+/* waiting - the client's input has bytes we have not read */
+static int waiting(void)
+{
+    struct pollfd p = {.fd = 0, .events = POLLIN};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+        return 0;
+    char c;
+    ssize_t r = recv(0, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r < 0 && errno == ENOTSOCK)
+        return 1; /* a pipe (sslserver, tests): readable is input */
+    return r > 0;
+}
+
+const char *qpolicy_command(const char *verb, int buffered)
+{
+    if (!session || !verb)
+        return NULL;
+    /* RFC 2920: MAIL, RCPT and RSET may be pipelined once it is offered;
+     * EHLO, HELO and DATA end a group, and without PIPELINING every
+     * command waits for its reply */
+    int may = pipelining && (!strcasecmp(verb, "mail") || !strcasecmp(verb, "rcpt") ||
+                             !strcasecmp(verb, "rset"));
+    if (may || (buffered <= 0 && !waiting()))
+        return NULL;
+    return format(policy_pipelining(session));
 }
 
 const char *qpolicy_mail(const char *sender)

@@ -27,6 +27,15 @@ const char *qpolicy_connect(void);
  * NULL to greet. */
 const char *qpolicy_greet(void);
 const char *qpolicy_helo(const char *helo);
+/* smtp_ehlo: the same, and PIPELINING is offered from now on */
+const char *qpolicy_ehlo(const char *helo);
+/* at the start of a command (verb "helo", "ehlo", "mail", "rcpt", "data"):
+ * buffered is what qmail-smtpd read from the client but has not used yet
+ * (ssin.p).  Input already there is a command sent before our reply;
+ * where that is not allowed (PIPELINING not offered, or after EHLO, HELO
+ * or DATA) the library decides (smtp-delay's antipipelining, [botnet]).  A
+ * reply to send instead of the command's, or NULL. */
+const char *qpolicy_command(const char *verb, int buffered);
 /* for qmail-smtpd builds with SMTP AUTH: after a successful AUTH */
 const char *qpolicy_auth(const char *user);
 const char *qpolicy_mail(const char *sender); /* the address qmail parsed, "" = <> */

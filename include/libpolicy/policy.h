@@ -319,6 +319,19 @@ POLICY_API unsigned long policy_greeting_delay(policy_session *s);
 POLICY_API policy_action policy_early_talker(policy_session *s);
 
 /*
+ * policy_pipelining - report that the client sent its next command before
+ * the reply to its last one where it may not: PIPELINING was not offered
+ * (HELO, or no EHLO yet), or the command ends a group (EHLO, HELO, DATA,
+ * RFC 2920).  smtp-delay's antipipelining: with [botnet] antipipelining =
+ * yes it is the same check as an early talker (remembered for RCPT, or
+ * POLICY_DISCONNECT - 421 and close - with early_talker_drop or the
+ * client's DROP_PRE_GREET, and always once a recipient was accepted: at
+ * DATA no RCPT is left to refuse it at); without it, nothing happens.
+ * Once per session is enough; later reports return POLICY_CONTINUE.
+ */
+POLICY_API policy_action policy_pipelining(policy_session *s);
+
+/*
  * Connection limits, for adapters that own the connection (layer 4,
  * [botnet]), after policy_connect():
  * policy_session_limit - seconds the whole connection may last (0: no

@@ -2,8 +2,11 @@
  * client.c - facts about the client that every layer may need, worked out
  * once per connection by the core: its address as the MTA spells it, its
  * PTR name (one lookup, shared through listeners), whether it is a
- * customer (RELAYCLIENT, AUTH, trusted networks) and which domains are
- * ours.  These hold even when the customers layer's relay check is off.
+ * customer (RELAYCLIENT, AUTH, trusted networks), which domains are ours,
+ * and its operating system as p0f sees it (one question at connect,
+ * answered with the other connect-time questions, never waited for beyond
+ * its timeout).  These hold even when the customers layer's relay check
+ * is off.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -15,7 +18,13 @@
 #include "../support/dns.h"
 #include "../support/domains.h"
 #include "../support/netlist.h"
+#include "../support/p0f.h"
 #include "core.h"
+
+/* p0f may not have read the client's SYN when the question arrives (it
+ * reads packets in blocks): "not seen" is asked again this often, until
+ * p0f_timeout. */
+#define P0F_RETRY_MS 25
 
 /* [customers] keys the core owns (the layer keeps relay control and
  * sender_login). */
@@ -284,4 +293,67 @@ void client_ptr_free(policy_session *s)
 {
     if (s->dns)
         dns_release_group(s->dns, &s->ptr);
+}
+
+/* ------------------------------------------------------------ operating system */
+
+void client_os_begin(policy_session *s)
+{
+    const char *path = s->e->general.p0f;
+    /* only where the client is talking to us now: policy-queue's content
+     * sessions (POLICY_STAGES=content) come long after the connection */
+    if (!path || !s->client.ip_valid || s->os_q || !(s->stage_mask & (1u << STAGE_CONNECT)))
+        return;
+    struct waiter *w = session_waiter(s);
+    if (!w)
+        return;
+    s->os_q = p0f_start(w, path, s->client.ip, (unsigned)s->e->general.p0f_timeout_ms,
+                        P0F_RETRY_MS);
+    if (!s->os_q)
+        plog(s, POLICY_LOG_ERR, "p0f: cannot ask: out of memory");
+}
+
+void client_os_note(policy_session *s)
+{
+    if (!s->os_q || s->os_noted || !p0f_done(s->os_q))
+        return;
+    const struct p0f_answer *a = p0f_answer_of(s->os_q);
+    s->os_noted = 1;
+    if (a->status == P0F_KNOWN)
+        snprintf(s->client.os, sizeof(s->client.os), "%s%s%s", a->os_name,
+                 a->os_flavor[0] ? " " : "", a->os_flavor);
+    else
+        plog(s, POLICY_LOG_INFO, "p0f: no verdict: %s", a->why ? a->why : "unknown");
+}
+
+void client_net(const struct client *cl, unsigned prefix4, unsigned prefix6, char *out,
+                size_t len)
+{
+    unsigned char a[16];
+    unsigned bits = cl->family == AF_INET ? prefix4 : prefix6;
+    size_t n = cl->family == AF_INET ? 4 : 16;
+    char ip[INET6_ADDRSTRLEN];
+    memcpy(a, cl->addr, n);
+    for (size_t i = 0; i < n; i++) {
+        unsigned keep = bits > i * 8 ? bits - (unsigned)i * 8 : 0;
+        if (keep < 8)
+            a[i] &= (unsigned char)(0xff00u >> keep);
+    }
+    inet_ntop(cl->family, a, ip, sizeof(ip));
+    snprintf(out, len, "%s/%u", ip, bits);
+}
+
+const struct p0f_answer *client_os(policy_session *s)
+{
+    if (!s->os_q)
+        return NULL;
+    p0f_wait(s->os_q); /* at once when the answer is in; never beyond p0f_timeout */
+    client_os_note(s);
+    return p0f_answer_of(s->os_q);
+}
+
+void client_os_free(policy_session *s)
+{
+    p0f_free(s->os_q);
+    s->os_q = NULL;
 }

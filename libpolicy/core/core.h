@@ -212,7 +212,10 @@ struct policy_session {
     struct session_conn { /* a connection per store the session uses */
         struct store *store;
         struct store_conn *conn;
+        struct store_batch *stage; /* the operations the layers of one stage gather */
     } stores[4];
+    struct p0f_q *os_q; /* the question to p0f about the client (client_os) */
+    int os_noted;       /* its answer was logged and kept in client.os */
     struct dns *dns;       /* the session's resolver, created on first use */
 
     /* the last reply and its storage */
@@ -290,6 +293,22 @@ int client_cfg_load(struct client_cfg *c, const policy_engine *e, struct cfg_err
 void client_cfg_free(struct client_cfg *c);
 /* client_ptr_free - the session ends: the lookup's question goes back. */
 void client_ptr_free(policy_session *s);
+/* client_os_begin - connect: ask p0f about the client ([general] p0f).
+ * client_os_note - the answer is in: keep the OS in client.os and log why
+ * there is none (once); nothing when it is not in yet.
+ * client_os_free - the session ends. */
+void client_os_begin(policy_session *s);
+void client_os_note(policy_session *s);
+void client_os_free(policy_session *s);
+
+/* ------------------------------------------------------------ stagestore.c */
+
+/* stage_store_gather - stage st reached layer i, the first that keeps state
+ * in a store: queue the operations of every store layer that runs at st
+ * (only: that one), run them as one batch per store, wait for them all. */
+void stage_store_gather(policy_session *s, enum stage st, size_t i, const struct layer_desc *only);
+/* stage_store_free - the session ends: its stage batches go. */
+void stage_store_free(policy_session *s);
 
 /* ------------------------------------------------------------ message.c */
 

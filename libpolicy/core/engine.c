@@ -55,12 +55,14 @@ enum {
     G_MESSAGE_SIZE_LIMIT,
     G_SPOOL_MEMORY,
     G_STORE,
+    G_P0F,
+    G_P0F_TIMEOUT,
     G_STORE_METRICS
 };
 static const char *const general_keys[] = {
     "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
     "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store",
-    "store_metrics"};
+    "p0f",          "p0f_timeout", "store_metrics"};
 
 static const struct {
     const char *name;
@@ -176,16 +178,21 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (cfg_parse_size(v, (uint64_t)1 << 30, &g->spool_memory))
             return cfg_fail(&p->err, "expected a size up to 1G (e.g. 1M), got '%s'", v);
         return 0;
-    case G_STORE: { /* checked now, opened (lazily) with the engine */
-        char why[POLICY_ERR_MAX - 64];
-        struct store *st = store_open(v, why, sizeof(why));
-        if (!st)
-            return cfg_fail(&p->err, "%s", why);
-        store_close(p->e->store);
-        store_set_log(st, store_log, p->e);
-        p->e->store = st;
+    case G_STORE: /* checked now, opened (lazily) with the engine */
+        if (layer_store_open(v, &p->e->store, &p->err))
+            return -1;
+        store_set_log(p->e->store, store_log, p->e);
         return set_string(&g->store, v, &p->err);
-    }
+    case G_P0F: /* asked at every connection; p0f may start later than we do */
+        if (v[0] != '/' || strlen(v) > 107)
+            return cfg_fail(&p->err, "expected the absolute path of p0f's API socket (p0f -s), "
+                                     "at most 107 bytes, got '%s'", v);
+        return set_string(&g->p0f, v, &p->err);
+    case G_P0F_TIMEOUT:
+        if (cfg_parse_duration(v, &g->p0f_timeout_ms) || g->p0f_timeout_ms < 10 ||
+            g->p0f_timeout_ms > 10000)
+            return cfg_fail(&p->err, "expected a duration from 10ms to 10s, got '%s'", v);
+        return 0;
     case G_STORE_METRICS:
         if (cfg_parse_bool(v, &g->store_metrics))
             return cfg_fail(&p->err, "expected yes or no, got '%s'", v);
@@ -428,6 +435,7 @@ static void general_defaults(struct general_cfg *g)
     g->message_size_limit = 50 * 1024 * 1024;
     g->spool_memory = 1024 * 1024;
     g->dns_timeout_ms = 5000;
+    g->p0f_timeout_ms = 500;
     g->log_level = LOG_INFO;
     g->log_facility = LOG_MAIL;
 }
@@ -453,6 +461,7 @@ static void engine_free(policy_engine *e)
     client_cfg_free(e->client);
     store_close(e->store);
     free(e->general.store);
+    free(e->general.p0f);
     free(e->general.tmpdir);
     free(e->general.dns_servers);
     free(e->general.tcprules);
@@ -663,6 +672,31 @@ const struct general_cfg *engine_general(const policy_engine *e)
 struct store *engine_store(const policy_engine *e)
 {
     return e->store;
+}
+
+int layer_store_open(const char *uri, struct store **own, struct cfg_err *err)
+{
+    char why[POLICY_ERR_MAX - 64];
+    struct store *st = store_open(uri, why, sizeof(why));
+    if (!st)
+        return cfg_fail(err, "%s", why);
+    store_close(*own);
+    *own = st;
+    return 0;
+}
+
+struct store *layer_store(const policy_engine *e, struct store *own)
+{
+    if (!own)
+        return e->store;
+    store_set_log(own, store_log, (void *)e);
+    return own;
+}
+
+int engine_layer_configured(const policy_engine *e, const struct layer_desc *d)
+{
+    int i = engine_layer_index(d);
+    return i >= 0 && e->layers[i].configured != 0;
 }
 
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)

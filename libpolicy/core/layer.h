@@ -104,6 +104,9 @@ typedef enum check (*layer_hook)(policy_session *s, const void *cfg, struct find
 
 struct mime_part;
 struct mime_header;
+struct store;
+struct store_batch;
+struct p0f_answer;
 
 /* Content events, from the one MIME parse of the message (support/mime.h):
  * every layer that asked gets the same events; verdicts come at EOM. */
@@ -173,6 +176,19 @@ struct layer_desc {
     const char *const *list_keys;
     /* the per-client variables (tcprules/environment) it reads, NULL-terminated */
     const char *const *vars;
+    /* Optional, for a layer that keeps state in a store (support/store.h):
+     * store_of names the store of a configuration (NULL: none now).
+     * store_queue queues the operations the layer's hook at stage st will
+     * read into b, under the layer's name as namespace.  When the first
+     * such layer that runs at st is reached (every layer before it let the
+     * client on), the core calls store_queue of each of them, runs all
+     * their operations as one batch per store (one LMDB transaction, one
+     * Redis round trip), then calls their hooks in order; a hook reads its
+     * results with store_result() until the stage ends, and never answers
+     * CHECK_PENDING.  b is NULL when the session cannot reach the store
+     * (out of memory): the hook then reports CHECK_ERROR. */
+    struct store *(*store_of)(const void *cfg);
+    void (*store_queue)(policy_session *s, const void *cfg, enum stage st, struct store_batch *b);
 };
 
 /* A layer refers to its own descriptor only (session_layer_state and
@@ -195,6 +211,9 @@ struct client {
     int customer;             /* RELAYCLIENT, auth or trusted network */
     const char *customer_why; /* "relayclient", "auth", "trusted", ... */
     int early_talker;         /* the adapter saw input before its greeting */
+    int pipelined;            /* ... or a command before its reply, where none may come */
+    char os[64];              /* p0f's name for its OS ("Windows 7 or 8"), "" unknown:
+                               * filled in when the answer is in (client_os) */
 };
 
 /* The transaction scope: the envelope, reset by RSET, MAIL and EHLO. */
@@ -226,6 +245,8 @@ struct general_cfg {
     char *hostname; /* for headers; default: gethostname() */
     char *tmpdir;   /* spool files; default $TMPDIR or /tmp */
     char *store;    /* the state store's URI (support/store.h), NULL: none */
+    char *p0f;      /* p0f's API socket (client_os), NULL: none */
+    unsigned long p0f_timeout_ms;
     uint64_t message_size_limit; /* hard cap of a message, 0 none */
     uint64_t spool_memory;       /* bytes of a message kept in memory before a file */
     int delay_reject;
@@ -244,6 +265,9 @@ const void *session_layer_cfg(const policy_session *s, const struct layer_desc *
 void *session_layer_state(policy_session *s, const struct layer_desc *d);
 /* engine_layer_cfg - the same from an engine (load-time callbacks). */
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d);
+/* engine_layer_configured - does layer d's section appear in the file
+ * (load() may then insist on what the section needs)? */
+int engine_layer_configured(const policy_engine *e, const struct layer_desc *d);
 
 /* session_rcpt_addr - the RCPT being checked, parsed once for every layer
  * (support/address.h); *status is its enum addr_status. */
@@ -266,6 +290,13 @@ int session_at_greeting(const policy_session *s);
  * (a client fact) and run layer d's connect hook on it now.  Returns the
  * reply's action; a report after the greeting is a caller error (451). */
 policy_action session_early_talker(policy_session *s, const struct layer_desc *d);
+/* session_pipelined - the client sent a command before the reply to its
+ * last one where it may not (no PIPELINING offered, or after a command
+ * that ends a group): record it (client->pipelined) and run layer d's
+ * connect hook on it now (a verdict is remembered for RCPT like any
+ * connect verdict).  Returns the reply's action; before the greeting or
+ * after the connection closed it is a caller error (451). */
+policy_action session_pipelined(policy_session *s, const struct layer_desc *d);
 
 /* session_add_edit - queue a header edit for this transaction (or for the
  * connection, when no transaction is open).  Returns 0 or -1 (no memory). */
@@ -276,7 +307,9 @@ int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
 /* Facts one layer establishes for others (no layer calls another): the
  * SPF result "spf" (pass, fail, softfail, neutral, none, temperror,
  * permerror) and its domain "spf_domain" for the transaction; "dnswl"
- * (the zone) when a DNS allowlist listed the client.  A fact lasts for the
+ * (the zone) when a DNS allowlist listed the client; "greet_delay" (ms)
+ * when a layer slows the client down ([rate] over_delay, applied by
+ * [botnet]'s greeting delay).  A fact lasts for the
  * connection or for the transaction it was set in.  Names under 32 bytes,
  * values sanitized and cut at 256; set returns 0, or -1 (bad name, full). */
 enum fact_scope { FACT_CONNECTION = 1, FACT_TRANSACTION };
@@ -294,10 +327,16 @@ struct waiter *session_waiter(policy_session *s);
  * session_store_conn - this session's connection to st (on the session's
  * poll set, made on first use, freed with the session); NULL when st is
  * NULL or out of memory. */
-struct store;
 struct store_conn;
 struct store *engine_store(const policy_engine *e);
 struct store_conn *session_store_conn(policy_session *s, struct store *st);
+/* layer_store_open - a section's "store = URI" (set()): the store of URI
+ * into *own (closing what was there); 0, or -1 with err set.  The layer
+ * closes it in free().
+ * layer_store - in load(): the store the layer uses, its own (whose log
+ * then goes to the engine's) or else [general] store; NULL when none. */
+int layer_store_open(const char *uri, struct store **own, struct cfg_err *err);
+struct store *layer_store(const policy_engine *e, struct store *own);
 
 /* session_dns_peek - the resolver if the session has one, else NULL: for
  * handing questions back without creating a resolver to do it. */
@@ -314,6 +353,19 @@ void client_ptr_wait(policy_session *s);
  * failed, and every name it gave (*names: n entries). */
 int client_ptr_result(const policy_session *s, const char *const **names, size_t *n,
                       const char **why);
+/* client_os - the client's OS as p0f sees it ([general] p0f): the core asks
+ * at connect, for every client with an address, so that the answer comes
+ * in with the other connect-time questions; this waits for it (bounded by
+ * [general] p0f_timeout) and returns it: status P0F_KNOWN with os_name and
+ * os_flavor, or P0F_UNKNOWN with why (p0f not running, slow, has not seen
+ * the address: logged once).  NULL when no p0f is configured or the
+ * session has no address to ask about. */
+const struct p0f_answer *client_os(policy_session *s);
+/* client_net - the client's network: its address with the bits after
+ * prefix4 (IPv4) or prefix6 (IPv6) cleared, and the prefix,
+ * "192.0.2.0/24" (a triplet's or a rate counter's client). */
+void client_net(const struct client *cl, unsigned prefix4, unsigned prefix6, char *out,
+                size_t len);
 /* client_domain_is_local - is a normalized domain ("": none) one of ours
  * ([customers] local_domains, morercpthosts)? */
 int client_domain_is_local(const policy_session *s, const char *domain);

@@ -49,25 +49,56 @@ void plog(const policy_session *s, int level, const char *fmt, ...)
     emit(s->e, level, line);
 }
 
-/* kv - append " key=value", sanitized, quoted when it holds a space or quote. */
+/* put - append n bytes of p to line, as many as fit (always terminated). */
+static void put(char *line, size_t cap, size_t *len, const char *p, size_t n)
+{
+    if (*len + 1 >= cap)
+        return;
+    if (n > cap - 1 - *len)
+        n = cap - 1 - *len;
+    memcpy(line + *len, p, n);
+    *len += n;
+    line[*len] = '\0';
+}
+
+/* kv - append " key=value", sanitized, quoted when it is empty or holds a
+ * space, '=' or a quote (made a single quote).  No printf: a decision line
+ * is written for every refused RCPT. */
 static void kv(char *line, size_t cap, size_t *len, const char *key, const char *val)
 {
     char clean[600];
-    if (!val || *len >= cap)
+    if (!val || *len + 1 >= cap)
         return;
-    sanitize_copy(clean, sizeof(clean), val, strlen(val));
-    int quote = !*clean || strpbrk(clean, " \"=") != NULL;
-    int n;
-    if (quote) {
-        for (char *p = clean; *p; p++)
-            if (*p == '"')
-                *p = '\'';
-        n = snprintf(line + *len, cap - *len, " %s=\"%s\"", key, clean);
-    } else {
-        n = snprintf(line + *len, cap - *len, " %s=%s", key, clean);
+    size_t n = sanitize_copy(clean, sizeof(clean), val, strlen(val));
+    int quote = n == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (clean[i] == '"')
+            clean[i] = '\'', quote = 1;
+        else if (clean[i] == ' ' || clean[i] == '=')
+            quote = 1;
     }
-    if (n > 0)
-        *len += (size_t)n < cap - *len ? (size_t)n : cap - *len - 1;
+    put(line, cap, len, " ", 1);
+    put(line, cap, len, key, strlen(key));
+    put(line, cap, len, quote ? "=\"" : "=", quote ? 2 : 1);
+    put(line, cap, len, clean, n);
+    if (quote)
+        put(line, cap, len, "\"", 1);
+}
+
+/* decimal - v in decimal into out (>= 21 bytes), at least width digits;
+ * the length.  No printf: it runs for every decision line. */
+static size_t decimal(unsigned long long v, int width, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v || n < (size_t)width);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
 }
 
 static double now_seconds(void)
@@ -96,6 +127,9 @@ void log_decision(policy_session *s, enum stage st, const char *layer, const cha
     const struct client *c = &s->client;
     kv(line, sizeof(line), &len, "ip", c->ip);
     kv(line, sizeof(line), &len, "host", *c->host ? c->host : "unknown");
+    client_os_note(s);
+    if (*c->os)
+        kv(line, sizeof(line), &len, "os", c->os);
     if (c->helo_given)
         kv(line, sizeof(line), &len, "helo", c->helo);
     if (c->authenticated)
@@ -110,15 +144,20 @@ void log_decision(policy_session *s, enum stage st, const char *layer, const cha
     }
     if (layer)
         kv(line, sizeof(line), &len, "layer", layer);
-    if (code) {
-        snprintf(num, sizeof(num), "%d", code);
+    if (code > 0) {
+        decimal((unsigned)code, 1, num);
         kv(line, sizeof(line), &len, "code", num);
     }
     if (xcode && *xcode)
         kv(line, sizeof(line), &len, "xcode", xcode);
     if (reason && *reason)
         kv(line, sizeof(line), &len, "reason", reason);
-    snprintf(num, sizeof(num), "%.3fms", (now_seconds() - s->stage_started) * 1000.0);
+    double us = (now_seconds() - s->stage_started) * 1e6; /* "1.234ms" */
+    unsigned long long u = us > 0 ? (unsigned long long)us : 0;
+    size_t n = decimal(u / 1000, 1, num);
+    num[n++] = '.';
+    n += decimal(u % 1000, 3, num + n);
+    memcpy(num + n, "ms", 3);
     kv(line, sizeof(line), &len, "duration", num);
     emit(s->e, level, line + (len ? 1 : 0));
 }

@@ -83,8 +83,10 @@ static int stage_begin(policy_session *s, enum call c, enum stage st)
 {
     s->stage_started = log_now();
     s->last_stage = 1u << st;
-    if (s->waiter)
+    if (s->waiter) {
         waiter_poll(s->waiter);
+        client_os_note(s);
+    }
     const char *why = refused[c][s->state];
     if (why) {
         out_of_order(s, st, why);
@@ -162,6 +164,8 @@ void policy_session_free(policy_session *s)
         if (layer_registry[i]->state_free && s->lstate[i])
             layer_registry[i]->state_free(s, s->lstate[i]);
     client_ptr_free(s);
+    client_os_free(s);
+    stage_store_free(s);
     for (size_t i = 0; i < sizeof(s->stores) / sizeof(*s->stores); i++)
         store_conn_free(s->stores[i].conn);
     dns_free(s->dns);
@@ -329,6 +333,17 @@ policy_action session_early_talker(policy_session *s, const struct layer_desc *d
     return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT, d));
 }
 
+policy_action session_pipelined(policy_session *s, const struct layer_desc *d)
+{
+    s->stage_started = log_now();
+    if (!session_open(s))
+        return out_of_order(s, STAGE_CONNECT, "pipelining reported outside a connection");
+    if (s->client.pipelined) /* once is enough: the verdict stands */
+        return reply_ok(s, STAGE_CONNECT);
+    s->client.pipelined = 1;
+    return finish(s, STAGE_CONNECT, run_layers(s, STAGE_CONNECT, d));
+}
+
 /* ------------------------------------------------------------ envelope stages */
 
 policy_action policy_connect(policy_session *s)
@@ -356,6 +371,7 @@ policy_action policy_connect(policy_session *s)
                          "denied by tcprules");
     }
     client_classify(s);
+    client_os_begin(s);
     if (s->client.ip_unknown)
         plog(s, POLICY_LOG_INFO, "stage=connect client address unknown: no address checks, %s",
              s->client.customer ? "a customer (trust_unknown_address)" : "not a customer");

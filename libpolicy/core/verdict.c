@@ -235,6 +235,7 @@ policy_action run_layers(policy_session *s, enum stage st, const struct layer_de
 {
     const policy_engine *e = s->e;
 
+    int gathered = 0;
     if (s->conn_accepted || s->txn_accepted || !(s->stage_mask & (1u << st)))
         return POLICY_CONTINUE;
     for (size_t i = 0; i < layer_count; i++) {
@@ -244,6 +245,12 @@ policy_action run_layers(policy_session *s, enum stage st, const struct layer_de
 
         if (!d->hooks[st] || (only && d != only) || !layer_runs(s, i))
             continue;
+        /* the layers that keep state read it in one batch per store,
+         * queued once every layer before them let the client on */
+        if (d->store_queue && !gathered) {
+            stage_store_gather(s, st, i, only);
+            gathered = 1;
+        }
         memset(&f, 0, sizeof(f));
         double t0 = e->metrics_on ? log_now() : 0;
         enum check r = d->hooks[st](s, e->layers[i].cfg, &f);

@@ -10,7 +10,10 @@
  * (a DNSWL with a negative weight) skips the blacklist verdicts.  The reply
  * names the list and quotes its TXT record, sanitized.  RBLSMTPD works as
  * rblsmtpd defines it.  A zone that does not answer is an ERROR only when
- * its answer could have changed the verdict.
+ * its answer could have changed the verdict.  The client's OS as p0f names
+ * it (the core's client fact) adds its os_weights to the score, after the
+ * allowlist decision: "Windows" plus one listing may be enough where
+ * either alone is not.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 
 #include "../core/layer.h"
 #include "../support/dns.h"
+#include "../support/p0f.h"
 
 extern const struct layer_desc layer_dnsbl;
 
@@ -43,6 +47,7 @@ static const char *const zl_keys[ZL_KINDS + 1] = {"zones", "helo_zones", "sender
 
 struct dnsbl_cfg {
     struct zonelist zl[ZL_KINDS];
+    struct p0f_rules os_weights; /* the client's OS adds to the score */
     long threshold;
     long allow_threshold;
     unsigned long timeout_ms;
@@ -214,16 +219,28 @@ static int dnsbl_set(void *cfg, const char *key, const char *v, struct cfg_err *
                    : 0;
     if (!strcmp(key, "timeout"))
         return cfg_set_dns_timeout(v, &c->timeout_ms, err);
+    if (!strcmp(key, "os_weights")) {
+        int rc = p0f_rules_add(&c->os_weights, v, 1);
+        if (rc == -2)
+            return cfg_fail(err, "more than %d OS weights", P0F_RULES_MAX);
+        return rc ? cfg_fail(err, "expected OS*WEIGHT as p0f names OSes, comma separated "
+                                  "(\"Windows*2, Windows:XP*3, Linux*-1\"), got '%s'",
+                             v)
+                  : 0;
+    }
     return CFG_UNKNOWN_KEY;
 }
 
 static int dnsbl_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
 {
     struct dnsbl_cfg *c = cfg;
-    (void)e;
     if (c->allow_threshold >= c->threshold) {
         *key = "allowlist_threshold";
         return cfg_fail(err, "must be below threshold (%ld)", c->threshold);
+    }
+    if (c->os_weights.n && !engine_general(e)->p0f) {
+        *key = "os_weights";
+        return cfg_fail(err, "OS weights need p0f: [general] p0f = its API socket (p0f -s)");
     }
     return 0;
 }
@@ -463,11 +480,29 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
         plog(s, POLICY_LOG_INFO, "stage=connect layer=dnsbl action=allowlist score=%ld", score);
         return CHECK_NOMATCH;
     }
+    /* the client's OS weighs in (p0f answers by p0f_timeout at most) */
+    const struct p0f_rule *os = c->os_weights.n ? p0f_rules_match(&c->os_weights, client_os(s)) : NULL;
+    char os_why[2 * P0F_STR_LEN + 48] = "";
+    if (os) {
+        const struct p0f_answer *a = client_os(s);
+        score += os->weight;
+        snprintf(os_why, sizeof(os_why), ", OS %s%s%s %+d", a->os_name, a->os_flavor[0] ? " " : "",
+                 a->os_flavor, os->weight);
+    }
     if (score + maybe_down >= c->threshold && top) {
         finding_set(f, 554, "5.7.1", "Service unavailable; Client host [%s] blocked using %s%s%s",
                     session_client(s)->ip, top->z->name, top_txt ? "; " : "", top_txt ? top_txt : "");
-        finding_reason(f, "%s listed in %s (score %ld, threshold %ld)", session_client(s)->ip, top->z->name, score,
-                       c->threshold);
+        finding_reason(f, "%s listed in %s (score %ld%s, threshold %ld)", session_client(s)->ip,
+                       top->z->name, score, os_why, c->threshold);
+        return CHECK_MATCH;
+    }
+    if (score + maybe_down >= c->threshold && os && os->weight > 0) { /* the OS alone */
+        finding_set(f, 554, "5.7.1",
+                    "Service unavailable; Client host [%s] blocked: it looks like an end-user PC "
+                    "(%s), send through your provider's mail server",
+                    session_client(s)->ip, client_os(s)->os_name);
+        finding_reason(f, "%s: score %ld (%s), threshold %ld", session_client(s)->ip, score,
+                       os_why + 2, c->threshold);
         return CHECK_MATCH;
     }
     if (failed && (score + maybe_up >= c->threshold || score + maybe_down <= c->allow_threshold)) {

@@ -7,12 +7,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../util/util.h"
 #include "p0f.h"
 #include "waiter.h"
 
@@ -323,4 +325,78 @@ void p0f_free(struct p0f_q *q)
     if (q->own_waiter)
         waiter_free(q->w);
     free(q);
+}
+
+/* ------------------------------------------------------------ OS rules */
+
+/* rule_parse - one rule from p..e, blanks around it trimmed; 0 or -1. */
+static int rule_parse(const char *p, const char *e, int weighted, struct p0f_rule *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (weighted) { /* "NAME*N" */
+        const char *star = e;
+        while (star > p && star[-1] != '*')
+            star--;
+        if (star == p)
+            return -1;
+        char num[8], *end;
+        size_t nl = (size_t)(e - star);
+        if (nl == 0 || nl >= sizeof(num))
+            return -1;
+        memcpy(num, star, nl);
+        num[nl] = '\0';
+        long w = strtol(num, &end, 10);
+        if (*end || w == 0 || w < -100 || w > 100)
+            return -1;
+        r->weight = (int)w;
+        e = star - 1;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+    }
+    const char *colon = memchr(p, ':', (size_t)(e - p));
+    size_t gl = colon ? (size_t)(colon - p) : (size_t)(e - p);
+    size_t fl = colon ? (size_t)(e - colon - 1) : 0;
+    if (gl == 0 || gl >= P0F_STR_LEN || fl >= P0F_STR_LEN || (colon && fl == 0))
+        return -1;
+    memcpy(r->genre, p, gl);
+    if (colon)
+        memcpy(r->flavor, colon + 1, fl);
+    return 0;
+}
+
+int p0f_rules_add(struct p0f_rules *r, const char *text, int weighted)
+{
+    for (const char *p = text; *p;) {
+        const char *end = p + strcspn(p, ",");
+        const char *e = end;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e > p) {
+            if (r->n >= P0F_RULES_MAX)
+                return -2;
+            if (rule_parse(p, e, weighted, &r->v[r->n]) != 0)
+                return -1;
+            r->n++;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+const struct p0f_rule *p0f_rules_match(const struct p0f_rules *r, const struct p0f_answer *a)
+{
+    if (!a || a->status != P0F_KNOWN)
+        return NULL;
+    for (size_t i = 0; i < r->n; i++)
+        if (str_ieq(r->v[i].genre, a->os_name) &&
+            str_ieqn(r->v[i].flavor, a->os_flavor, strlen(r->v[i].flavor)))
+            return &r->v[i];
+    return NULL;
+}
+
+void p0f_rule_text(const struct p0f_rule *r, char *out, size_t len)
+{
+    snprintf(out, len, "%s%s%s", r->genre, r->flavor[0] ? ":" : "", r->flavor);
 }

@@ -57,6 +57,32 @@ int p0f_query_encode(const char *ip, unsigned char out[P0F_QUERY_LEN]);
  * bounded, and fuzzed. */
 void p0f_parse(const void *buf, size_t len, struct p0f_answer *a);
 
+/* OS rules, as a configuration names them: p0f's genre ("Windows", "Mac
+ * OS X") and optionally the start of its flavor after a colon
+ * ("Windows:XP", "Windows:7 or 8"), and for weighted lists a weight after
+ * a star ("Windows*2", "Linux*-1"); rules separated by commas (p0f's names
+ * hold blanks); case does not matter. */
+#define P0F_RULES_MAX 32
+struct p0f_rule {
+    char genre[P0F_STR_LEN];
+    char flavor[P0F_STR_LEN]; /* "": any */
+    int weight;               /* weighted lists: non-zero; else 0 */
+};
+struct p0f_rules {
+    struct p0f_rule v[P0F_RULES_MAX];
+    size_t n;
+};
+/* p0f_rules_add - append the rules of text ("Windows, Mac OS X, Windows:XP";
+ * weighted: "Windows*2, Linux*-1", weights from -100 to 100, not 0); 0, -1
+ * when a rule is malformed, -2 when more than P0F_RULES_MAX (r is then
+ * partly filled: the configuration is refused anyway). */
+int p0f_rules_add(struct p0f_rules *r, const char *text, int weighted);
+/* p0f_rules_match - the first rule of r that a P0F_KNOWN answer matches,
+ * or NULL. */
+const struct p0f_rule *p0f_rules_match(const struct p0f_rules *r, const struct p0f_answer *a);
+/* p0f_rule_text - "Windows:XP" (the rule as written, without its weight). */
+void p0f_rule_text(const struct p0f_rule *r, char *out, size_t len);
+
 struct p0f_q;
 
 /* p0f_start - ask p0f at socket_path about ip, answered by timeout_ms from

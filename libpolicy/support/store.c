@@ -494,6 +494,11 @@ void store_set_clock(struct store *st, time_t (*now)(void))
     st->clock = now;
 }
 
+time_t store_now(const struct store *st)
+{
+    return st->clock ? st->clock() : time(NULL);
+}
+
 void store_log(const struct store *st, int level, const char *fmt, ...)
 {
     char line[512];

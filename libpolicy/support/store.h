@@ -124,6 +124,9 @@ void store_set_log(struct store *st, void (*fn)(int level, const char *line, voi
 /* store_set_clock - the wall clock of LMDB expiry (tests move it); NULL
  * restores time(). */
 void store_set_clock(struct store *st, time_t (*now)(void));
+/* store_now - that clock: what layers write as timestamps into the store,
+ * so that tests move their times and LMDB's expiry together. */
+time_t store_now(const struct store *st);
 
 /* store_conn_new - a session's use of the store.  w: the session's poll
  * set (a Redis connection is one of its sources); NULL gives the conn its

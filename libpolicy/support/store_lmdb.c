@@ -71,11 +71,6 @@ static void reg_init(void)
     pthread_atfork(reg_prepare, reg_parent, reg_child);
 }
 
-static time_t now_of(const struct store *st)
-{
-    return st->clock ? st->clock() : time(NULL);
-}
-
 /* data_file - the data file of path: path itself, or path/data.mdb for a
  * directory.  *is_dir tells which. */
 static int data_file(const char *path, char *out, size_t outlen, int *is_dir)
@@ -513,7 +508,7 @@ void store_lmdb_run(struct store_batch *b)
     if (e) {
         for (size_t i = 0; i < b->n; i++)
             writing |= b->ops[i].kind != STORE_OP_GET;
-        time_t now = now_of(st);
+        time_t now = store_now(st);
         for (int n = 0; n < LMDB_ATTEMPTS; n++) {
             pthread_rwlock_rdlock(&e->maplock);
             int rc = attempt(b, e, writing, now);

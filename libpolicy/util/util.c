@@ -324,32 +324,48 @@ int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out)
     return 0;
 }
 
-int cfg_parse_duration(const char *v, unsigned long *ms)
+/* A unit of a time span and its multiplier; "" is a bare number. */
+struct span_unit {
+    const char *suffix;
+    unsigned long mult;
+};
+
+/* parse_span - a number and one of units, at most max in the units' base;
+ * 0, or -1 when it is not. */
+static int parse_span(const char *v, const struct span_unit *units, unsigned long max,
+                      unsigned long *out)
 {
     char *end;
-    unsigned long n, mult = 1000;
+    unsigned long n;
     if (!(*v >= '0' && *v <= '9'))
         return -1;
     errno = 0;
     n = strtoul(v, &end, 10);
     if (errno)
         return -1;
-    if (!strcmp(end, "ms"))
-        mult = 1;
-    else if (!*end || !strcmp(end, "s"))
-        mult = 1000;
-    else if (!strcmp(end, "m"))
-        mult = 60000;
-    else if (!strcmp(end, "h"))
-        mult = 3600000;
-    else
-        return -1;
-    if (n > 86400000UL / mult)
-        return -1;
-    *ms = n * mult;
-    return 0;
+    for (; units->suffix; units++)
+        if (!strcmp(end, units->suffix)) {
+            if (n > max / units->mult)
+                return -1;
+            *out = n * units->mult;
+            return 0;
+        }
+    return -1;
 }
 
+int cfg_parse_duration(const char *v, unsigned long *ms)
+{
+    static const struct span_unit units[] = {
+        {"ms", 1}, {"", 1000}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0}};
+    return parse_span(v, units, 86400000UL, ms);
+}
+
+int cfg_parse_seconds(const char *v, unsigned long max, unsigned long *secs)
+{
+    static const struct span_unit units[] = {
+        {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {NULL, 0}};
+    return parse_span(v, units, max, secs);
+}
 
 int cfg_parse_size(const char *v, uint64_t max, uint64_t *out)
 {

@@ -115,6 +115,9 @@ int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err);
 int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out);
 /* cfg_parse_duration - "30", "30s", "500ms", "2m", "1h" -> milliseconds. */
 int cfg_parse_duration(const char *v, unsigned long *ms);
+/* cfg_parse_seconds - a longer span: "300", "300s", "5m", "2h", "35d" ->
+ * seconds, at most max. */
+int cfg_parse_seconds(const char *v, unsigned long max, unsigned long *secs);
 /* cfg_parse_size - "512", "64k", "50M", "1G" (powers of 1024) -> bytes, at most max. */
 int cfg_parse_size(const char *v, uint64_t max, uint64_t *out);
 

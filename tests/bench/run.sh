@@ -20,21 +20,10 @@ else
     "$B/tests/bench/bench_mime" "$CORPUS" "$S"
 fi
 echo
-# the store: LMDB always; Redis when redis-server is installed (a private
-# one on a unix socket of its own, no TCP port, no persistence)
-R=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-br.XXXXXX")
-if command -v redis-server >/dev/null; then
-    redis-server --port 0 --unixsocket "$R/redis.sock" --daemonize no --save '' --appendonly no \
-        --dir "$R" >"$R/redis.log" 2>&1 &
-    rpid=$!
-    for _ in $(seq 50); do [ -S "$R/redis.sock" ] && break; sleep 0.1; done
-    "$B/tests/bench/bench_store" "$S" "redis+unix://$R/redis.sock"
-    kill $rpid
-    wait $rpid 2>/dev/null
-else
-    "$B/tests/bench/bench_store" "$S"
-fi
-rm -rf "$R"
+# the store (LMDB always; Redis when redis-server is installed: a private
+# one on a unix socket of its own), then the RCPT decision with greylisting
+# and rate limits beside postgrey (when installed and run as root)
+bash "$(dirname "$0")/greylist.sh" "$B" "$S" "${GREYLIST_BENCH_TRIPLETS:-10000}"
 echo
 # policy-queue with the layers a qmail host runs after qmail-smtpd: the
 # content stages of customers + regex (900 qregex patterns, header rules)

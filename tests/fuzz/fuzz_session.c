@@ -59,7 +59,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
              "[regex]\nbadhelo = %s/badhelo\nbadmailfrom = %s/badmailfrom\n"
              "badrcptto = %s/badrcptto\nbadrcpttonorelay = %s/badrcpttonorelay\n"
              "header_block = Subject: viagra\nheader_block = X-Mailer: !^ok\n"
-             "[botnet]\ngreet_delay = 1\ngreet_delay_unknown = 2\ngreet_delay_dynamic = 3\n",
+             "[botnet]\ngreet_delay = 1\ngreet_delay_unknown = 2\ngreet_delay_dynamic = 3\n"
+             "antipipelining = yes\n",
              dir, dir, dir, dir);
     put("policy.conf", conf);
     snprintf(conf, sizeof(conf), "%s/policy.conf", dir);
@@ -152,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int steps = 0; g.left && steps < 200; steps++) {
         policy_action a = POLICY_CONTINUE;
         int stage = 1;
-        switch (byte(&g) % 15) {
+        switch (byte(&g) % 16) {
         case 0:
             a = policy_connect(s);
             break;
@@ -203,6 +204,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)policy_session_limit(s);
             (void)policy_receive_throttle(s);
             a = policy_early_talker(s);
+            break;
+        case 14: /* a command before its reply, as the qmail glue reports it */
+            a = policy_pipelining(s);
             break;
         default:
             a = policy_rcpt(s, "postmaster");

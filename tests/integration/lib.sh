@@ -41,3 +41,17 @@ mktmp() {
     T=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-it.XXXXXX")
     trap 'rm -rf "$T"' EXIT
 }
+
+# redis_start PORT - a private redis-server on 127.0.0.1:PORT (no
+# persistence, its files and log in $T); its pid in REDIS.  0 once it
+# answers PING (5 s at most).
+redis_start() {
+    redis-server --port "$1" --bind 127.0.0.1 --daemonize no --save '' --appendonly no \
+        --dir "$T" >> "$T/redis.log" 2>&1 &
+    REDIS=$!
+    for _ in $(seq 50); do
+        redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    return 1
+}

@@ -38,13 +38,17 @@ cat > "$T/tcp.smtp" <<RULES
 127.0.0.12:allow,POLICY_CONFIG="$T/greet.conf",RELAYCLIENT=""
 127.0.0.13:allow,POLICY_CONFIG="$T/limits.conf"
 127.0.0.14:allow,POLICY_CONFIG="$T/limits.conf",RELAYCLIENT=""
+127.0.0.15:allow,POLICY_CONFIG="$T/ap.conf"
+127.0.0.16:allow,POLICY_CONFIG="$T/ap.conf",DROP_PRE_GREET="1"
 192.0.2.:allow,POLICY_CONFIG="$T/dnsgreet.conf"
 :allow
 RULES
 tcprules "$T/tcp.smtp.cdb" "$T/tcp.smtp.tmp" < "$T/tcp.smtp"
 
 PORT=$(( 20000 + RANDOM % 20000 ))
-for a in $(seq 2 14); do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
+printf '[customers]\nlocal_domains = example.test\ntrusted_networks = 192.0.2.0/24\n[botnet]\nantipipelining = yes\n' \
+    > "$T/ap.conf"
+for a in $(seq 2 16); do ip addr add "127.0.0.$a/8" dev lo 2>/dev/null; done
 for a in 10 12 13; do ip addr add "192.0.2.$a/32" dev lo 2>/dev/null; done
 POLICY_CONFIG="$T/policy.conf" RCPTHOSTS="example.test" \
     tcpserver -H -R -l 0 -x "$T/tcp.smtp.cdb" 127.0.0.1 "$PORT" "$DRIVE" 2> "$T/server.err" &
@@ -163,6 +167,44 @@ lines=$(wc -l < "$T/server.err")
 timed 127.0.0.9 "exec 7>&- 6<&-" > /dev/null
 sleep 2.5
 same "a client hanging up during the delay: the glue ends quietly" "$lines" "$(wc -l < "$T/server.err")"
+
+# antipipelining (smtp-delay): a command sent before the reply to the last
+# one, where PIPELINING was not offered or the last one ended a group
+out=$(talk 127.0.0.15 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n')
+same "antipipelining: commands sent at once after HELO: refused at RCPT" \
+    "550 5.5.1 protocol error: command sent before the reply" "$(reply_n 4 <<< "$out")"
+# lockstep CMD... - a client that waits for every reply (one line each, two
+# after EHLO) before its next command
+lockstep() {
+    local script="IFS= read -r l <&6; echo \"\$l\""
+    for c in "$@"; do
+        script="$script; printf '%s\\r\\n' '$c' >&7; IFS= read -r l <&6; echo \"\$l\""
+        case $c in EHLO*) script="$script; IFS= read -r l <&6; echo \"\$l\"" ;; esac
+    done
+    timeout 10 tcpclient -H -R -l 0 -i 127.0.0.15 127.0.0.1 "$PORT" sh -c "$script" 2>/dev/null | tr -d '\r'
+}
+out=$(lockstep 'HELO client.test' 'MAIL a@sender.test' 'RCPT good@example.test' QUIT)
+same "antipipelining: a client that waits for each reply is accepted" "250 ok" "$(reply_n 4 <<< "$out")"
+# after EHLO (PIPELINING offered) MAIL, RCPT and DATA may come in one go
+group() { # group IP REST - EHLO, wait for its reply, then REST at once
+    timeout 10 tcpclient -H -R -l 0 -i "$1" 127.0.0.1 "$PORT" sh -c \
+        "IFS= read -r l <&6; echo \"\$l\"; printf 'EHLO client.test\r\n' >&7;
+         IFS= read -r l <&6; echo \"\$l\"; IFS= read -r l <&6; echo \"\$l\"; printf '$2' >&7; cat <&6" \
+        2>/dev/null | tr -d '\r'
+}
+out=$(group 127.0.0.15 'MAIL a@sender.test\r\nRCPT good@example.test\r\nDATA\r\n')
+same "antipipelining: after EHLO, MAIL RCPT DATA pipelined are accepted" "250 ok|250 ok|354 go ahead" \
+    "$(sed -n '4,6p' <<< "$out" | tr '\n' '|' | sed 's/|$//')"
+out=$(group 127.0.0.15 'MAIL a@sender.test\r\nRCPT good@example.test\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n')
+same "antipipelining: a message sent before the 354: 421, and the connection ends" \
+    "250 ok|250 ok|421 4.5.1 protocol error: command sent before the reply" \
+    "$(sed -n '4,$p' <<< "$out" | tr '\n' '|' | sed 's/|$//')"
+out=$(talk 127.0.0.16 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n')
+same "antipipelining with DROP_PRE_GREET=1: 421 at once, then the connection ends" \
+    "220 drive ESMTP|421 4.5.1 protocol error: command sent before the reply" \
+    "$(tr '\n' '|' <<< "$out" | sed 's/|$//')"
+out=$(talk 127.0.0.6 'HELO client.test\nMAIL a@sender.test\nRCPT good@example.test\nQUIT\n')
+same "antipipelining is off unless configured" "250 ok" "$(reply_n 4 <<< "$out")"
 
 # memory within one connection: refused MAILs and refused RCPTs are not
 # kept (before, 100,000 of each of these held about 80 MB)

@@ -32,6 +32,8 @@ static const struct {
     {"scanners", suite_scanners},
     {"virus", suite_virus},
     {"metrics", suite_metrics},
+    {"rate", suite_rate},
+    {"greylist", suite_greylist},
 };
 
 int main(int argc, char **argv)

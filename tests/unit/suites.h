@@ -21,5 +21,7 @@ int suite_p0f(void);
 int suite_scanners(void);
 int suite_virus(void);
 int suite_metrics(void);
+int suite_rate(void);
+int suite_greylist(void);
 
 #endif

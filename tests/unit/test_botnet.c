@@ -11,7 +11,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pthread.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "../../libpolicy/support/hostname.h"
+#include "../../libpolicy/support/p0f.h"
 #include "helpers.h"
 #include "core.h"
 #include "suites.h"
@@ -232,6 +238,263 @@ static void test_connection_limits(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "bytes per second"));
 }
 
+/* ------------------------------------------------------------ p0f */
+
+/* A p0f of this process: answers every query on its socket from a table
+ * (192.0.2.66 Windows XP, 192.0.2.67 Linux 3.x, others not seen), the
+ * way p0f 3 does (host byte order, 232 bytes). */
+struct fake_p0f {
+    int l;
+    pthread_t t;
+    char path[300];
+};
+
+static void p0f_reply(unsigned char *r, const unsigned char *q)
+{
+    uint32_t v[2] = {0x50304602, 0x20};
+    memset(r, 0, P0F_REPLY_LEN);
+    const char *os = NULL, *flavor = NULL;
+    if (q[4] == 4 && !memcmp(q + 5, "\xc0\x00\x02\x42", 4))
+        os = "Windows", flavor = "XP";
+    else if (q[4] == 4 && !memcmp(q + 5, "\xc0\x00\x02\x43", 4))
+        os = "Linux", flavor = "3.x";
+    if (os) {
+        v[1] = 0x10;
+        memcpy(r + 40, os, strlen(os));
+        memcpy(r + 72, flavor, strlen(flavor));
+    }
+    memcpy(r, v, sizeof(v));
+}
+
+static void *fake_p0f_serve(void *arg)
+{
+    struct fake_p0f *p = arg;
+    for (;;) {
+        int c = accept(p->l, NULL, NULL);
+        if (c < 0)
+            return NULL; /* the listener was shut down */
+        unsigned char q[P0F_QUERY_LEN], r[P0F_REPLY_LEN];
+        size_t got = 0;
+        ssize_t n;
+        while ((n = read(c, q + got, sizeof(q) - got)) > 0)
+            if ((got += (size_t)n) == sizeof(q)) {
+                p0f_reply(r, q);
+                (void)!send(c, r, sizeof(r), MSG_NOSIGNAL);
+                got = 0;
+            }
+        close(c);
+    }
+}
+
+static void fake_p0f_start(struct fake_p0f *p)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(p->path, sizeof(p->path), "%s/p0f.sock", test_dir());
+    CU_ASSERT_FATAL(strlen(p->path) < sizeof(sun.sun_path));
+    memcpy(sun.sun_path, p->path, strlen(p->path) + 1);
+    unlink(p->path);
+    p->l = socket(AF_UNIX, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(p->l >= 0 && bind(p->l, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
+                    listen(p->l, 16) == 0);
+    CU_ASSERT_FATAL(pthread_create(&p->t, NULL, fake_p0f_serve, p) == 0);
+}
+
+static void fake_p0f_stop(struct fake_p0f *p)
+{
+    shutdown(p->l, SHUT_RDWR);
+    pthread_join(p->t, NULL);
+    close(p->l);
+}
+
+static policy_engine *os_engine(const char *p0f, const char *botnet)
+{
+    char conf[1024];
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 300ms\np0f = %s\n"
+             "p0f_timeout = 200ms\n[botnet]\n%s",
+             p0f, botnet);
+    return engine(conf);
+}
+
+/* os_rcpt - a session from ip (PTR name host, NULL: none); what its first
+ * RCPT got.  var=value set for the client when given. */
+static policy_action os_rcpt(policy_engine *e, const char *ip, const char *host, const char *var,
+                             const char *value)
+{
+    policy_session *s = policy_session_new(e, ip, host);
+    if (var)
+        policy_session_setvar(s, var, value);
+    CU_ASSERT_EQUAL(policy_connect(s), POLICY_CONTINUE);
+    policy_helo(s, "client.example");
+    policy_mail(s, "<a@client.example>");
+    policy_action a = policy_rcpt(s, "<user@localhost>");
+    if (a == POLICY_REJECT) {
+        CU_ASSERT_EQUAL(policy_last_reply(s)->code, 550);
+        CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->layer, "botnet");
+    }
+    policy_session_free(s);
+    return a;
+}
+
+/* [dnsbl] os_weights: the OS p0f names adds to the DNSBL score */
+static void test_os_weighs_in_the_dnsbl_score(void)
+{
+    struct fake_p0f p;
+    char conf[1024];
+    fake_p0f_start(&p);
+    snprintf(conf, sizeof(conf),
+             "[general]\ndns_servers = 127.0.0.1:9\ndns_timeout = 300ms\np0f = %s\n"
+             "p0f_timeout = 200ms\n[dnsbl]\nos_weights = Linux*-1, Windows:XP*2\nthreshold = 2\n",
+             p.path);
+    policy_engine *e = engine(conf);
+    const char *ips[] = {"192.0.2.66", "192.0.2.67", "192.0.2.68"}; /* XP, Linux, unseen */
+    policy_action want[] = {POLICY_REJECT, POLICY_CONTINUE, POLICY_CONTINUE};
+    for (int i = 0; i < 3; i++) {
+        policy_session *s = policy_session_new(e, ips[i], "mail.example.net");
+        policy_connect(s);
+        policy_helo(s, "client.example");
+        policy_mail(s, "<a@client.example>");
+        CU_ASSERT_EQUAL(policy_rcpt(s, "<user@localhost>"), want[i]);
+        if (want[i] == POLICY_REJECT) {
+            CU_ASSERT_EQUAL(policy_last_reply(s)->code, 554);
+            CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->layer, "dnsbl");
+            CU_ASSERT_PTR_NOT_NULL(strstr(policy_last_reply(s)->text, "end-user PC (Windows)"));
+        }
+        policy_session_free(s);
+    }
+    CU_ASSERT_TRUE(test_log_has("reason=\"192.0.2.66: score 2 (OS Windows XP +2), threshold 2\""));
+    policy_engine_unref(e);
+    fake_p0f_stop(&p);
+    /* a weight each, never 0; p0f needed */
+    const char *bad[] = {"Windows", "Windows*0", "Windows*x", "*2", "Windows*101"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        snprintf(conf, sizeof(conf), "[general]\np0f = /run/p0f.sock\n[dnsbl]\nos_weights = %s\n",
+                 bad[i]);
+        CU_ASSERT_PTR_NULL(test_engine(conf, err, sizeof(err)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "expected OS*WEIGHT"));
+    }
+    CU_ASSERT_PTR_NULL(test_engine("[dnsbl]\nos_weights = Windows*1\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[dnsbl] os_weights: OS weights need p0f"));
+}
+
+static void test_os_rules_refuse_what_p0f_names(void)
+{
+    struct fake_p0f p;
+    fake_p0f_start(&p);
+    policy_engine *e = os_engine(p.path, "os_reject = Windows\n");
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "mail.example.net", NULL, NULL), POLICY_REJECT);
+    CU_ASSERT_TRUE(test_log_has("os=\"Windows XP\""));
+    CU_ASSERT_TRUE(test_log_has("reason=\"p0f: OS Windows XP matches os_reject Windows\""));
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.67", "mail.example.net", NULL, NULL), POLICY_CONTINUE);
+    test_log_clear();
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.68", "mail.example.net", NULL, NULL), POLICY_CONTINUE);
+    CU_ASSERT_TRUE(test_log_has("p0f: no verdict: p0f has not seen this address"));
+    /* customers and the switch from tcp.smtp */
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", NULL, "RELAYCLIENT", ""), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", NULL, "POLICY_BOTNET", "off"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", NULL, "POLICY_BOTNET", "warn"), POLICY_CONTINUE);
+    policy_engine_unref(e);
+
+    /* a flavor narrows the rule; several rules, commas between them */
+    e = os_engine(p.path, "os_reject = Windows:7, Mac OS X\n");
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "mail.example.net", NULL, NULL), POLICY_CONTINUE);
+    policy_engine_unref(e);
+    e = os_engine(p.path, "os_reject = Mac OS X, windows:xp\n");
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "mail.example.net", NULL, NULL), POLICY_REJECT);
+    policy_engine_unref(e);
+
+    /* with a dynamic-looking name or none only: the classic botnet signature */
+    e = os_engine(p.path, "os_reject_dynamic = Windows\n");
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "mail.example.net", NULL, NULL), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "192-0-2-66.dyn.isp.example", NULL, NULL),
+                    POLICY_REJECT);
+    CU_ASSERT_TRUE(test_log_has("with a dynamic-looking rDNS name"));
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", NULL, NULL, NULL), POLICY_REJECT); /* no name */
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.67", "192-0-2-67.dyn.isp.example", NULL, NULL),
+                    POLICY_CONTINUE);
+    policy_engine_unref(e);
+
+    /* the greeting delay of a dynamic client for an OS */
+    e = os_engine(p.path, "greet_delay = 100ms\ngreet_delay_dynamic = 7s\ngreet_delay_os = Windows\n");
+    CU_ASSERT_EQUAL(delay_for(e, "192.0.2.66", "mail.example.net", NULL, NULL), 7000);
+    CU_ASSERT_EQUAL(delay_for(e, "192.0.2.67", "mail.example.net", NULL, NULL), 100);
+    policy_engine_unref(e);
+    fake_p0f_stop(&p);
+}
+
+static void test_p0f_down_gives_no_verdict_and_no_wait(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s/no-p0f.sock", test_dir());
+    policy_engine *e = os_engine(path, "os_reject = Windows\n");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(os_rcpt(e, "192.0.2.66", "mail.example.net", NULL, NULL), POLICY_CONTINUE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CU_ASSERT_TRUE((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 100);
+    CU_ASSERT_TRUE(test_log_has("p0f: no verdict: p0f is not running"));
+    policy_engine_unref(e);
+    /* OS rules without p0f are a configuration error */
+    CU_ASSERT_PTR_NULL(test_engine("[botnet]\nos_reject = Windows\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "[botnet] os_reject: OS rules need p0f"));
+    CU_ASSERT_PTR_NULL(test_engine("[general]\np0f = relative.sock\n", err, sizeof(err)));
+    CU_ASSERT_PTR_NULL(test_engine("[general]\np0f = /run/p0f.sock\n[botnet]\nos_reject = :XP\n",
+                                   err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "comma separated"));
+}
+
+/* pipelined - a client that pipelines after HELO: what the report said,
+ * and *at_rcpt what RCPT said afterwards. */
+static policy_action pipelined(policy_engine *e, const char *var, policy_action *at_rcpt)
+{
+    policy_session *s = policy_session_new(e, "192.0.2.9", "mail.example.net");
+    if (var)
+        policy_session_setvar(s, var, "1");
+    CU_ASSERT_EQUAL(policy_pipelining(s), POLICY_TEMPFAIL); /* before connect: out of order */
+    policy_connect(s);
+    policy_helo(s, "client.example");
+    policy_action a = policy_pipelining(s);
+    *at_rcpt = POLICY_DISCONNECT;
+    if (a == POLICY_CONTINUE) {
+        CU_ASSERT_EQUAL(policy_pipelining(s), POLICY_CONTINUE); /* once is enough */
+        policy_mail(s, "<a@client.example>");
+        *at_rcpt = policy_rcpt(s, "<user@localhost>");
+        if (*at_rcpt == POLICY_REJECT)
+            CU_ASSERT_STRING_EQUAL(policy_last_reply(s)->text,
+                                   "protocol error: command sent before the reply");
+    } else {
+        CU_ASSERT_EQUAL(policy_last_reply(s)->code, 421);
+        CU_ASSERT_EQUAL(policy_mail(s, "<a@client.example>"), POLICY_DISCONNECT);
+    }
+    policy_session_free(s);
+    return a;
+}
+
+static void test_pipelining_without_pipelining_is_an_early_talker(void)
+{
+    policy_action rcpt;
+    policy_engine *e = engine("[botnet]\nantipipelining = yes\n");
+    CU_ASSERT_EQUAL(pipelined(e, NULL, &rcpt), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt, POLICY_REJECT);
+    CU_ASSERT_TRUE(test_log_has("reason=\"pipelining without PIPELINING\""));
+    CU_ASSERT_EQUAL(pipelined(e, "DROP_PRE_GREET", &rcpt), POLICY_DISCONNECT);
+    /* at DATA, with recipients accepted, nothing is left to refuse: 421 */
+    policy_session *s = policy_session_new(e, "192.0.2.9", "mail.example.net");
+    policy_connect(s);
+    policy_helo(s, "client.example");
+    policy_mail(s, "<a@client.example>");
+    CU_ASSERT_EQUAL(policy_rcpt(s, "<user@localhost>"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_pipelining(s), POLICY_DISCONNECT);
+    CU_ASSERT_EQUAL(policy_last_reply(s)->code, 421);
+    CU_ASSERT_EQUAL(policy_data(s), POLICY_DISCONNECT);
+    policy_session_free(s);
+    policy_engine_unref(e);
+    e = engine("[botnet]\n"); /* off unless asked for */
+    CU_ASSERT_EQUAL(pipelined(e, NULL, &rcpt), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(rcpt, POLICY_CONTINUE);
+    policy_engine_unref(e);
+}
+
 int suite_botnet(void)
 {
     CU_pSuite s = CU_add_suite("botnet", NULL, NULL);
@@ -242,5 +505,9 @@ int suite_botnet(void)
     CU_ADD_TEST(s, test_bad_delays_are_named);
     CU_ADD_TEST(s, test_early_talker);
     CU_ADD_TEST(s, test_connection_limits);
+    CU_ADD_TEST(s, test_os_rules_refuse_what_p0f_names);
+    CU_ADD_TEST(s, test_os_weighs_in_the_dnsbl_score);
+    CU_ADD_TEST(s, test_p0f_down_gives_no_verdict_and_no_wait);
+    CU_ADD_TEST(s, test_pipelining_without_pipelining_is_an_early_talker);
     return 0;
 }

@@ -75,6 +75,16 @@ static void test_duration_parser_knows_units(void)
     CU_ASSERT_EQUAL(ms, 120000);
     CU_ASSERT_EQUAL(cfg_parse_duration("2 m", &ms), -1);
     CU_ASSERT_EQUAL(cfg_parse_duration("99999999h", &ms), -1);
+    unsigned long secs = 0;
+    CU_ASSERT_EQUAL(cfg_parse_seconds("35d", 86400UL * 366, &secs), 0);
+    CU_ASSERT_EQUAL(secs, 35UL * 86400);
+    CU_ASSERT_EQUAL(cfg_parse_seconds("5m", 86400, &secs), 0);
+    CU_ASSERT_EQUAL(secs, 300);
+    CU_ASSERT_EQUAL(cfg_parse_seconds("90", 86400, &secs), 0);
+    CU_ASSERT_EQUAL(secs, 90);
+    CU_ASSERT_EQUAL(cfg_parse_seconds("2d", 86400, &secs), -1); /* over max */
+    CU_ASSERT_EQUAL(cfg_parse_seconds("1w", 86400 * 30, &secs), -1);
+    CU_ASSERT_EQUAL(cfg_parse_seconds("-1", 86400, &secs), -1);
 }
 
 static void test_action_names_round_trip(void)
