@@ -439,10 +439,10 @@ static int style_small(const char *v)
     static const struct {
         const char *unit;
         double px;
-    } units[] = {{"px", 1},   {"pt", 4.0 / 3}, {"pc", 16},    {"in", 96}, {"cm", 37.8},
-                 {"mm", 3.78}, {"q", 0.945},   {"rem", 16},   {"em", 16}, {"ex", 8},
-                 {"ch", 8},   {"%", 0.16},    {"vw", 1e9},   {"vh", 1e9}, {"vmin", 1e9},
-                 {"vmax", 1e9}};
+    } units[] = {{"px", 1},    {"pt", 4.0 / 3}, {"pc", 16},    {"in", 96},
+                 {"cm", 37.8}, {"mm", 3.78},    {"q", 0.945},  {"rem", 16},
+                 {"em", 16},   {"ex", 8},       {"ch", 8},     {"%", 0.16},
+                 {"vw", 1e9},  {"vh", 1e9},     {"vmin", 1e9}, {"vmax", 1e9}};
     double x = css_number(&v);
     if (x < 0)
         return 0;

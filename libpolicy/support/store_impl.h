@@ -11,13 +11,21 @@
 
 #include "store.h"
 
-enum store_opkind { STORE_OP_GET = 1, STORE_OP_SET, STORE_OP_ADD, STORE_OP_INCR, STORE_OP_DEL };
+enum store_opkind {
+    STORE_OP_GET = 1,
+    STORE_OP_SET,
+    STORE_OP_ADD,
+    STORE_OP_INCR,
+    STORE_OP_DEL,
+    STORE_OP_PGET,
+    STORE_OP_PADD
+};
 
 struct store_op {
     enum store_opkind kind;
     int renew; /* incr: every increment restarts the ttl */
     unsigned ttl;
-    int64_t delta;
+    int64_t delta, delta2;
     uint32_t key_off, key_len; /* the encoded key in b->buf */
     uint32_t val_off, val_len; /* set/add: the value; get: the answer */
     struct store_result res;   /* res.data is filled in by store_result() */

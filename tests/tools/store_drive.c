@@ -9,6 +9,7 @@
  *         get KEY | set KEY VALUE TTL | add KEY VALUE TTL |
  *         incr KEY DELTA TTL | incr-renew KEY DELTA TTL | del KEY |
  *         incr-many PREFIX COUNT DELTA TTL (COUNT keys PREFIX0.. in one batch) |
+ *         pget KEY | padd KEY D1 D2 TTL (pairs: "found A B") |
  *         pause MS (sleep before queueing what follows)
  *       prints one line per operation: "found VALUE", "notfound" or
  *       "error WHY"; -T adds "batch N ms=M" after each batch.
@@ -48,7 +49,9 @@ static void print_result(struct store_batch *b, int i, int counting)
     }
     switch (r->status) {
     case STORE_FOUND:
-        if (r->data)
+        if (counting == 2)
+            printf("found %lld %lld\n", (long long)r->value, (long long)r->value2);
+        else if (r->data)
             printf("found %.*s\n", (int)r->len, (const char *)r->data);
         else if (counting)
             printf("found %lld\n", (long long)r->value);
@@ -119,6 +122,13 @@ static int run_ops(struct store *st, int timing, int argc, char **argv)
             idx[nidx++] = f(b, argv[a + 1], strlen(argv[a + 1]), atoll(argv[a + 2]),
                             (unsigned)atoi(argv[a + 3]));
             a += 3;
+        } else if (!strcmp(op, "pget") && left >= 1) {
+            idx[nidx++] = store_pair_get(b, argv[a + 1], strlen(argv[a + 1]));
+            a += 1;
+        } else if (!strcmp(op, "padd") && left >= 4) {
+            idx[nidx++] = store_pair_add(b, argv[a + 1], strlen(argv[a + 1]), atoll(argv[a + 2]),
+                                         atoll(argv[a + 3]), (unsigned)atoi(argv[a + 4]));
+            a += 4;
         } else if (!strcmp(op, "pause") && left >= 1) {
             usleep((useconds_t)atoi(argv[a + 1]) * 1000);
             a += 1;
@@ -133,7 +143,9 @@ static int run_ops(struct store *st, int timing, int argc, char **argv)
         } else {
             usage();
         }
-        memset(counting + before, !strncmp(op, "incr", 4), (size_t)(nidx - before));
+        memset(counting + before,
+               !strcmp(op, "pget") || !strcmp(op, "padd") ? 2 : !strncmp(op, "incr", 4),
+               (size_t)(nidx - before));
     }
     store_batch_free(b);
     store_conn_free(c);
