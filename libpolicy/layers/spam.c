@@ -275,7 +275,7 @@ static int spam_load(void *cfg, const policy_engine *e, struct cfg_err *err, con
         c->store = engine_store(e);
     }
     if (!engine_layer_configured(e, &layer_spam) && !c->store && !c->spamd_servers) {
-        c->builtin = 0; /* no section: off, unless a variable turns it on (then spamd errors) */
+        c->builtin = 0; /* no section: off (a variable that turns it on finds nothing to do) */
         return 0;
     }
     if (c->builtin && !c->store) {
@@ -639,16 +639,21 @@ static void run_spamd(policy_session *s, const struct spam_cfg *c, struct verdic
     /* SKIPPED (over spamd_max_size) counts for nothing, as with spamc */
 }
 
-/* fold_list - a comma list into out, folded before a word that would pass
- * column 78 (a header edit is one folded header). */
+/* fold_append - a word onto a header value, folded before it when it would
+ * pass column 78 (a header edit is one folded header; the blank a word
+ * starts with becomes the fold's). */
 static void fold_append(char *out, size_t cap, size_t *col, const char *word)
 {
     size_t len = strlen(out), n = strlen(word);
-    if (*col + n > 76 && *col > 1 && len + 3 < cap) {
+    if (*col + n > 76 && *col > 8 && len + 3 < cap) {
         memcpy(out + len, "\r\n\t", 3);
         len += 3;
         out[len] = '\0';
         *col = 8;
+        if (*word == ' ') {
+            word++;
+            n--;
+        }
     }
     snprintf(out + len, cap - len, "%s", word);
     *col += n;
@@ -836,12 +841,6 @@ static void spam_state_free(policy_session *s, void *state_)
     spamtok_free(st->tok);
 }
 
-static unsigned spam_stages(const void *cfg)
-{
-    (void)cfg;
-    return 1u << STAGE_EOM;
-}
-
 const struct layer_desc layer_spam = {
     .name = "spam",
     .flags = LAYER_OPTIN,
@@ -863,7 +862,6 @@ const struct layer_desc layer_spam = {
                 .part_end = spam_part_end},
     .needs = NEED_SPOOL | NEED_MIME | NEED_MIME_HEADERS | NEED_BODY | NEED_TEXT,
     .needs_of = spam_needs,
-    .stages = spam_stages,
 };
 
 /* ------------------------------------------------------------ outside SMTP: policyctl */
