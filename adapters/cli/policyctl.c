@@ -17,6 +17,8 @@
 
 #include <libpolicy/policy.h>
 
+#include "stats.h"
+
 #define EX_ACCEPTED 0
 #define EX_REJECTED 1
 #define EX_DEFERRED 2
@@ -38,6 +40,8 @@ static const char usage_text[] =
     "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
     "       policyctl train -c FILE [--all] [-v] {--ham|--spam [--list FILE] [PATH...]}...\n"
     "       policyctl classify -c FILE [--list FILE] [PATH...]\n"
+    "       policyctl stats [--since TIME] [--top N] [--html FILE] [LOGFILE...]\n"
+    "       policyctl stats -c FILE --store [--since TIME] [--top N] [--html FILE]\n"
     "       policyctl version\n"
     "       policyctl help\n";
 
@@ -812,6 +816,8 @@ int main(int argc, char **argv)
         return cmd_spam(argc - 1, argv + 1, 1);
     if (!strcmp(argv[1], "classify"))
         return cmd_spam(argc - 1, argv + 1, 0);
+    if (!strcmp(argv[1], "stats"))
+        return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("policyctl (libpolicy %s)\n", policy_version());
         return 0;
