@@ -16,6 +16,7 @@
 #include "spamstore.h"
 
 #define DEFAULT_CELLS (2u << 20)
+#define CACHE_FLUSH_KEYS 1024u /* cells written back in one call */
 
 /* An entry; its key is in a parallel array (probes read keys only). */
 struct centry {
@@ -132,7 +133,9 @@ static int grow(struct spamstore_cache *c)
     return 0;
 }
 
-/* flush_cells - every delta to the store, in batches of the caller's size. */
+/* flush_cells - every delta to the store, CACHE_FLUSH_KEYS at a time: a
+ * remote store's timeout is per batch, and a write back of a whole
+ * training run must not need a longer one. */
 static int flush_cells(struct spamstore_cache *c)
 {
     size_t n = 0;
@@ -149,12 +152,15 @@ static int flush_cells(struct spamstore_cache *c)
             c->cells[n] = c->t[i].delta;
             c->slot[n++] = i;
         }
-    if (c->ops->add(c->base, c->keys, c->cells, n) != SPAMSTORE_OK)
-        return SPAMSTORE_ERROR; /* kept: a later flush tries again */
-    for (size_t k = 0; k < n; k++) {
-        struct centry *e = &c->t[c->slot[k]];
-        e->dirty = 0;
-        e->delta = (struct spamstore_cell){0, 0};
+    for (size_t start = 0; start < n; start += CACHE_FLUSH_KEYS) {
+        size_t m = n - start < CACHE_FLUSH_KEYS ? n - start : CACHE_FLUSH_KEYS;
+        if (c->ops->add(c->base, c->keys + start, c->cells + start, m) != SPAMSTORE_OK)
+            return SPAMSTORE_ERROR; /* the rest kept: a later flush tries again */
+        for (size_t k = start; k < start + m; k++) {
+            struct centry *e = &c->t[c->slot[k]];
+            e->dirty = 0;
+            e->delta = (struct spamstore_cell){0, 0};
+        }
     }
     return SPAMSTORE_OK;
 }
