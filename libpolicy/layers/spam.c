@@ -771,6 +771,10 @@ static enum check spam_eom(policy_session *s, const void *cfg, struct finding *f
         snprintf(why, sizeof(why), "%s%s%s%s%s", v.builtin_err ? "token store: " : "",
                  v.builtin_err ? v.builtin_err : "", v.builtin_err && v.spamd_err ? "; " : "",
                  v.spamd_err ? "spamd: " : "", v.spamd_err ? v.spamd_err : "");
+        if (v.builtin_err)
+            session_error(s, &layer_spam, "store");
+        if (v.spamd_err)
+            session_error(s, &layer_spam, "spamd");
         if (session_layer_on_error(s, &layer_spam) == OE_TEMPFAIL ||
             (!v.have_builtin && !v.have_spamd)) {
             finding_set(f, 451, "4.3.0", "temporary failure of the spam check, try again later");
@@ -881,15 +885,15 @@ struct policy_spam {
 policy_spam *policy_spam_open(policy_engine *e, unsigned flags, char *err, size_t errlen)
 {
     const struct spam_cfg *c = e ? engine_layer_cfg(e, &layer_spam) : NULL;
-    if (!c || !c->store) {
+    if (c && !c->builtin && c->spamd_servers) {
+        snprintf(err, errlen, "the built-in spam filter is off ([spam] builtin = no)");
+        return NULL;
+    }
+    if (!c || !c->store || !c->builtin) {
         snprintf(
             err, errlen, "%s",
             !c ? "no engine"
                : "the built-in spam filter is not configured ([spam] store or [general] store)");
-        return NULL;
-    }
-    if (!c->builtin) {
-        snprintf(err, errlen, "the built-in spam filter is off ([spam] builtin = no)");
         return NULL;
     }
     policy_spam *sp = calloc(1, sizeof(*sp));
