@@ -17,7 +17,9 @@ tcprules "$T/tcp.smtp.cdb" "$T/tcp.tmp" < "$T/tcp.smtp"
 printf 'u@mail.example.com\n@example.net\nu@example.com\n' > "$T/recipients.txt"
 "$P" makemap "$T/recipients.txt" "$T/recipients.cdb"
 sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" \
-    -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" "$EX" > "$T/policy.conf"
+    -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" \
+    -e "s|lmdb:/var/lib/libpolicy/spam|lmdb:$T/spam|" "$EX" > "$T/policy.conf"
+mkdir "$T/spam"
 
 # the DNS layers are tested against real servers in dns.sh and spf.sh;
 # here (no DNS server at all) they are switched off per client
@@ -37,6 +39,13 @@ same "the example refuses an unknown local recipient" 1 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt nobody@example.com)"
 same "the example reaches user-ext@ through user@" 0 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u-news@example.com)"
+printf 'From: a@example.org\nSubject: cheap pills\n\nbuy cheap pills now\n' > "$T/s.eml"
+printf 'From: a@example.org\nSubject: the meeting\n\nthe minutes of the meeting\n' > "$T/h.eml"
+"$P" train -c "$T/policy.conf" --spam "$T/s.eml" --ham "$T/h.eml" > "$T/out" 2>&1
+same "the example's [spam] filter trains (policyctl train)" "spam: 1 message: 1 learned" \
+    "$(grep '^spam' "$T/out" | cut -d, -f1)"
+same "the example's [spam] filter classifies what it learned (policyctl classify)" "spam|ham" \
+    "$("$P" classify -c "$T/policy.conf" "$T/s.eml" "$T/h.eml" | cut -f3 | paste -sd'|')"
 NODNS=()
 DEB="$(dirname "$0")/../../debian/policy.conf"
 deb() { local s=0; "$P" check -c "$DEB" "$@" >"$T/out" 2>&1 || s=$?; echo $s; }
