@@ -3,8 +3,9 @@
  * the built-in filter only (spamd runs for real in integration/spam.sh):
  * the configuration's contract, policy_spam_* training and classifying
  * (learned, known, corrected, skipped), and the layer's verdicts and
- * header edits on a session (tag, subject tag, reject, customers, the
- * most lenient of several recipients, the store unusable per on_error).
+ * header edits on a session (tag, subject tag, reject, customers,
+ * headers = spam, the store unusable per on_error); the per-recipient map
+ * is tested with a real cdb in integration/spam.sh.
  */
 #include <CUnit/CUnit.h>
 #include <stdio.h>
