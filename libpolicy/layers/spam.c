@@ -37,6 +37,9 @@ extern const struct layer_desc layer_spam;
 #define SPAM_SUBJECT_MAX 900   /* bytes of a subject kept for the subject tag */
 #define SPAM_TAG_MAX     64
 #define SPAM_PREFS_MAX   256 /* bytes of one map entry */
+/* a batch of policy_spam_* may wait this long for Redis: outside SMTP a
+ * write back of a whole training run on a busy server is slow, not wrong */
+#define SPAM_TOOL_TIMEOUT_MS 10000u
 
 enum spam_learn { LEARN_NONE, LEARN_TOE, LEARN_TEFT };
 enum spam_headers { HEADERS_ALL, HEADERS_SPAM, HEADERS_NONE };
@@ -910,6 +913,7 @@ policy_spam *policy_spam_open(policy_engine *e, unsigned flags, char *err, size_
         policy_spam_close(sp);
         return NULL;
     }
+    store_conn_set_timeout(sp->conn, SPAM_TOOL_TIMEOUT_MS);
     spamtok_mime_handler(sp->tok, &h);
     if (!(sp->mp = mime_new(&h, NULL))) {
         snprintf(err, errlen, "out of memory");

@@ -536,6 +536,11 @@ struct store_conn *store_conn_new(struct store *st, struct waiter *w)
     return c;
 }
 
+void store_conn_set_timeout(struct store_conn *c, unsigned ms)
+{
+    c->timeout_ms = ms;
+}
+
 void store_conn_free(struct store_conn *c)
 {
     if (!c)

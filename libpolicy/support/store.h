@@ -139,6 +139,11 @@ void store_set_clock(struct store *st, time_t (*now)(void));
  * reason: one timeout per session, not one per question.  NULL when out
  * of memory. */
 struct store_conn *store_conn_new(struct store *st, struct waiter *w);
+/* store_conn_set_timeout - each batch of this conn may take ms (0: the
+ * store's timeout= again): for a tool that writes much at once outside
+ * SMTP (policyctl train), not for a session.  Redis only; LMDB never
+ * waits. */
+void store_conn_set_timeout(struct store_conn *c, unsigned ms);
 /* store_conn_free - drop the connection; the conn's batches must be freed
  * first. */
 void store_conn_free(struct store_conn *c);

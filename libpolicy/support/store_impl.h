@@ -54,7 +54,14 @@ struct store_conn {
     const char *failed;   /* the remembered failure, or NULL */
     char failed_buf[160]; /* its text when it is not static */
     void *redis;          /* store_redis.c's connection state */
+    unsigned timeout_ms;  /* each batch's (Redis); 0: the store's */
 };
+
+/* store_conn_timeout - the command timeout of c's batches, in ms. */
+static inline unsigned store_conn_timeout(const struct store_conn *c)
+{
+    return c->timeout_ms ? c->timeout_ms : c->st->uri.timeout_ms;
+}
 
 struct store_batch {
     struct store_conn *conn;

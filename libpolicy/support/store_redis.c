@@ -296,7 +296,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     struct rconn *rc = ac->data;
     if (status == REDIS_OK) {
         /* from now on the batches have their command timeout, no more */
-        double end = waiter_now_ms() + rc->c->st->uri.timeout_ms;
+        double end = waiter_now_ms() + store_conn_timeout(rc->c);
         rc->connected = 1;
         for (struct store_batch *b = rc->inflight; b; b = b->next_inflight)
             if (b->deadline > end)
@@ -549,7 +549,7 @@ void store_redis_start(struct store_batch *b)
         }
     b->next_reply = 0;
     b->err_text[0] = '\0';
-    b->deadline = now + c->st->uri.timeout_ms + (rc->connected ? 0 : c->st->uri.connect_timeout_ms);
+    b->deadline = now + store_conn_timeout(c) + (rc->connected ? 0 : c->st->uri.connect_timeout_ms);
     for (size_t i = 0; i < b->n; i++)
         if (send_op(rc, b, i) < 0) {
             for (size_t j = i; j < b->n; j++)
