@@ -207,6 +207,12 @@ same "map: strict and lenient together: the lenient settings (required 20, no re
     "$(eom "$out" | cut -f1)|$(grep -o 'required=[0-9.]*' <<< "$out")"
 same "map: a domain entry (@domain) counts for its users" "continue" \
     "$(eom "$(check_msg mapped "$M/gtube.eml" anyone@lenient.example)" | cut -f1)"
+# several spamd servers: the first refuses, the next answers; User: the recipient
+conf twoservers "lmdb:$T/db" spamd="inet:127.0.0.1:1 $SPAMD_ST" spamd_user=%recipient learn=none
+same "two spamd servers, the first down: the second refuses GTUBE" "reject	554	5.7.1" \
+    "$(eom "$(check_msg twoservers "$M/gtube.eml" someone@local.example)")"
+check "spamd_user = %recipient: spamd checked it for the recipient" \
+    grep -q 'for someone@local.example:' "$T/spamd.out"
 # customers: not checked unless scan_customers = yes
 out=$("$POLICYCTL" check -c "$T/both.conf" --ip 192.0.2.1 --var RELAYCLIENT= --helo c.test \
     --from a@local.example --rcpt someone@far.example "$M/gtube.eml")
@@ -248,8 +254,7 @@ kill -STOP "$SPAMD"
 ( sleep 1; kill -9 "$SPAMD" ) &
 killer=$!
 r=$(timed fkill "$M/gtube.eml")
-wait "$killer"
-wait "$SPAMD" 2>/dev/null
+{ wait "$killer"; wait "$SPAMD"; } 2>/dev/null
 same "spamd killed during the check: deferred at once, not at the timeout" "tempfail	451	4.3.0|1" \
     "${r%|*}|$(( ${r#*|} < 5000 ))"
 check "spamd starts again" spamd_start
