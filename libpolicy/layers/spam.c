@@ -662,6 +662,38 @@ static void fold_append(char *out, size_t cap, size_t *col, const char *word)
     *col += n;
 }
 
+/* report_fold - spamd's report (printable lines, '\n' apart) as a header
+ * value: blank lines dropped, each line a folded line of its own, cut so
+ * that none passes column 78 ("X-Spam-Report: " before the first, a tab
+ * of 8 before the others). */
+static void report_fold(const char *report, char *out, size_t cap)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (const char *l = report; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        const char *next = e ? e + 1 : l + n;
+        while (n && l[n - 1] == ' ')
+            n--;
+        while (n && *l == ' ')
+            l++, n--;
+        size_t room = k ? 78 - 8 : 78 - 15;
+        if (n > room)
+            n = room;
+        if (n && k + n + 4 < cap) {
+            if (k) {
+                memcpy(out + k, "\r\n\t", 3);
+                k += 3;
+            }
+            memcpy(out + k, l, n);
+            k += n;
+            out[k] = '\0';
+        }
+        l = next;
+    }
+}
+
 /* add_headers - X-Spam-Status (and, for spam, X-Spam-Flag, X-Spam-Level,
  * the subject tag).  0, or -1 out of memory. */
 static int add_headers(policy_session *s, const struct spam_cfg *c, const struct verdict_parts *v,
@@ -704,6 +736,12 @@ static int add_headers(policy_session *s, const struct spam_cfg *c, const struct
         return 0;
     if (session_add_edit(s, POLICY_EDIT_ADD_HEADER, "X-Spam-Flag", "YES") != 0)
         return -1;
+    if (v->have_spamd && v->sr->report[0]) {
+        char report[SPAMD_REPORT_MAX * 2];
+        report_fold(v->sr->report, report, sizeof(report));
+        if (report[0] && session_add_edit(s, POLICY_EDIT_ADD_HEADER, "X-Spam-Report", report) != 0)
+            return -1;
+    }
     if (score >= 1) {
         char stars[51];
         size_t n = score >= 50 ? 50 : (size_t)score;
