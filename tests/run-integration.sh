@@ -59,9 +59,11 @@ passed=0
 failed=0
 for t in "${scripts[@]}"; do
     echo "--- $(basename "$t")"
+    start=$SECONDS
     out=$(bash "$t" "$B" 2>&1)
     status=$?
     printf '%s\n' "$out"
+    echo "--- $(basename "$t"): $((SECONDS - start)) s"
     last=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
     p=$(echo "${last:-0 passed, 0 failed}" | cut -d' ' -f1)
     f=$(echo "${last:-0 passed, 0 failed}" | cut -d' ' -f3)
