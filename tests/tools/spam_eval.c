@@ -18,7 +18,8 @@
  *          --features LIST (words,osb,bigrams,urls,headers,mime,nolists)
  *          --bits B (cut keys to B bits, as a small hash table would)
  *          --lmdb DIR (the token store in LMDB, DIR/gN per group, made afresh,
- *                      instead of the memory store)
+ *                      instead of the memory store; SPAM_EVAL_LMDB_OPTS is
+ *                      appended to its URI, e.g. "&writemap=yes")
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -156,7 +157,7 @@ static void run_group(struct eval *e, const struct msg *m, size_t n, int g)
         char dir[4096], uri[4200], err[256], cmd[8300];
         snprintf(dir, sizeof(dir), "%s/g%d", e->lmdb, g);
         snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-        snprintf(uri, sizeof(uri), "lmdb:%s?maxsize=4G", dir);
+        snprintf(uri, sizeof(uri), "lmdb:%s?maxsize=4G%s", dir, getenv("SPAM_EVAL_LMDB_OPTS") ? getenv("SPAM_EVAL_LMDB_OPTS") : "");
         if (system(cmd) != 0 || !(kvst = store_open(uri, err, sizeof(err))) ||
             !(conn = store_conn_new(kvst, NULL)) || !(kv = spamstore_kv_new(conn, NULL))) {
             fprintf(stderr, "spam_eval: cannot open %s\n", uri);
