@@ -195,6 +195,13 @@ same "spamd_command = report: the report is folded, no line over 78 columns" 0 \
     "$("$POLICYCTL" check -c "$T/report.conf" --ip 192.0.2.1 --helo client.test --from s@client.test \
         --rcpt user@local.example "$M/gtube.eml" | sed -n '/X-Spam-Report/,/^[^	]/p' | sed '$d' |
         sed 's/^edit	add	//' | tr -d '\r' | expand | awk 'length > 78' | wc -l)"
+# over spamd_max_size spamd is not asked (as spamc): the built-in filter alone
+{ cat "$M/gtube.eml"; for _ in $(seq 40); do cat "$M/test/ham/012.eml" | tail -n +8; done; } > "$T/biggtube.eml"
+both small spamd_max_size=1k
+out=$(check_msg small "$T/biggtube.eml")
+same "over spamd_max_size: GTUBE not sent to spamd, the filter alone decides (no spamd share)" \
+    "continue|1|0" \
+    "$(eom "$out" | cut -f1)|$(grep -c 'X-Spam-Status: .*builtin=' <<< "$out")|$(grep -c 'spamd=' <<< "$out")"
 both tagonly action=tag
 same "action = tag never refuses" "continue" "$(eom "$(check_msg tagonly "$M/gtube.eml")" | cut -f1)"
 both warn action=warn
