@@ -382,6 +382,54 @@ POLICY_API size_t policy_edits(const policy_session *s, const policy_edit **edit
 POLICY_API int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags,
                                          char *err, size_t errlen);
 
+/* ------------------------------------------------------------ the spam filter */
+
+/*
+ * The built-in spam filter of layer 6 ([spam]) outside SMTP: training it
+ * and scoring messages with its token store (policyctl train, classify).
+ * A policy_spam belongs to one thread; it holds a reference on its engine
+ * and a connection of its own to the store.  Messages are given whole, as
+ * raw RFC 5322 bytes.
+ *
+ * policy_spam_open - the filter of e's [spam] section (builtin = yes and a
+ * store).  NULL with a reason in err when there is none or memory is out.
+ * flags: POLICY_SPAM_BULK for many messages in one go: every cell is read
+ * from the store once and kept, trainings are written back together at
+ * policy_spam_flush() (and whenever the cache fills); other processes see
+ * them then, and this one does not see theirs to cells it has read.
+ * policy_spam_flush - write back what is pending: 0, or -1 (it stays
+ * pending).  policy_spam_close flushes too, silently: call flush first to
+ * know.
+ * policy_spam_classify - *score: the filter's spam probability in [0, 1];
+ * *is_spam: the filter alone would tag it (its points reach tag_score).
+ * policy_spam_train - learn the message as spam (is_spam 1) or ham (0):
+ * only when the filter got it wrong or was not sure (train on error), or
+ * always with POLICY_SPAM_TRAIN_ALL; a message trained before with the
+ * other label (by hand, or by the layer's auto-learning) is first taken
+ * back.  *what (may be NULL) says what happened.
+ * Both return 0, or -1 with policy_spam_error() saying why (the store
+ * failed, or bad arguments).
+ */
+typedef struct policy_spam policy_spam;
+typedef enum policy_spam_trained {
+    POLICY_SPAM_LEARNED,   /* learned */
+    POLICY_SPAM_CORRECTED, /* an earlier training with the other label taken back, then learned */
+    POLICY_SPAM_KNOWN,     /* trained with this label before: nothing to do */
+    POLICY_SPAM_SKIPPED    /* train on error: the filter was right and sure, not trained */
+} policy_spam_trained;
+#define POLICY_SPAM_TRAIN_ALL 0x1u /* policy_spam_train: not only on error */
+#define POLICY_SPAM_BULK      0x1u /* policy_spam_open: cache, write back at flush */
+
+POLICY_API policy_spam *policy_spam_open(policy_engine *e, unsigned flags, char *err,
+                                         size_t errlen);
+POLICY_API int policy_spam_flush(policy_spam *sp);
+POLICY_API int policy_spam_classify(policy_spam *sp, const void *msg, size_t len, double *score,
+                                    int *is_spam);
+POLICY_API int policy_spam_train(policy_spam *sp, const void *msg, size_t len, int is_spam,
+                                 unsigned flags, policy_spam_trained *what);
+POLICY_API const char *policy_spam_error(const policy_spam *sp);
+POLICY_API void policy_spam_close(policy_spam *sp);
+
 #ifdef __cplusplus
 }
 #endif

@@ -265,8 +265,8 @@ const void *session_layer_cfg(const policy_session *s, const struct layer_desc *
 void *session_layer_state(policy_session *s, const struct layer_desc *d);
 /* engine_layer_cfg - the same from an engine (load-time callbacks). */
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d);
-/* engine_layer_configured - does layer d's section appear in the file
- * (load() may then insist on what the section needs)? */
+/* engine_layer_configured - does layer d's section appear in the file (an
+ * opt-in layer without one is off, and its load() may ask less)? */
 int engine_layer_configured(const policy_engine *e, const struct layer_desc *d);
 
 /* session_rcpt_addr - the RCPT being checked, parsed once for every layer
@@ -281,6 +281,9 @@ int session_may_defer(const policy_session *s, const struct layer_desc *d, enum 
 /* session_layer_action - the effective action of layer d for this client:
  * LA_OFF when configured off or switched off by a variable. */
 enum layer_action session_layer_action(const policy_session *s, const struct layer_desc *d);
+/* session_layer_on_error - layer d's on_error: a layer that asks several
+ * servers can let the ones that answered decide (OE_ACCEPT). */
+enum on_error session_layer_on_error(const policy_session *s, const struct layer_desc *d);
 /* session_open - connect let the client in and no verdict closed it. */
 int session_open(const policy_session *s);
 /* session_at_greeting - the moment of the greeting: connect let the client

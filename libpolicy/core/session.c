@@ -257,6 +257,12 @@ enum layer_action session_layer_action(const policy_session *s, const struct lay
     return i < 0 ? LA_OFF : s->laction[i];
 }
 
+enum on_error session_layer_on_error(const policy_session *s, const struct layer_desc *d)
+{
+    int i = engine_layer_index(d);
+    return i < 0 ? OE_TEMPFAIL : s->e->layers[i].common.on_error;
+}
+
 const struct addr *session_rcpt_addr(policy_session *s, int *status)
 {
     if (!s->rcpt_parsed) {

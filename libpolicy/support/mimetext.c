@@ -413,6 +413,73 @@ static void html_entity_end(struct mtext *t, int semi)
         html_text(t, ";", 1);
 }
 
+/* css_number - a CSS number at *v (digits, a point, digits), *v moved past
+ * it; -1 when there is none. */
+static double css_number(const char **v)
+{
+    double x = 0, div = 1;
+    int digits = 0;
+    const char *p = *v;
+    for (; *p >= '0' && *p <= '9' && digits < 12; p++, digits++)
+        x = x * 10 + (*p - '0');
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (digits++ < 12)
+                x += (*p - '0') / (div *= 10);
+    *v = p;
+    return digits ? x : -1;
+}
+
+/* style_small - a CSS length after "font-size:" that renders nothing
+ * readable: under 2px (0, 1px, 0.1em, 1pt, 0.5mm...).  A number without
+ * a unit is read as pixels, as mail clients in quirks mode read it;
+ * viewport units count only when they are 0. */
+static int style_small(const char *v)
+{
+    static const struct {
+        const char *unit;
+        double px;
+    } units[] = {{"px", 1},    {"pt", 4.0 / 3}, {"pc", 16},    {"in", 96},
+                 {"cm", 37.8}, {"mm", 3.78},    {"q", 0.945},  {"rem", 16},
+                 {"em", 16},   {"ex", 8},       {"ch", 8},     {"%", 0.16},
+                 {"vw", 1e9},  {"vh", 1e9},     {"vmin", 1e9}, {"vmax", 1e9}};
+    double x = css_number(&v);
+    if (x < 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++)
+        if (!strncmp(v, units[i].unit, strlen(units[i].unit))) {
+            x *= units[i].px;
+            break;
+        }
+    return x < 2;
+}
+
+/* style_faint - an opacity after "opacity:" under 0.1 (or 10%). */
+static int style_faint(const char *v)
+{
+    double x = css_number(&v);
+    if (x >= 0 && *v == '%')
+        x /= 100;
+    return x >= 0 && x < 0.1;
+}
+
+/* style_hides - does the tag make its content invisible: the hidden
+ * attribute, or a style with display:none, visibility:hidden, a font
+ * size under 2px or an opacity under 0.1? */
+static int style_hides(const struct mtext *t)
+{
+    const char *a = t->attr, *f;
+    if (t->ahidden || strstr(a, "display:none") || strstr(a, "visibility:hidden"))
+        return 1;
+    for (f = a; (f = strstr(f, "font-size:")) != NULL; f++)
+        if (style_small(f + 10))
+            return 1;
+    for (f = a; (f = strstr(f, "opacity:")) != NULL; f++)
+        if (style_faint(f + 8))
+            return 1;
+    return 0;
+}
+
 static int tag_is(const struct mtext *t, const char *const *list)
 {
     for (; *list; list++)
@@ -433,7 +500,7 @@ static void html_tag_end(struct mtext *t)
     static const char *const cells[] = {"td", "th", 0};
     static const char *const voids[] = {"br",   "img",  "hr",    "meta", "link",   "input", "col",
                                         "area", "base", "embed", "wbr",  "source", 0};
-    int selfclose = t->attrlen && t->attr[t->attrlen - 1] == '/';
+    int selfclose = t->aslash;
 
     t->hstate = H_TEXT;
     if (t->hide_depth) {
@@ -460,8 +527,7 @@ static void html_tag_end(struct mtext *t)
         html_space(t, 2);
     else if (tag_is(t, cells))
         html_space(t, 1);
-    if (!t->closing && !selfclose && !tag_is(t, voids) && t->attrlen &&
-        (strstr(t->attr, "display:none") || strstr(t->attr, "visibility:hidden"))) {
+    if (!t->closing && !selfclose && !tag_is(t, voids) && style_hides(t)) {
         strcpy(t->hide_tag, t->tag);
         t->hide_depth = 1;
     }
@@ -475,6 +541,98 @@ static int is_alpha(unsigned char c)
 static int is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* attr_reset - a new tag: nothing of its attributes known yet. */
+static void attr_reset(struct mtext *t)
+{
+    t->attrlen = t->anamelen = 0;
+    t->attr[0] = '\0';
+    t->aval = t->ahidden = t->aslash = 0;
+    t->quote = 0;
+}
+
+/* attr_put - one byte of the kept style text. */
+static void attr_put(struct mtext *t, unsigned char c)
+{
+    if (t->attrlen + 1 < sizeof(t->attr)) {
+        t->attr[t->attrlen++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        t->attr[t->attrlen] = '\0';
+    }
+}
+
+/* attr_name_end - the attribute name being read is complete: "hidden"
+ * counts now, whatever its value; a style waits for its '='. */
+static void attr_name_end(struct mtext *t)
+{
+    if (t->anamelen == 6 && !memcmp(t->aname, "hidden", 6))
+        t->ahidden = 1;
+    t->aval = t->anamelen ? 5 : 0;
+}
+
+/* html_attr_byte - one byte of a tag's attributes.  Only the value of
+ * style is kept (and whether the tag has the hidden attribute): other
+ * names and values, however long, cannot push it out of the bounded
+ * buffer.  t->aval: 0 between names or reading one (t->aname), 5 after a
+ * complete name, 1/2 after '=' of style/another attribute, 3/4 inside
+ * that value (quoted when t->quote). */
+static void html_attr_byte(struct mtext *t, unsigned char c)
+{
+    if (t->aval == 1 || t->aval == 2) {
+        if (is_ws(c))
+            return;
+        if (c == '>') {
+            t->aval = 0;
+            html_tag_end(t);
+            return;
+        }
+        t->aval += 2;
+        if (c == '"' || c == '\'') {
+            t->quote = (char)c;
+            return;
+        }
+    }
+    if (t->aval == 3 || t->aval == 4) {
+        if (t->quote ? c == (unsigned char)t->quote : (is_ws(c) || c == '>')) {
+            if (t->aval == 3)
+                attr_put(t, ';'); /* several style attributes stay apart */
+            t->quote = 0;
+            t->aval = 0;
+            t->anamelen = 0;
+            if (c == '>')
+                html_tag_end(t);
+        } else if (t->aval == 3 && !is_ws(c)) {
+            attr_put(t, c);
+        }
+        return;
+    }
+    if (c == '>') {
+        attr_name_end(t);
+        html_tag_end(t);
+    } else if (c == '=') {
+        if (t->aval == 0)
+            attr_name_end(t);
+        t->aval = t->anamelen == 5 && !memcmp(t->aname, "style", 5) ? 1 : 2;
+        t->aslash = 0;
+    } else if (is_ws(c)) {
+        if (t->aval == 0)
+            attr_name_end(t);
+    } else if (c == '/') {
+        attr_name_end(t);
+        t->aval = 0;
+        t->anamelen = 0;
+        t->aslash = 1;
+    } else {
+        if (t->aval == 5) { /* a new name */
+            t->aval = 0;
+            t->anamelen = 0;
+        }
+        if (t->anamelen < sizeof(t->aname))
+            t->aname[t->anamelen] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        if (t->anamelen <= sizeof(t->aname))
+            t->anamelen++; /* past sizeof: a long name, never one that counts */
+        t->aslash = 0;
+    }
 }
 
 /* html_feed - UTF-8 through the HTML state machine. */
@@ -505,8 +663,7 @@ static void html_feed(struct mtext *t, const char *s, size_t n)
             if (is_alpha(c)) {
                 t->closing = 0;
                 t->taglen = 0;
-                t->attrlen = 0;
-                t->quote = 0;
+                attr_reset(t);
                 t->hstate = H_TAGNAME;
                 continue; /* the letter is read as part of the name */
             }
@@ -527,8 +684,7 @@ static void html_feed(struct mtext *t, const char *s, size_t n)
             if (is_alpha(c)) {
                 t->closing = 1;
                 t->taglen = 0;
-                t->attrlen = 0;
-                t->quote = 0;
+                attr_reset(t);
                 t->hstate = H_TAGNAME;
             } else {
                 t->hstate = c == '>' ? H_TEXT : H_DECL;
@@ -544,26 +700,14 @@ static void html_feed(struct mtext *t, const char *s, size_t n)
                 t->tag[t->taglen] = '\0';
                 t->hstate = H_ATTR;
                 if (c == '/')
-                    t->attr[t->attrlen++] = '/', t->attr[t->attrlen] = '\0';
+                    t->aslash = 1;
             } else if (t->taglen + 1 < sizeof(t->tag)) {
                 t->tag[t->taglen++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
             }
             continue;
         case H_ATTR:
             p++;
-            if (t->quote) {
-                if (c == (unsigned char)t->quote)
-                    t->quote = 0;
-            } else if (c == '"' || c == '\'') {
-                t->quote = (char)c;
-            } else if (c == '>') {
-                html_tag_end(t);
-                continue;
-            }
-            if (!is_ws(c) && t->attrlen + 1 < sizeof(t->attr)) {
-                t->attr[t->attrlen++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-                t->attr[t->attrlen] = '\0';
-            }
+            html_attr_byte(t, c);
             continue;
         case H_BANG:
             p++;
@@ -632,8 +776,7 @@ static void html_feed(struct mtext *t, const char *s, size_t n)
                     memcpy(t->tag, t->raw_end, rl + 1);
                     t->taglen = rl;
                     t->closing = 1;
-                    t->attrlen = 0;
-                    t->quote = 0;
+                    attr_reset(t);
                     t->hstate = H_ATTR;
                 }
             } else {

@@ -40,8 +40,14 @@ struct mtext {
     char tag[24]; /* lower-case tag name being read */
     size_t taglen;
     int closing;    /* </tag> */
-    char attr[256]; /* attribute text of the tag, lower case, bounded */
+    char attr[256]; /* the tag's style value(s), lower case, blanks
+                       dropped, bounded; nothing else of the tag is kept */
     size_t attrlen;
+    char aname[8];  /* the attribute name being read (longer: not kept) */
+    size_t anamelen;
+    int aval;       /* 1/2 after '=' of style/another attribute; 3/4 in its value */
+    int ahidden;    /* the tag has the "hidden" attribute */
+    int aslash;     /* the last thing before '>' was a '/' outside a value */
     char quote;   /* inside a quoted attribute value */
     char ent[40]; /* an entity being read, after '&' */
     size_t entlen;

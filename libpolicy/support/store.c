@@ -75,6 +75,8 @@ size_t store_rec_encode(const struct store_rec *r, unsigned char *out, size_t ou
         plen = r->len;
     } else if (r->kind == STORE_REC_COUNTER) {
         plen = 8;
+    } else if (r->kind == STORE_REC_PAIR) {
+        plen = 16;
     } else {
         return 0;
     }
@@ -82,9 +84,11 @@ size_t store_rec_encode(const struct store_rec *r, unsigned char *out, size_t ou
         return 0;
     out[0] = (unsigned char)r->kind;
     put_be64(out + 1, r->expires);
-    if (r->kind == STORE_REC_COUNTER)
+    if (r->kind == STORE_REC_COUNTER || r->kind == STORE_REC_PAIR)
         put_be64(out + STORE_REC_HEADER, (uint64_t)r->counter);
-    else if (plen)
+    if (r->kind == STORE_REC_PAIR)
+        put_be64(out + STORE_REC_HEADER + 8, (uint64_t)r->counter2);
+    else if (r->kind == STORE_REC_BYTES && plen)
         memcpy(out + STORE_REC_HEADER, r->data, plen);
     return STORE_REC_HEADER + plen;
 }
@@ -109,6 +113,13 @@ int store_rec_decode(const void *buf, size_t len, struct store_rec *r)
             return -1;
         r->kind = STORE_REC_COUNTER;
         r->counter = (int64_t)get_be64(r->data);
+        return 0;
+    case STORE_REC_PAIR:
+        if (r->len != 16)
+            return -1;
+        r->kind = STORE_REC_PAIR;
+        r->counter = (int64_t)get_be64(r->data);
+        r->counter2 = (int64_t)get_be64(r->data + 8);
         return 0;
     default:
         return -1;
@@ -530,6 +541,11 @@ struct store_conn *store_conn_new(struct store *st, struct waiter *w)
     return c;
 }
 
+void store_conn_set_timeout(struct store_conn *c, unsigned ms)
+{
+    c->timeout_ms = ms;
+}
+
 void store_conn_free(struct store_conn *c)
 {
     if (!c)
@@ -707,6 +723,24 @@ int store_incr_renew(struct store_batch *b, const void *key, size_t klen, int64_
 int store_del(struct store_batch *b, const void *key, size_t klen)
 {
     return add(b, STORE_OP_DEL, key, klen, NULL, 0);
+}
+
+int store_pair_get(struct store_batch *b, const void *key, size_t klen)
+{
+    return add(b, STORE_OP_PGET, key, klen, NULL, 0);
+}
+
+int store_pair_add(struct store_batch *b, const void *key, size_t klen, int64_t d1, int64_t d2,
+                   unsigned ttl)
+{
+    int i = add(b, STORE_OP_PADD, key, klen, NULL, 0);
+    if (i >= 0) {
+        b->ops[i].delta = d1;
+        b->ops[i].delta2 = d2;
+        b->ops[i].ttl = ttl;
+        b->ops[i].renew = 1;
+    }
+    return i;
 }
 
 void store_op_finish(struct store_batch *b, size_t i, enum store_status status, const char *why)

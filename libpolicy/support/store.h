@@ -49,16 +49,21 @@
  * prefix), so two layers never collide.  KEY is any bytes, at most
  * STORE_KEY_MAX; a value at most STORE_VALUE_MAX bytes.
  *
- * Values: byte strings and signed 64-bit counters.  A counter reads back
- * (get) as its decimal text, on both stores, the way Redis keeps it.
+ * Values: byte strings, signed 64-bit counters, and pairs of counters.  A
+ * counter reads back (get) as its decimal text, on both stores, the way
+ * Redis keeps it.  A pair (store_pair_get, store_pair_add) holds two
+ * counters and its expiry under one key: one lookup and one atomic update
+ * for both (the spam filter's token cells); it is read and written only as
+ * a pair (Redis: a hash with fields a, b and e, the expiry).
  *
  * LMDB record encoding (the value stored under a key):
- *   byte 0      kind: 0x01 bytes, 0x02 counter (other values: corrupt)
+ *   byte 0      kind: 0x01 bytes, 0x02 counter, 0x03 pair (others: corrupt)
  *   bytes 1-8   expiry, unix seconds, unsigned big-endian; 0 = never.
  *               A record lives until the end of that second: at least
  *               its TTL, at most one second more (Redis: exactly).
  *   bytes 9-    bytes: the value (0..STORE_VALUE_MAX bytes);
- *               counter: 8 bytes, two's complement big-endian
+ *               counter: 8 bytes, two's complement big-endian;
+ *               pair (kind 0x03): 16 bytes, the two counters so
  * An expired record is "not found" to every operation; writers delete the
  * expired records they meet, and every write transaction also looks at one
  * record more than it writes, plus two, from a position that moves on
@@ -98,9 +103,11 @@ struct store_result {
     const char *why;           /* STORE_ERROR: a short text for the log */
     const unsigned char *data; /* get: the value (counters as decimal text) */
     size_t len;
-    int64_t value; /* incr: the new value; get: the number when data is a
-                    * canonical decimal integer */
-    int numeric;   /* get: value is set */
+    int64_t value;    /* incr: the new value; get: the number when data is a
+                       * canonical decimal integer; pairs: the first counter */
+    int numeric;      /* get: value is set */
+    int64_t value2;   /* pairs: the second counter */
+    uint64_t expires; /* pair_get: when it expires, unix seconds (0 never) */
 };
 
 struct store;
@@ -135,6 +142,11 @@ time_t store_now(const struct store *st);
  * reason: one timeout per session, not one per question.  NULL when out
  * of memory. */
 struct store_conn *store_conn_new(struct store *st, struct waiter *w);
+/* store_conn_set_timeout - each batch of this conn may take ms (0: the
+ * store's timeout= again): for a tool that writes much at once outside
+ * SMTP (policyctl train), not for a session.  Redis only; LMDB never
+ * waits. */
+void store_conn_set_timeout(struct store_conn *c, unsigned ms);
 /* store_conn_free - drop the connection; the conn's batches must be freed
  * first. */
 void store_conn_free(struct store_conn *c);
@@ -175,6 +187,19 @@ int store_incr(struct store_batch *b, const void *key, size_t klen, int64_t delt
 int store_incr_renew(struct store_batch *b, const void *key, size_t klen, int64_t delta,
                      unsigned ttl);
 int store_del(struct store_batch *b, const void *key, size_t klen);
+/* Pairs of counters.
+ *   store_pair_get - STORE_FOUND with value, value2 and expires, or
+ *                  STORE_NOTFOUND; a key that holds no pair is an error.
+ *   store_pair_add - add d1 and d2 to the pair (an absent one counts as
+ *                  0, 0); value and value2 get the new counters.  ttl > 0
+ *                  restarts the expiry at every add (a sliding window:
+ *                  what is not added to for ttl seconds goes); 0 keeps the
+ *                  expiry it had (none for a new pair).  A pair that
+ *                  becomes 0, 0 is deleted: adding 0, 0 with a ttl renews
+ *                  a pair that exists and creates none. */
+int store_pair_get(struct store_batch *b, const void *key, size_t klen);
+int store_pair_add(struct store_batch *b, const void *key, size_t klen, int64_t d1, int64_t d2,
+                   unsigned ttl);
 size_t store_batch_size(const struct store_batch *b);
 
 /* store_start - run or send the batch.  LMDB runs it now, in one
@@ -224,7 +249,7 @@ int store_ns_ok(const char *ns);
 size_t store_key_encode(const char *prefix, const char *ns, const void *key, size_t klen,
                         unsigned char *out, size_t outlen);
 
-enum store_rec_kind { STORE_REC_BYTES = 1, STORE_REC_COUNTER = 2 };
+enum store_rec_kind { STORE_REC_BYTES = 1, STORE_REC_COUNTER = 2, STORE_REC_PAIR = 3 };
 #define STORE_REC_HEADER 9
 #define STORE_REC_MAX    (STORE_REC_HEADER + STORE_VALUE_MAX)
 
@@ -234,6 +259,7 @@ struct store_rec {
     const unsigned char *data; /* bytes */
     size_t len;
     int64_t counter;
+    int64_t counter2; /* pairs: the second counter */
 };
 
 /* store_rec_encode - the record into out; its length, or 0 when it does

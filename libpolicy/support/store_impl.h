@@ -11,13 +11,21 @@
 
 #include "store.h"
 
-enum store_opkind { STORE_OP_GET = 1, STORE_OP_SET, STORE_OP_ADD, STORE_OP_INCR, STORE_OP_DEL };
+enum store_opkind {
+    STORE_OP_GET = 1,
+    STORE_OP_SET,
+    STORE_OP_ADD,
+    STORE_OP_INCR,
+    STORE_OP_DEL,
+    STORE_OP_PGET,
+    STORE_OP_PADD
+};
 
 struct store_op {
     enum store_opkind kind;
     int renew; /* incr: every increment restarts the ttl */
     unsigned ttl;
-    int64_t delta;
+    int64_t delta, delta2;
     uint32_t key_off, key_len; /* the encoded key in b->buf */
     uint32_t val_off, val_len; /* set/add: the value; get: the answer */
     struct store_result res;   /* res.data is filled in by store_result() */
@@ -46,7 +54,14 @@ struct store_conn {
     const char *failed;   /* the remembered failure, or NULL */
     char failed_buf[160]; /* its text when it is not static */
     void *redis;          /* store_redis.c's connection state */
+    unsigned timeout_ms;  /* each batch's (Redis); 0: the store's */
 };
+
+/* store_conn_timeout - the command timeout of c's batches, in ms. */
+static inline unsigned store_conn_timeout(const struct store_conn *c)
+{
+    return c->timeout_ms ? c->timeout_ms : c->st->uri.timeout_ms;
+}
 
 struct store_batch {
     struct store_conn *conn;

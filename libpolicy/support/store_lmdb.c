@@ -285,6 +285,44 @@ static int counter_of(const struct store_rec *r, int64_t *v)
     return store_parse_int(r->data, r->len, v);
 }
 
+/* add_checked - *v += d unless it overflows: 0, or -1. */
+static int add_checked(int64_t *v, int64_t d)
+{
+    if ((d > 0 && *v > INT64_MAX - d) || (d < 0 && *v < INT64_MIN - d))
+        return -1;
+    *v += d;
+    return 0;
+}
+
+/* run_pair_add - add to the pair under key (cur is on its record, if any):
+ * the ttl restarts at every add, a pair of zeros is deleted. */
+static int run_pair_add(struct store_batch *b, size_t i, MDB_cursor *cur, MDB_val *key,
+                        const struct store_rec *r, enum rec_state state, time_t now)
+{
+    struct store_op *op = &b->ops[i];
+    struct store_rec w = {STORE_REC_PAIR, expiry(now, op->ttl), NULL, 0, 0, 0};
+    if (state == LIVE) {
+        if (r->kind != STORE_REC_PAIR) {
+            store_op_finish(b, i, STORE_ERROR, "not a pair");
+            return 0;
+        }
+        w.counter = r->counter;
+        w.counter2 = r->counter2;
+        if (!op->ttl)
+            w.expires = r->expires;
+    }
+    if (add_checked(&w.counter, op->delta) < 0 || add_checked(&w.counter2, op->delta2) < 0) {
+        store_op_finish(b, i, STORE_ERROR, "counter overflow");
+        return 0;
+    }
+    op->res.value = w.counter;
+    op->res.value2 = w.counter2;
+    store_op_finish(b, i, STORE_FOUND, NULL);
+    if (w.counter == 0 && w.counter2 == 0)
+        return state == ABSENT ? 0 : mdb_cursor_del(cur, 0);
+    return put_rec(cur, key, &w, state);
+}
+
 /* run_op - operation i with cursor cur; 0, or an LMDB error that ends the
  * transaction (results of this attempt are then discarded). */
 static int run_op(struct store_batch *b, size_t i, MDB_cursor *cur, time_t now, int writing)
@@ -307,6 +345,8 @@ static int run_op(struct store_batch *b, size_t i, MDB_cursor *cur, time_t now, 
             store_op_finish(b, i, STORE_NOTFOUND, NULL);
             if (state == EXPIRED && writing)
                 return mdb_cursor_del(cur, 0); /* lazily, while we are here */
+        } else if (r.kind == STORE_REC_PAIR) {
+            store_op_finish(b, i, STORE_ERROR, "a pair");
         } else if (r.kind == STORE_REC_COUNTER) {
             char num[24];
             store_op_value(b, i, num, store_format_int(r.counter, num));
@@ -320,15 +360,15 @@ static int run_op(struct store_batch *b, size_t i, MDB_cursor *cur, time_t now, 
             store_op_finish(b, i, STORE_FOUND, NULL);
             return 0;
         }
-        struct store_rec w = {STORE_REC_BYTES, expiry(now, op->ttl), b->buf + op->val_off,
-                              op->val_len, 0};
+        struct store_rec w = {
+            STORE_REC_BYTES, expiry(now, op->ttl), b->buf + op->val_off, op->val_len, 0, 0};
         if ((rc = put_rec(cur, &key, &w, state)) != 0)
             return rc;
         store_op_finish(b, i, op->kind == STORE_OP_ADD ? STORE_NOTFOUND : STORE_FOUND, NULL);
         return 0;
     }
     case STORE_OP_INCR: {
-        struct store_rec w = {STORE_REC_COUNTER, expiry(now, op->ttl), NULL, 0, op->delta};
+        struct store_rec w = {STORE_REC_COUNTER, expiry(now, op->ttl), NULL, 0, op->delta, 0};
         if (live) {
             int64_t old;
             if (counter_of(&r, &old) < 0) {
@@ -354,6 +394,22 @@ static int run_op(struct store_batch *b, size_t i, MDB_cursor *cur, time_t now, 
     case STORE_OP_DEL:
         store_op_finish(b, i, live ? STORE_FOUND : STORE_NOTFOUND, NULL);
         return state == ABSENT ? 0 : mdb_cursor_del(cur, 0);
+    case STORE_OP_PGET:
+        if (!live) {
+            store_op_finish(b, i, STORE_NOTFOUND, NULL);
+            if (state == EXPIRED && writing)
+                return mdb_cursor_del(cur, 0);
+        } else if (r.kind != STORE_REC_PAIR) {
+            store_op_finish(b, i, STORE_ERROR, "not a pair");
+        } else {
+            op->res.value = r.counter;
+            op->res.value2 = r.counter2;
+            op->res.expires = r.expires;
+            store_op_finish(b, i, STORE_FOUND, NULL);
+        }
+        return 0;
+    case STORE_OP_PADD:
+        return run_pair_add(b, i, cur, &key, &r, state, now);
     }
     return 0;
 }
@@ -429,7 +485,7 @@ static int attempt(struct store_batch *b, struct lmdb_env *e, int writing, time_
     size_t nwrite = 0, removed = 0;
     for (size_t i = 0; rc == 0 && i < b->n; i++) {
         rc = run_op(b, i, cur, now, writing);
-        nwrite += b->ops[i].kind != STORE_OP_GET;
+        nwrite += b->ops[i].kind != STORE_OP_GET && b->ops[i].kind != STORE_OP_PGET;
     }
     if (!writing) {
         mdb_cursor_close(cur);
@@ -507,7 +563,7 @@ void store_lmdb_run(struct store_batch *b)
     size_t mark = b->len;
     if (e) {
         for (size_t i = 0; i < b->n; i++)
-            writing |= b->ops[i].kind != STORE_OP_GET;
+            writing |= b->ops[i].kind != STORE_OP_GET && b->ops[i].kind != STORE_OP_PGET;
         time_t now = store_now(st);
         for (int n = 0; n < LMDB_ATTEMPTS; n++) {
             pthread_rwlock_rdlock(&e->maplock);

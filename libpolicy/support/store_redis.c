@@ -40,13 +40,37 @@ const char store_redis_script[] =
     "return v\n";
 const char store_redis_script_sha[] = "2398e3b69d57a7dd2339c55aff61322bcd61cfa2";
 
+/* A pair: KEYS[1] is a hash, a += ARGV[1], b += ARGV[2]; a pair of zeros
+ * is deleted, else ARGV[3] > 0 is its new expiry (unix seconds, kept in e
+ * so that a read sees it).  The counters come back as the hash holds them
+ * (Lua numbers are doubles: they are not returned through Lua). */
+const char store_redis_pair_script[] = "local a = redis.call('HINCRBY', KEYS[1], 'a', ARGV[1])\n"
+                                       "local b = redis.call('HINCRBY', KEYS[1], 'b', ARGV[2])\n"
+                                       "if a == 0 and b == 0 then\n"
+                                       "  redis.call('DEL', KEYS[1])\n"
+                                       "elseif tonumber(ARGV[3]) > 0 then\n"
+                                       "  redis.call('HSET', KEYS[1], 'e', ARGV[3])\n"
+                                       "  redis.call('EXPIREAT', KEYS[1], ARGV[3])\n"
+                                       "end\n"
+                                       "return redis.call('HMGET', KEYS[1], 'a', 'b')\n";
+const char store_redis_pair_script_sha[] = "9e92547b67f7ffd3d2ca15cb71575565168eeb6c";
+
+/* The scripts a connection loads (SCRIPT LOAD) before a batch needs them. */
+static const struct script {
+    const char *what; /* for setup_reply and the log */
+    const char *text, *sha;
+} scripts[] = {
+    {"SCRIPT LOAD", store_redis_script, store_redis_script_sha},
+    {"SCRIPT LOAD (pair)", store_redis_pair_script, store_redis_pair_script_sha},
+};
+
 struct rconn {
     struct wsource src; /* first: the waiter hands us this pointer */
     struct store_conn *c;
     redisAsyncContext *ac;
     int reading, writing; /* what hiredis asked the event loop for */
     int connected;
-    int script_sent;
+    unsigned scripts_sent; /* bit i: scripts[i] was loaded on this connection */
     double connect_deadline;
     struct store_batch *inflight; /* started, not yet answered */
 };
@@ -136,6 +160,48 @@ static const char *error_text(struct store_batch *b, const redisReply *r)
     return b->err_text;
 }
 
+/* reply_int - an element of a pair's answer: nil is 0 (*nil set), a
+ * decimal string its number.  0, or -1 when it is neither. */
+static int reply_int(const redisReply *e, int64_t *v, int *nil)
+{
+    *v = 0;
+    if (e->type == REDIS_REPLY_NIL) {
+        (*nil)++;
+        return 0;
+    }
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *v = e->integer;
+        return 0;
+    }
+    return e->type == REDIS_REPLY_STRING && store_parse_int(e->str, e->len, v) == 0 ? 0 : -1;
+}
+
+/* pair_reply - HMGET a b e (get) or the pair script's HMGET a b (add). */
+static void pair_reply(struct store_batch *b, size_t i, const redisReply *r)
+{
+    struct store_op *op = &b->ops[i];
+    size_t want = op->kind == STORE_OP_PGET ? 3 : 2;
+    int64_t v[3] = {0, 0, 0};
+    int nil = 0;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != want) {
+        store_op_finish(b, i, STORE_ERROR, "redis: unexpected reply to a pair");
+        return;
+    }
+    for (size_t k = 0; k < want; k++)
+        if (reply_int(r->element[k], &v[k], &nil) < 0) {
+            store_op_finish(b, i, STORE_ERROR, "not a pair");
+            return;
+        }
+    op->res.value = v[0];
+    op->res.value2 = v[1];
+    op->res.expires = v[2] > 0 ? (uint64_t)v[2] : 0;
+    if (op->kind == STORE_OP_PGET && nil >= 2 && r->element[0]->type == REDIS_REPLY_NIL &&
+        r->element[1]->type == REDIS_REPLY_NIL)
+        store_op_finish(b, i, STORE_NOTFOUND, NULL);
+    else
+        store_op_finish(b, i, STORE_FOUND, NULL);
+}
+
 /* op_reply - the answer to the next operation of the batch (replies come
  * in the order the commands went out). */
 static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -189,6 +255,10 @@ static void op_reply(redisAsyncContext *ac, void *reply, void *priv)
             else
                 store_op_finish(b, i, STORE_ERROR, "redis: unexpected reply to DEL");
             break;
+        case STORE_OP_PGET:
+        case STORE_OP_PADD:
+            pair_reply(b, i, r);
+            break;
         }
     }
     if (b->pending == 0)
@@ -213,9 +283,11 @@ static void setup_reply(redisAsyncContext *ac, void *reply, void *priv)
         printable(why, sizeof(why), head, r->str, r->len);
         store_conn_fail(rc->c, why);
         store_log(rc->c->st, LOG_WARNING, "store=redis %s", why);
-    } else if (!strcmp(what, "SCRIPT LOAD") &&
-               (r->type != REDIS_REPLY_STRING || strcmp(r->str, store_redis_script_sha) != 0)) {
-        store_conn_fail(rc->c, "redis: the increment script has another digest");
+    } else {
+        for (size_t k = 0; k < sizeof(scripts) / sizeof(*scripts); k++)
+            if (what == scripts[k].what &&
+                (r->type != REDIS_REPLY_STRING || strcmp(r->str, scripts[k].sha) != 0))
+                store_conn_fail(rc->c, "redis: a script has another digest");
     }
 }
 
@@ -224,7 +296,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     struct rconn *rc = ac->data;
     if (status == REDIS_OK) {
         /* from now on the batches have their command timeout, no more */
-        double end = waiter_now_ms() + rc->c->st->uri.timeout_ms;
+        double end = waiter_now_ms() + store_conn_timeout(rc->c);
         rc->connected = 1;
         for (struct store_batch *b = rc->inflight; b; b = b->next_inflight)
             if (b->deadline > end)
@@ -368,7 +440,7 @@ static int connect_now(struct rconn *rc, double now)
     (void)fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC); /* never into qmail-queue or a scanner */
     rc->ac = ac;
     rc->connected = 0;
-    rc->script_sent = 0;
+    rc->scripts_sent = 0;
     rc->connect_deadline = now + st->uri.connect_timeout_ms;
     ac->data = rc;
     ac->ev.data = rc;
@@ -422,6 +494,25 @@ static int send_op(struct rconn *rc, struct store_batch *b, size_t i)
         ARG("DEL", 3);
         ARG(key, op->key_len);
         break;
+    case STORE_OP_PGET:
+        ARG("HMGET", 5);
+        ARG(key, op->key_len);
+        ARG("a", 1);
+        ARG("b", 1);
+        ARG("e", 1);
+        break;
+    case STORE_OP_PADD: {
+        char n3[24];
+        uint64_t until = op->ttl ? (uint64_t)time(NULL) + op->ttl : 0;
+        ARG("EVALSHA", 7);
+        ARG(store_redis_pair_script_sha, strlen(store_redis_pair_script_sha));
+        ARG("1", 1);
+        ARG(key, op->key_len);
+        ARG(n1, store_format_int(op->delta, n1));
+        ARG(n2, store_format_int(op->delta2, n2));
+        ARG(n3, store_format_int((int64_t)until, n3));
+        return redisAsyncCommandArgv(rc->ac, op_reply, b, argc, argv, len) == REDIS_OK ? 0 : -1;
+    }
     }
 #undef ARG
     return redisAsyncCommandArgv(rc->ac, op_reply, b, argc, argv, len) == REDIS_OK ? 0 : -1;
@@ -447,17 +538,18 @@ void store_redis_start(struct store_batch *b)
             store_op_finish(b, i, STORE_ERROR, c->failed);
         return;
     }
-    int incr = 0;
+    unsigned need = 0;
     for (size_t i = 0; i < b->n; i++)
-        incr |= b->ops[i].kind == STORE_OP_INCR;
-    if (incr && !rc->script_sent) {
-        const char *argv[3] = {"SCRIPT", "LOAD", store_redis_script};
-        redisAsyncCommandArgv(rc->ac, setup_reply, "SCRIPT LOAD", 3, argv, NULL);
-        rc->script_sent = 1;
-    }
+        need |= b->ops[i].kind == STORE_OP_INCR ? 1u : b->ops[i].kind == STORE_OP_PADD ? 2u : 0u;
+    for (size_t k = 0; k < sizeof(scripts) / sizeof(*scripts); k++)
+        if ((need & ~rc->scripts_sent) & (1u << k)) {
+            const char *argv[3] = {"SCRIPT", "LOAD", scripts[k].text};
+            redisAsyncCommandArgv(rc->ac, setup_reply, (void *)scripts[k].what, 3, argv, NULL);
+            rc->scripts_sent |= 1u << k;
+        }
     b->next_reply = 0;
     b->err_text[0] = '\0';
-    b->deadline = now + c->st->uri.timeout_ms + (rc->connected ? 0 : c->st->uri.connect_timeout_ms);
+    b->deadline = now + store_conn_timeout(c) + (rc->connected ? 0 : c->st->uri.connect_timeout_ms);
     for (size_t i = 0; i < b->n; i++)
         if (send_op(rc, b, i) < 0) {
             for (size_t j = i; j < b->n; j++)

@@ -367,6 +367,29 @@ int cfg_parse_seconds(const char *v, unsigned long max, unsigned long *secs)
     return parse_span(v, units, max, secs);
 }
 
+int cfg_parse_period(const char *v, uint64_t max, uint64_t *out)
+{
+    static const struct {
+        const char *unit;
+        uint64_t seconds;
+    } units[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800}};
+    char *end;
+    if (!(*v >= '0' && *v <= '9'))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++)
+        if (!strcmp(end, units[i].unit)) {
+            if (n > max / units[i].seconds)
+                return -1;
+            *out = n * units[i].seconds;
+            return 0;
+        }
+    return -1;
+}
+
 int cfg_parse_size(const char *v, uint64_t max, uint64_t *out)
 {
     char *end;

@@ -120,5 +120,8 @@ int cfg_parse_duration(const char *v, unsigned long *ms);
 int cfg_parse_seconds(const char *v, unsigned long max, unsigned long *secs);
 /* cfg_parse_size - "512", "64k", "50M", "1G" (powers of 1024) -> bytes, at most max. */
 int cfg_parse_size(const char *v, uint64_t max, uint64_t *out);
+/* cfg_parse_period - "90", "90s", "15m", "12h", "180d", "2w" -> seconds,
+ * at most max; "0" is 0. */
+int cfg_parse_period(const char *v, uint64_t max, uint64_t *out);
 
 #endif /* LIBPOLICY_UTIL_H */

@@ -56,9 +56,11 @@ else
 fi
 echo
 # the spam filter side by side with bogofilter (a few minutes: five folds
-# and a time split, three systems)
+# and a time split, three systems), its tokens in memory, then in LMDB
 if [ -x "$B/tests/tools/spam_eval" ] && command -v bogofilter >/dev/null; then
     bash "$(dirname "$0")/spam_eval.sh" "$B" --runs "${SPAM_BENCH_RUNS:-1}"
+    echo "-- the same, the built-in filter's tokens in LMDB (the layer's store on a host)"
+    bash "$(dirname "$0")/spam_eval.sh" "$B" --runs "${SPAM_BENCH_RUNS:-1}" --lmdb
 else
     echo "spam filter evaluation skipped: needs tests/tools/spam_eval (-Dtests=true) and bogofilter"
 fi

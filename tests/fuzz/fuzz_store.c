@@ -6,8 +6,8 @@
  *   1  an LMDB record: a record that decodes encodes back to the same bytes
  *   2  a namespace and a key: the stored key splits back into both
  *   3  a decimal: one that parses formats back to the same text
- *   4  a program of batches (get, set, add, incr, incr-renew, del on eight
- *      keys, the clock moving between batches) run on a real LMDB file and
+ *   4  a program of batches (get, set, add, incr, incr-renew, del, pair
+ *      get and pair add on eight keys, the clock moving between batches) run on a real LMDB file and
  *      on a model in memory: every result must be the model's, so expiry,
  *      sweeping and the order inside a batch are checked, not only crashes
  */
@@ -93,10 +93,10 @@ static void fuzz_int(const uint8_t *d, size_t n)
 #define NKEYS 8
 
 struct mrec {
-    int present, counter;
+    int present, counter, pair;
     char val[16];
     size_t len;
-    int64_t num;
+    int64_t num, num2; /* num2: a pair's second counter */
     uint64_t expires;
 };
 
@@ -144,8 +144,8 @@ static struct store *lmdb_store(void)
 /* expect - what the model says operation (kind, key k, ...) returns, and
  * apply it to the model. */
 static enum store_status expect(enum store_opkind kind, int renew, int k, const char *val,
-                                size_t len, int64_t delta, unsigned ttl, char *out, size_t *outlen,
-                                int64_t *num)
+                                size_t len, int64_t delta, int64_t delta2, unsigned ttl, char *out,
+                                size_t *outlen, int64_t *num, int64_t *num2)
 {
     struct mrec *m = &model[k];
     int live = alive(m);
@@ -154,6 +154,8 @@ static enum store_status expect(enum store_opkind kind, int renew, int k, const 
     case STORE_OP_GET:
         if (!live)
             return STORE_NOTFOUND;
+        if (m->pair)
+            return STORE_ERROR;
         if (m->counter) {
             *outlen = store_format_int(m->num, out);
         } else {
@@ -167,13 +169,15 @@ static enum store_status expect(enum store_opkind kind, int renew, int k, const 
         /* fall through */
     case STORE_OP_SET:
         m->present = 1;
-        m->counter = 0;
+        m->counter = m->pair = 0;
         memcpy(m->val, val, len);
         m->len = len;
         m->expires = exp;
         return kind == STORE_OP_ADD ? STORE_NOTFOUND : STORE_FOUND;
     case STORE_OP_INCR: {
         int64_t old = 0;
+        if (live && m->pair)
+            return STORE_ERROR;
         if (live && !m->counter && store_parse_int(m->val, m->len, &old) < 0)
             return STORE_ERROR;
         if (live && m->counter)
@@ -185,6 +189,7 @@ static enum store_status expect(enum store_opkind kind, int renew, int k, const 
             exp = ttl && (renew || !m->expires) ? exp : m->expires;
         m->present = 1;
         m->counter = 1;
+        m->pair = 0;
         m->num = old + delta;
         m->expires = exp;
         *num = m->num;
@@ -193,6 +198,29 @@ static enum store_status expect(enum store_opkind kind, int renew, int k, const 
     case STORE_OP_DEL:
         m->present = 0;
         return live ? STORE_FOUND : STORE_NOTFOUND;
+    case STORE_OP_PGET:
+        if (!live)
+            return STORE_NOTFOUND;
+        if (!m->pair)
+            return STORE_ERROR;
+        *num = m->num;
+        *num2 = m->num2;
+        return STORE_FOUND;
+    case STORE_OP_PADD: {
+        if (live && !m->pair)
+            return STORE_ERROR;
+        int64_t a = live ? m->num : 0, b = live ? m->num2 : 0;
+        if ((delta > 0 && a > INT64_MAX - delta) || (delta < 0 && a < INT64_MIN - delta) ||
+            (delta2 > 0 && b > INT64_MAX - delta2) || (delta2 < 0 && b < INT64_MIN - delta2))
+            return STORE_ERROR;
+        m->expires = ttl ? exp : live ? m->expires : 0;
+        m->num = *num = a + delta;
+        m->num2 = *num2 = b + delta2;
+        m->pair = 1;
+        m->counter = 0;
+        m->present = m->num != 0 || m->num2 != 0; /* a pair of zeros is gone */
+        return STORE_FOUND;
+    }
     }
     return STORE_ERROR;
 }
@@ -220,18 +248,19 @@ static void fuzz_program(const uint8_t *d, size_t n)
             enum store_status want;
             char out[24];
             size_t outlen;
-            int64_t num;
+            int64_t num, num2;
             int kind;
         } exp[8];
         size_t q = 0;
         for (; q < nops && i + 4 <= n; q++) {
-            int kind = d[i] % 6, k = (d[i] >> 3) % NKEYS;
+            int kind = d[i] % 8, k = (d[i] >> 3) % NKEYS;
             unsigned ttl = d[i + 1] % 4 == 0 ? 0 : d[i + 1] % 16;
             int64_t delta = (int8_t)d[i + 2];
             if (d[i + 2] == 0x7f)
                 delta = INT64_MAX;
             if (d[i + 2] == 0x80)
                 delta = INT64_MIN;
+            int64_t delta2 = (int8_t)d[i + 3]; /* pairs: the second delta */
             size_t len = d[i + 3] % 16;
             i += 4;
             if (len > n - i)
@@ -242,18 +271,22 @@ static void fuzz_program(const uint8_t *d, size_t n)
                                    : kind == 1 ? STORE_OP_SET
                                    : kind == 2 ? STORE_OP_ADD
                                    : kind <= 4 ? STORE_OP_INCR
-                                               : STORE_OP_DEL;
+                                   : kind == 5 ? STORE_OP_DEL
+                                   : kind == 6 ? STORE_OP_PGET
+                                               : STORE_OP_PADD;
             int idx = ok == STORE_OP_GET   ? store_get(b, keys[k], 1)
                       : ok == STORE_OP_SET ? store_set(b, keys[k], 1, val, len, ttl)
                       : ok == STORE_OP_ADD ? store_add(b, keys[k], 1, val, len, ttl)
                       : ok == STORE_OP_DEL ? store_del(b, keys[k], 1)
+                      : ok == STORE_OP_PGET ? store_pair_get(b, keys[k], 1)
+                      : ok == STORE_OP_PADD ? store_pair_add(b, keys[k], 1, delta, delta2, ttl)
                       : kind == 4          ? store_incr_renew(b, keys[k], 1, delta, ttl)
                                            : store_incr(b, keys[k], 1, delta, ttl);
             if (idx != (int)q)
                 abort();
             exp[q].kind = ok;
-            exp[q].want = expect(ok, kind == 4, k, val, len, delta, ttl, exp[q].out, &exp[q].outlen,
-                                 &exp[q].num);
+            exp[q].want = expect(ok, kind == 4, k, val, len, delta, delta2, ttl, exp[q].out,
+                                 &exp[q].outlen, &exp[q].num, &exp[q].num2);
         }
         store_run(b);
         for (size_t j = 0; j < q; j++) {
@@ -266,6 +299,9 @@ static void fuzz_program(const uint8_t *d, size_t n)
                 (r->len != exp[j].outlen || memcmp(r->data, exp[j].out, r->len) != 0))
                 abort();
             if (exp[j].kind == STORE_OP_INCR && r->value != exp[j].num)
+                abort();
+            if ((exp[j].kind == STORE_OP_PGET || exp[j].kind == STORE_OP_PADD) &&
+                (r->value != exp[j].num || r->value2 != exp[j].num2))
                 abort();
         }
     }

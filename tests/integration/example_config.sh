@@ -18,7 +18,9 @@ printf 'u@mail.example.com\n@example.net\nu@example.com\n' > "$T/recipients.txt"
 "$P" makemap "$T/recipients.txt" "$T/recipients.cdb"
 sed -e "s|/var/qmail/control/|$T/|; s|/etc/tcp.smtp.cdb|$T/tcp.smtp.cdb|" \
     -e "s|/etc/libpolicy/recipients.cdb|$T/recipients.cdb|" \
-    -e "s|unix:/var/run/clamav/clamd.ctl|unix:$T/clamd.ctl|" "$EX" > "$T/policy.conf"
+    -e "s|unix:/var/run/clamav/clamd.ctl|unix:$T/clamd.ctl|" \
+    -e "s|lmdb:/var/lib/libpolicy/spam|lmdb:$T/spam|" "$EX" > "$T/policy.conf"
+mkdir "$T/spam"
 
 # the DNS layers are tested against real servers in dns.sh and spf.sh;
 # here (no DNS server at all) they are switched off per client
@@ -42,6 +44,13 @@ printf 'From: a@example.org\nSubject: hello\n\nhi\n' > "$T/msg"
 same "the example's [virus] layer defers a message when clamd does not answer (on_error = tempfail)" \
     "2|eom tempfail 451 4.3.0 virus virus scanner unavailable, try again later" \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@mail.example.com "$T/msg")|$(grep '^eom' "$T/out" | tr '\t' ' ')"
+printf 'From: a@example.org\nSubject: cheap pills\n\nbuy cheap pills now\n' > "$T/s.eml"
+printf 'From: a@example.org\nSubject: the meeting\n\nthe minutes of the meeting\n' > "$T/h.eml"
+"$P" train -c "$T/policy.conf" --spam "$T/s.eml" --ham "$T/h.eml" > "$T/out" 2>&1
+same "the example's [spam] filter trains (policyctl train)" "spam: 1 message: 1 learned" \
+    "$(grep '^spam' "$T/out" | cut -d, -f1)"
+same "the example's [spam] filter classifies what it learned (policyctl classify)" "spam|ham" \
+    "$("$P" classify -c "$T/policy.conf" "$T/s.eml" "$T/h.eml" | cut -f3 | paste -sd'|')"
 NODNS=()
 DEB="$(dirname "$0")/../../debian/policy.conf"
 deb() { local s=0; "$P" check -c "$DEB" "$@" >"$T/out" 2>&1 || s=$?; echo $s; }

@@ -2,7 +2,7 @@
 # store.sh BUILD_DIR - the state service against real stores, through
 # tests/tools/store_drive: the same operations give the same answers on
 # LMDB and on a real redis-server (over TCP with a password, and over its
-# unix socket); expiry on both; two "hosts" count exactly through Redis and
+# unix socket), for counters, values and pairs of counters; expiry on both; two "hosts" count exactly through Redis and
 # fifty processes through LMDB; a Redis that hangs costs one timeout per
 # session, one killed during a run gives errors at once and the next
 # session after its restart reconnects.
@@ -77,7 +77,27 @@ same "an IPv6 address in brackets" "found 1" "$("$D" "redis://:$PWQ@[::1]:$PORT"
 same "the database of the URI is selected" "notfound|found three" \
     "$("$D" "$TCP/4" get k | tr '\n' '|')$("$D" "$UNIX&db=3" get k)"
 
+# --- pairs: two counters under one key (the spam filter's token cells)
+POPS=(pget p1 padd p1 3 -4 0 padd p1 1 1 0 pget p1 padd p1 -4 3 0 pget p1 padd p2 0 0 100
+    pget p2 padd p3 5 6 100 set p4 x 0 pget p4 padd p4 1 1 0 get p3
+    padd p5 9223372036854775807 0 0 padd p5 1 0 0 pget p5)
+pairs() { "$D" "$1" "${POPS[@]}" | sed 's/^error .*/error/'; }
+lmdb_pairs=$(pairs "$LMDB")
+same "LMDB: pairs add, read, vanish at zero, refuse other kinds" \
+    "notfound|found 3 -4|found 4 -3|found 4 -3|found 0 0|notfound|found 0 0|notfound|found 5 6|found|error|error|error|found 9223372036854775807 0|error|found 9223372036854775807 0|" \
+    "$(printf '%s\n' "$lmdb_pairs" | tr '\n' '|')"
+same "Redis gives LMDB's answers for pairs" "$lmdb_pairs" "$(pairs "$TCP")"
+ttl=$(redis-cli -p $PORT -a "$PW" --no-auth-warning ttl drive:p3)
+check "a pair with a ttl expires with its hash (ttl $ttl of 100: a second may pass before it is read)" \
+    test "$ttl" -ge 98 -a "$ttl" -le 100
+same "a pair keeps its counters and expiry in a hash" "a 5 b 6" \
+    "$(redis-cli -p $PORT -a "$PW" --no-auth-warning --raw hgetall drive:p3 | head -4 | tr '\n' ' ' | sed 's/ $//')"
+"$D" "$TCP" del p1 del p2 del p3 del p4 del p5 >/dev/null
+
 # --- expiry
+for s in "$LMDB" "$TCP"; do
+    "$D" "$s" padd t4 1 1 2 >/dev/null
+done
 for s in "$LMDB" "$TCP"; do
     "$D" "$s" set t1 x 2 incr t2 1 2 add t3 x 2 >/dev/null
     same "${s%%:*}: records with a TTL are there at first" "found x|found 1|found x|" \
@@ -85,8 +105,8 @@ for s in "$LMDB" "$TCP"; do
 done
 sleep 3.1
 for s in "$LMDB" "$TCP"; do
-    same "${s%%:*}: expired records are not found" "notfound|notfound|notfound|" \
-        "$("$D" "$s" get t1 get t2 get t3 | tr '\n' '|')"
+    same "${s%%:*}: expired records are not found" "notfound|notfound|notfound|notfound|" \
+        "$("$D" "$s" get t1 get t2 get t3 pget t4 | tr '\n' '|')"
 done
 
 # --- passwords

@@ -19,8 +19,12 @@ same "util/ includes nothing of the library" "" "$bad"
 bad=$(for f in "$S"/support/*.[ch]; do
     includes_of "$f" | grep -vE '^(\.\./util/util\.h|[a-z0-9_]+\.h)$' | sed "s|^|$(basename "$f"): |"; done)
 same "support/ includes only util/util.h and support/ headers" "" "$bad"
+bad=$(for f in "$S"/support/*/*.[ch]; do
+    includes_of "$f" | grep -vE '^(\.\./\.\./util/util\.h|\.\./[a-z0-9_]+\.h|[a-z0-9_]+\.h)$' |
+        sed "s|^|${f#"$S"/}: |"; done)
+same "a directory of support/ includes only util/util.h, support/ and its own headers" "" "$bad"
 bad=$(for f in "$S"/layers/*.[ch]; do
-    includes_of "$f" | grep -vE '^(\.\./core/layer\.h|\.\./support/[a-z0-9_]+\.h|[a-z0-9_]+\.h|layers\.def)$' |
+    includes_of "$f" | grep -vE '^(\.\./core/layer\.h|\.\./support/([a-z0-9_]+/)?[a-z0-9_]+\.h|[a-z0-9_]+\.h|layers\.def)$' |
         sed "s|^|$(basename "$f"): |"; done)
 same "a layer includes only core/layer.h, support/ and its own headers" "" "$bad"
 bad=$(for f in "$S"/core/*.[ch]; do includes_of "$f" | grep '\.\./layers/' | sed "s|^|$(basename "$f"): |"; done)

@@ -9,6 +9,9 @@
  *         get KEY | set KEY VALUE TTL | add KEY VALUE TTL |
  *         incr KEY DELTA TTL | incr-renew KEY DELTA TTL | del KEY |
  *         incr-many PREFIX COUNT DELTA TTL (COUNT keys PREFIX0.. in one batch) |
+ *         pget KEY | padd KEY D1 D2 TTL (pairs: "found A B") |
+ *       (a KEY of pget/padd written 0xHEX is those bytes: the spam
+ *       filter's cells are 8 binary bytes, -n spam)
  *         pause MS (sleep before queueing what follows)
  *       prints one line per operation: "found VALUE", "notfound" or
  *       "error WHY"; -T adds "batch N ms=M" after each batch.
@@ -48,7 +51,9 @@ static void print_result(struct store_batch *b, int i, int counting)
     }
     switch (r->status) {
     case STORE_FOUND:
-        if (r->data)
+        if (counting == 2)
+            printf("found %lld %lld\n", (long long)r->value, (long long)r->value2);
+        else if (r->data)
             printf("found %.*s\n", (int)r->len, (const char *)r->data);
         else if (counting)
             printf("found %lld\n", (long long)r->value);
@@ -64,6 +69,26 @@ static void print_result(struct store_batch *b, int i, int counting)
     default:
         printf("pending\n");
     }
+}
+
+/* key_arg - a key as given, or the bytes of "0x" and hex digits; its length. */
+static size_t key_arg(const char *a, char *out, size_t cap)
+{
+    size_t n = strlen(a);
+    if (n > 2 && a[0] == '0' && a[1] == 'x' && n % 2 == 0 && (n - 2) / 2 <= cap) {
+        size_t k = 0;
+        for (size_t i = 2; i < n; i += 2) {
+            unsigned v;
+            if (sscanf(a + i, "%2x", &v) != 1)
+                break;
+            out[k++] = (char)v;
+        }
+        if (k == (n - 2) / 2)
+            return k;
+    }
+    n = n < cap ? n : cap;
+    memcpy(out, a, n);
+    return n;
 }
 
 /* run_ops - the OP... form. */
@@ -119,6 +144,15 @@ static int run_ops(struct store *st, int timing, int argc, char **argv)
             idx[nidx++] = f(b, argv[a + 1], strlen(argv[a + 1]), atoll(argv[a + 2]),
                             (unsigned)atoi(argv[a + 3]));
             a += 3;
+        } else if (!strcmp(op, "pget") && left >= 1) {
+            size_t kl = key_arg(argv[a + 1], key, sizeof(key));
+            idx[nidx++] = store_pair_get(b, key, kl);
+            a += 1;
+        } else if (!strcmp(op, "padd") && left >= 4) {
+            size_t kl = key_arg(argv[a + 1], key, sizeof(key));
+            idx[nidx++] = store_pair_add(b, key, kl, atoll(argv[a + 2]), atoll(argv[a + 3]),
+                                         (unsigned)atoi(argv[a + 4]));
+            a += 4;
         } else if (!strcmp(op, "pause") && left >= 1) {
             usleep((useconds_t)atoi(argv[a + 1]) * 1000);
             a += 1;
@@ -133,7 +167,9 @@ static int run_ops(struct store *st, int timing, int argc, char **argv)
         } else {
             usage();
         }
-        memset(counting + before, !strncmp(op, "incr", 4), (size_t)(nidx - before));
+        memset(counting + before,
+               !strcmp(op, "pget") || !strcmp(op, "padd") ? 2 : !strncmp(op, "incr", 4),
+               (size_t)(nidx - before));
     }
     store_batch_free(b);
     store_conn_free(c);

@@ -25,6 +25,7 @@ static const struct {
     {"dns", suite_dns},
     {"mime", suite_mime},
     {"spam", suite_spam},
+    {"spam_layer", suite_spam_layer},
     {"files", suite_files},
     {"message", suite_message},
     {"store", suite_store},

@@ -14,6 +14,7 @@ int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
 int suite_spam(void);
+int suite_spam_layer(void);
 int suite_files(void);
 int suite_message(void);
 int suite_store(void);

@@ -886,6 +886,53 @@ static void test_mime_charsets_convert_to_utf8(void)
     rec_free(r);
 }
 
+static void test_mime_html_hidden_by_size_opacity_and_attribute(void)
+{
+    /* text a spammer hides to poison word statistics: fonts under 2px,
+     * opacity 0, the hidden attribute, a style after a long attribute */
+    char msg[1024];
+    char title[301];
+    memset(title, 'x', 300);
+    title[300] = '\0';
+    snprintf(msg, sizeof(msg),
+             "Content-Type: text/html\n\n"
+             "a<span style=\"font-size:0px\">b</span>c<span style='FONT-SIZE: 1px'>d</span>"
+             "e<span style=\"font-size:0.05em\">f</span><p hidden>g</p>"
+             "<i style=\"opacity:0\">h</i><span title=\"%s\" style=\"display:none\">i</span>"
+             "<span style=\"font-size:12px;opacity:0.9\">j</span><br/>k"
+             "<img src=x style=\"opacity:0\">l<a href='>' style=\"font-size:0\">m</a>n\n",
+             title);
+    struct rec *r = parse(msg);
+    CU_ASSERT(text_is(r, 0, "ace\nj\nkln"));
+    CU_ASSERT(same_events(msg, strlen(msg), NULL));
+    rec_free(r);
+}
+
+static void test_mime_html_hidden_style_survives_long_attributes(void)
+{
+    /* the style is found whatever comes before it: many or long attribute
+     * names, blanks around '=', a second style attribute; faint opacities
+     * and units; sizes that are readable stay */
+    char msg[2048], names[601];
+    for (int i = 0; i < 100; i++)
+        memcpy(names + 6 * i, "data-x", 6);
+    names[600] = '\0';
+    for (int i = 1; i < 100; i++)
+        names[6 * i - 1] = ' ';
+    snprintf(msg, sizeof(msg),
+             "Content-Type: text/html\n\n"
+             "a<span %s style=\"display:none\">b</span>c"
+             "<span style = 'opacity:0.05'>d</span>e<span style=\"opacity:5%%\">f</span>"
+             "g<span class=x style=\"color:red\" style=\"font-size:1pt\">h</span>"
+             "i<span style=\"font-size:1in\">j</span><span style=\"opacity:0.5\">k</span>"
+             "<span style=\"font-size:0.5mm\">l</span>m<div hidden=false>n</div>o\n",
+             names);
+    struct rec *r = parse(msg);
+    CU_ASSERT(text_is(r, 0, "acegijkm\no"));
+    CU_ASSERT(same_events(msg, strlen(msg), NULL));
+    rec_free(r);
+}
+
 static void test_mime_html_reduced_to_text(void)
 {
     const char *msg =
@@ -1029,6 +1076,8 @@ int suite_mime(void)
     CU_ADD_TEST(s, test_mime_x_uuencode_transfer_encoding);
     CU_ADD_TEST(s, test_mime_charsets_convert_to_utf8);
     CU_ADD_TEST(s, test_mime_html_reduced_to_text);
+    CU_ADD_TEST(s, test_mime_html_hidden_by_size_opacity_and_attribute);
+    CU_ADD_TEST(s, test_mime_html_hidden_style_survives_long_attributes);
     CU_ADD_TEST(s, test_mime_events_only_when_wanted);
     CU_ADD_TEST(s, test_mime_multipart_without_boundary_is_one_body);
     CU_ADD_TEST(s, test_mime_duplicate_content_type_first_wins);

@@ -27,6 +27,8 @@
 
 extern const char store_redis_script[];
 extern const char store_redis_script_sha[];
+extern const char store_redis_pair_script[];
+extern const char store_redis_pair_script_sha[];
 
 static time_t fake_now = 1700000000;
 static time_t fake_clock(void)
@@ -128,7 +130,8 @@ static void test_key_is_prefix_namespace_colon_key(void)
 static void test_records_round_trip(void)
 {
     unsigned char buf[STORE_REC_MAX];
-    struct store_rec in = {STORE_REC_BYTES, 1700000123, (const unsigned char *)"hello", 5, 0}, out;
+    struct store_rec in = {STORE_REC_BYTES, 1700000123, (const unsigned char *)"hello", 5, 0, 0},
+                     out;
     size_t n = store_rec_encode(&in, buf, sizeof(buf));
     CU_ASSERT_EQUAL(n, STORE_REC_HEADER + 5);
     CU_ASSERT_EQUAL(buf[0], 0x01);
@@ -139,7 +142,7 @@ static void test_records_round_trip(void)
     CU_ASSERT_EQUAL(out.len, 5);
     CU_ASSERT_EQUAL(memcmp(out.data, "hello", 5), 0);
 
-    struct store_rec c = {STORE_REC_COUNTER, 0, NULL, 0, INT64_MIN};
+    struct store_rec c = {STORE_REC_COUNTER, 0, NULL, 0, INT64_MIN, 0};
     n = store_rec_encode(&c, buf, sizeof(buf));
     CU_ASSERT_EQUAL(n, STORE_REC_HEADER + 8);
     CU_ASSERT_EQUAL(buf[0], 0x02);
@@ -149,10 +152,20 @@ static void test_records_round_trip(void)
     CU_ASSERT_EQUAL(out.counter, INT64_MIN);
     CU_ASSERT_EQUAL(out.expires, 0);
 
-    struct store_rec empty = {STORE_REC_BYTES, 0, NULL, 0, 0};
+    struct store_rec empty = {STORE_REC_BYTES, 0, NULL, 0, 0, 0};
     CU_ASSERT_EQUAL(store_rec_encode(&empty, buf, sizeof(buf)), STORE_REC_HEADER);
     CU_ASSERT_EQUAL(store_rec_decode(buf, STORE_REC_HEADER, &out), 0);
     CU_ASSERT_EQUAL(out.len, 0);
+
+    struct store_rec pair = {STORE_REC_PAIR, 7, NULL, 0, -5, INT64_MAX};
+    n = store_rec_encode(&pair, buf, sizeof(buf));
+    CU_ASSERT_EQUAL(n, STORE_REC_HEADER + 16);
+    CU_ASSERT_EQUAL(buf[0], 0x03);
+    CU_ASSERT_EQUAL(store_rec_decode(buf, n, &out), 0);
+    CU_ASSERT_EQUAL(out.kind, STORE_REC_PAIR);
+    CU_ASSERT_EQUAL(out.counter, -5);
+    CU_ASSERT_EQUAL(out.counter2, INT64_MAX);
+    CU_ASSERT_EQUAL(out.expires, 7);
 
     CU_ASSERT_TRUE(store_rec_expired(&(struct store_rec){.expires = 99}, 100));
     CU_ASSERT_FALSE(
@@ -167,17 +180,21 @@ static void test_malformed_records_are_refused(void)
     CU_ASSERT_EQUAL(store_rec_decode(buf, 0, &r), -1);
     buf[0] = 1;
     CU_ASSERT_EQUAL(store_rec_decode(buf, 8, &r), -1); /* short header */
-    buf[0] = 3;
+    buf[0] = 4;
     CU_ASSERT_EQUAL(store_rec_decode(buf, 9, &r), -1); /* unknown kind */
+    buf[0] = 3;
+    CU_ASSERT_EQUAL(store_rec_decode(buf, 9 + 8, &r), -1);  /* pair of one counter */
+    CU_ASSERT_EQUAL(store_rec_decode(buf, 9 + 17, &r), -1); /* of 17 bytes */
+    CU_ASSERT_EQUAL(store_rec_decode(buf, 9 + 16, &r), 0);
     buf[0] = 2;
     CU_ASSERT_EQUAL(store_rec_decode(buf, 16, &r), -1); /* counter of 7 bytes */
     CU_ASSERT_EQUAL(store_rec_decode(buf, 18, &r), -1); /* of 9 */
     buf[0] = 1;
     CU_ASSERT_EQUAL(store_rec_decode(buf, STORE_REC_MAX, &r), 0);
     CU_ASSERT_EQUAL(store_rec_decode(buf, STORE_REC_MAX + 1, &r), -1); /* value too long */
-    struct store_rec big = {STORE_REC_BYTES, 0, buf, STORE_VALUE_MAX + 1, 0};
+    struct store_rec big = {STORE_REC_BYTES, 0, buf, STORE_VALUE_MAX + 1, 0, 0};
     CU_ASSERT_EQUAL(store_rec_encode(&big, buf, sizeof(buf)), 0);
-    struct store_rec bad = {0, 0, NULL, 0, 0};
+    struct store_rec bad = {0, 0, NULL, 0, 0, 0};
     CU_ASSERT_EQUAL(store_rec_encode(&bad, buf, sizeof(buf)), 0);
 }
 
@@ -305,6 +322,18 @@ static void test_increment_script_digest_is_its_sha1(void)
     CU_ASSERT_EQUAL(strncmp(out, store_redis_script_sha, 40), 0);
 }
 
+static void test_pair_script_digest_is_its_sha1(void)
+{
+    const char *path = test_write("pair.lua", store_redis_pair_script);
+    char cmd[700], out[64] = "";
+    snprintf(cmd, sizeof(cmd), "sha1sum '%s'", path);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_PTR_NOT_NULL(fgets(out, sizeof(out), p));
+    pclose(p);
+    CU_ASSERT_EQUAL(strncmp(out, store_redis_pair_script_sha, 40), 0);
+}
+
 static void test_batch_limits(void)
 {
     struct store *st = lmdb("limits", "");
@@ -372,6 +401,73 @@ static void test_lmdb_operations(void)
     CU_ASSERT_EQUAL(one(st, "set", "e", "", 0, 0, v, sizeof(v)), STORE_FOUND); /* empty value */
     CU_ASSERT_EQUAL(one(st, "get", "e", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_STRING_EQUAL(v, "");
+    store_close(st);
+}
+
+/* pair - one pair operation (d1, d2 and ttl for an add, get when
+ * get is set); its status, the result in *r. */
+static enum store_status pair(struct store *st, int get, const char *key, int64_t d1, int64_t d2,
+                              unsigned ttl, struct store_result *r)
+{
+    struct store_conn *c = store_conn_new(st, NULL);
+    struct store_batch *b = store_batch_new(c, "test");
+    int i = get ? store_pair_get(b, key, strlen(key))
+                : store_pair_add(b, key, strlen(key), d1, d2, ttl);
+    CU_ASSERT_FATAL(i >= 0);
+    store_run(b);
+    *r = *store_result(b, i);
+    enum store_status status = r->status;
+    store_batch_free(b);
+    store_conn_free(c);
+    return status;
+}
+
+static void test_lmdb_pairs(void)
+{
+    struct store *st = lmdb("pairs", "");
+    struct store_result r;
+    store_set_clock(st, fake_clock);
+    fake_now = 1700000000;
+    CU_ASSERT_EQUAL(pair(st, 1, "w", 0, 0, 0, &r), STORE_NOTFOUND);
+    CU_ASSERT_EQUAL(pair(st, 0, "w", 5, -3, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 5 && r.value2 == -3);
+    CU_ASSERT_EQUAL(pair(st, 1, "w", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 5 && r.value2 == -3 && r.expires == 0); /* none without a ttl */
+    CU_ASSERT_EQUAL(pair(st, 0, "w", 1, 1, 100, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 6 && r.value2 == -2);
+    CU_ASSERT_EQUAL(pair(st, 1, "w", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(r.expires, 1700000100);
+    fake_now += 50; /* every add restarts the ttl; 0 keeps it */
+    CU_ASSERT_EQUAL(pair(st, 0, "w", 0, 0, 100, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(pair(st, 0, "w", 1, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(pair(st, 1, "w", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 7 && r.value2 == -2 && r.expires == 1700000150);
+    fake_now += 151;
+    CU_ASSERT_EQUAL(pair(st, 1, "w", 0, 0, 0, &r), STORE_NOTFOUND); /* expired */
+    /* a touch (0, 0 with a ttl) creates nothing; a pair back at 0, 0 is gone */
+    CU_ASSERT_EQUAL(pair(st, 0, "t", 0, 0, 100, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 0 && r.value2 == 0);
+    CU_ASSERT_EQUAL(pair(st, 1, "t", 0, 0, 0, &r), STORE_NOTFOUND);
+    CU_ASSERT_EQUAL(pair(st, 0, "z", 4, 2, 0, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(pair(st, 0, "z", -4, -2, 0, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(pair(st, 1, "z", 0, 0, 0, &r), STORE_NOTFOUND);
+    struct store_lmdb_info info;
+    CU_ASSERT_EQUAL(store_lmdb_info(st, &info), 0);
+    CU_ASSERT_EQUAL(info.entries, 0); /* w was swept or deleted, t and z never stay */
+    /* the kinds do not mix */
+    char v[64];
+    CU_ASSERT_EQUAL(one(st, "incr", "n", NULL, 1, 0, v, sizeof(v)), STORE_FOUND);
+    CU_ASSERT_EQUAL(pair(st, 1, "n", 0, 0, 0, &r), STORE_ERROR);
+    CU_ASSERT_STRING_EQUAL(r.why, "not a pair");
+    CU_ASSERT_EQUAL(pair(st, 0, "n", 1, 1, 0, &r), STORE_ERROR);
+    CU_ASSERT_EQUAL(pair(st, 0, "p", 1, 1, 0, &r), STORE_FOUND);
+    CU_ASSERT_EQUAL(one(st, "get", "p", NULL, 0, 0, v, sizeof(v)), STORE_ERROR);
+    CU_ASSERT_EQUAL(one(st, "incr", "p", NULL, 1, 0, v, sizeof(v)), STORE_ERROR);
+    CU_ASSERT_EQUAL(pair(st, 0, "p", INT64_MAX, 0, 0, &r), STORE_ERROR);
+    CU_ASSERT_STRING_EQUAL(r.why, "counter overflow");
+    CU_ASSERT_EQUAL(pair(st, 1, "p", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 1 && r.value2 == 1); /* unchanged */
+    store_set_clock(st, NULL);
     store_close(st);
 }
 
@@ -545,6 +641,49 @@ static void test_lmdb_fifty_processes_count_exactly(void)
     CU_ASSERT_STRING_EQUAL(v, "10000");
     CU_ASSERT_EQUAL(one(st, "get", "proc49", NULL, 0, 0, v, sizeof(v)), STORE_FOUND);
     CU_ASSERT_STRING_EQUAL(v, "200");
+    store_close(st);
+}
+
+static void test_lmdb_twenty_processes_add_pairs_exactly(void)
+{
+    struct store *st = lmdb("pairproc", "");
+    struct store_result r;
+    CU_ASSERT_EQUAL(pair(st, 0, "k0", 1, 0, 0, &r), STORE_FOUND);
+    pid_t pids[20];
+    for (int p = 0; p < 20; p++) {
+        pids[p] = fork();
+        CU_ASSERT_FATAL(pids[p] >= 0);
+        if (pids[p] == 0) {
+            int ok = 1;
+            struct store_conn *c = store_conn_new(st, NULL);
+            for (int round = 0; round < 50 && ok; round++) {
+                /* every process adds to the same 100 pairs in one batch */
+                struct store_batch *b = store_batch_new(c, "test");
+                for (int k = 0; k < 100; k++) {
+                    char key[16];
+                    snprintf(key, sizeof(key), "k%d", k);
+                    ok &= store_pair_add(b, key, strlen(key), 1, k, 3600) >= 0;
+                }
+                store_run(b);
+                for (int k = 0; k < 100; k++)
+                    ok &= store_result(b, k)->status == STORE_FOUND;
+                store_batch_free(b);
+            }
+            store_conn_free(c);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    int failed = 0;
+    for (int p = 0; p < 20; p++) {
+        int status;
+        waitpid(pids[p], &status, 0);
+        failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    CU_ASSERT_EQUAL(failed, 0);
+    CU_ASSERT_EQUAL(pair(st, 1, "k0", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 1 + 20 * 50 && r.value2 == 0);
+    CU_ASSERT_EQUAL(pair(st, 1, "k99", 0, 0, 0, &r), STORE_FOUND);
+    CU_ASSERT_TRUE(r.value == 20 * 50 && r.value2 == 99 * 20 * 50);
     store_close(st);
 }
 
@@ -918,12 +1057,15 @@ int suite_store(void)
     CU_ADD_TEST(s, test_uris_of_every_kind);
     CU_ADD_TEST(s, test_bad_uris_are_named_without_the_password);
     CU_ADD_TEST(s, test_increment_script_digest_is_its_sha1);
+    CU_ADD_TEST(s, test_pair_script_digest_is_its_sha1);
     CU_ADD_TEST(s, test_batch_limits);
     CU_ADD_TEST(s, test_lmdb_operations);
+    CU_ADD_TEST(s, test_lmdb_pairs);
     CU_ADD_TEST(s, test_lmdb_batch_runs_in_order_and_sees_its_writes);
     CU_ADD_TEST(s, test_lmdb_expired_is_not_found);
     CU_ADD_TEST(s, test_lmdb_sweep_removes_expired_records_a_few_at_a_time);
     CU_ADD_TEST(s, test_lmdb_fifty_processes_count_exactly);
+    CU_ADD_TEST(s, test_lmdb_twenty_processes_add_pairs_exactly);
     CU_ADD_TEST(s, test_lmdb_a_child_never_uses_the_parents_environment);
     CU_ADD_TEST(s, test_lmdb_registry_hands_one_environment_on);
     CU_ADD_TEST(s, test_lmdb_map_grows_up_to_its_limit);

@@ -87,6 +87,28 @@ static void test_duration_parser_knows_units(void)
     CU_ASSERT_EQUAL(cfg_parse_seconds("-1", 86400, &secs), -1);
 }
 
+static void test_period_parser_knows_days_and_weeks(void)
+{
+    uint64_t s;
+    CU_ASSERT_EQUAL(cfg_parse_period("90", 1000, &s), 0);
+    CU_ASSERT_EQUAL(s, 90);
+    CU_ASSERT_EQUAL(cfg_parse_period("0", 1000, &s), 0);
+    CU_ASSERT_EQUAL(s, 0);
+    CU_ASSERT_EQUAL(cfg_parse_period("180d", UINT64_MAX, &s), 0);
+    CU_ASSERT_EQUAL(s, 180 * 86400);
+    CU_ASSERT_EQUAL(cfg_parse_period("2w", UINT64_MAX, &s), 0);
+    CU_ASSERT_EQUAL(s, 14 * 86400);
+    CU_ASSERT_EQUAL(cfg_parse_period("12h", UINT64_MAX, &s), 0);
+    CU_ASSERT_EQUAL(s, 43200);
+    CU_ASSERT_EQUAL(cfg_parse_period("17m", UINT64_MAX, &s), 0);
+    CU_ASSERT_EQUAL(s, 1020);
+    CU_ASSERT_EQUAL(cfg_parse_period("2d", 86400, &s), -1); /* over max */
+    CU_ASSERT_EQUAL(cfg_parse_period("1 d", UINT64_MAX, &s), -1);
+    CU_ASSERT_EQUAL(cfg_parse_period("d", UINT64_MAX, &s), -1);
+    CU_ASSERT_EQUAL(cfg_parse_period("-1d", UINT64_MAX, &s), -1);
+    CU_ASSERT_EQUAL(cfg_parse_period("99999999999999999999d", UINT64_MAX, &s), -1);
+}
+
 static void test_action_names_round_trip(void)
 {
     enum layer_action a;
@@ -110,6 +132,7 @@ int suite_util(void)
     CU_ADD_TEST(s, test_arena_strndup_truncates_at_max);
     CU_ADD_TEST(s, test_bool_and_uint_parsers_refuse_junk);
     CU_ADD_TEST(s, test_duration_parser_knows_units);
+    CU_ADD_TEST(s, test_period_parser_knows_days_and_weeks);
     CU_ADD_TEST(s, test_action_names_round_trip);
     return 0;
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Results: found/done, not found, try again later (the store is down). */
 #define SPAMSTORE_OK       0
@@ -63,5 +64,58 @@ size_t spamstore_mem_records(const struct spamstore_mem *s, size_t *bytes);
 /* spamstore_mem_limit_bits - for measurements only: keys are cut to their
  * low bits bits (1..64) before use, as a small hash table would merge them. */
 void spamstore_mem_limit_bits(struct spamstore_mem *s, unsigned bits);
+
+/* ---- the state service (../store.h): LMDB on a host, Redis for several ----
+ * Cells are pairs of counters under key "spam:" and the token's 8 bytes
+ * (big-endian); records are values "spam:r" ID CHUNK of at most
+ * STORE_VALUE_MAX bytes each.  One spamstore_kv per session (it uses the
+ * session's store connection and one batch of its own). */
+
+struct store_conn;
+struct spamstore_kv;
+
+#define SPAMSTORE_KV_RECORD_TTL (14 * 86400) /* default: two weeks to correct a verdict */
+
+struct spamstore_kv_opts {
+    unsigned token_ttl;  /* seconds a cell lives after its last training or renewal (0: forever) */
+    unsigned record_ttl; /* seconds a training record is kept (0: SPAMSTORE_KV_RECORD_TTL) */
+    unsigned refresh;    /* a cell read is renewed once it has been this long
+                            without (0: token_ttl / 8) */
+};
+
+/* spamstore_kv_new - the store over conn (which outlives it); NULL when
+ * out of memory. */
+struct spamstore_kv *spamstore_kv_new(struct store_conn *conn, const struct spamstore_kv_opts *o);
+void spamstore_kv_free(struct spamstore_kv *k);
+const struct spamstore_ops *spamstore_kv_ops(void);
+/* spamstore_kv_touch - renew the cells the reads since the last touch
+ * found due (one write batch, nothing when none are); the result of it. */
+int spamstore_kv_touch(struct spamstore_kv *k);
+/* spamstore_kv_forget_touches - a training renewed them already. */
+void spamstore_kv_forget_touches(struct spamstore_kv *k);
+/* spamstore_kv_error - why the last call failed (the store's reason). */
+const char *spamstore_kv_error(const struct spamstore_kv *k);
+/* spamstore_kv_stats - cells read, found, and renewed so far. */
+void spamstore_kv_stats(const struct spamstore_kv *k, size_t *reads, size_t *hits, size_t *touched);
+/* spamstore_kv_set_clock - the clock of expiry decisions (tests). */
+void spamstore_kv_set_clock(struct spamstore_kv *k, time_t (*now)(void));
+
+/* ---- a cache in front of a store, for many messages in one process ----
+ * Cells are read from the base once and kept; trainings add to them and
+ * are written back at spamstore_cache_flush() (also when the cache passes
+ * max_cells, 0: 2M, and then it starts afresh).  Not for long-lived
+ * processes: cells read once are not read again. */
+
+struct spamstore_cache;
+
+struct spamstore_cache *spamstore_cache_new(const struct spamstore_ops *ops, void *base,
+                                            size_t max_cells);
+void spamstore_cache_free(struct spamstore_cache *c); /* without a flush */
+const struct spamstore_ops *spamstore_cache_ops(void);
+/* spamstore_cache_flush - the deltas, then the records (and deletions of
+ * records) to the base; what fails stays for the next flush. */
+int spamstore_cache_flush(struct spamstore_cache *c);
+/* spamstore_cache_pending - cells and records waiting for a flush. */
+size_t spamstore_cache_pending(const struct spamstore_cache *c);
 
 #endif

@@ -147,6 +147,7 @@ uint64_t spamtok_hash(const void *data, size_t len, uint64_t seed)
 static uint64_t pair_hash(uint64_t a, uint64_t b, unsigned d)
 {
     uint64_t h = fmix64(a * 0x9e3779b97f4a7c15ULL + rotl64(b, 23) + d * 0x632be59bd9b4e019ULL);
+    h = (a & 0xffffffff00000000ULL) | (h & 0xffffffffULL);
     return h ? h : 1;
 }
 
