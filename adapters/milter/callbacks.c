@@ -34,6 +34,7 @@ struct conn {
     int authed;        /* policy_auth was called */
     int in_data;       /* policy_data was called for this transaction */
     int sendmail;      /* the MTA is Sendmail: it names the address before a reply */
+    int leadspc;       /* SMFIP_HDR_LEADSPC: header values keep their leading blanks */
 };
 
 static atomic_int active;
@@ -192,6 +193,12 @@ static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     if (c && !(c->stages & POLICY_STAGE_BODY))
         skip |= SMFIP_NOBODY;
     *pf1 = skip & f1;
+    /* header values as they are in the message, blanks after the colon
+     * included: DKIM signs and verifies the exact bytes */
+    if (c && (f1 & SMFIP_HDR_LEADSPC)) {
+        *pf1 |= SMFIP_HDR_LEADSPC;
+        c->leadspc = 1;
+    }
     *pf2 = 0;
     *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST)
@@ -255,6 +262,8 @@ static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostad
     if (!c->s)
         return internal(ctx, "cannot start a session");
     atomic_fetch_add(&active, 1);
+    if (c->leadspc)
+        (void)policy_session_exact_headers(c->s);
     /* 1 (deny) and -1 (unreadable) are enforced by the connect stage */
     (void)policy_session_tcprules(c->s, NULL);
     return verdict(ctx, c, policy_connect(c->s), 0, NULL);
@@ -352,10 +361,14 @@ static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 }
 
 /* header_value - an edit's value for libmilter: folded with "\n" + WSP,
- * the CRs of a CRLF fold dropped.  Returns NULL when it does not fit. */
-static char *header_value(const char *v, char *buf, size_t len)
+ * the CRs of a CRLF fold dropped; with SMFIP_HDR_LEADSPC the MTA adds no
+ * blank after the colon, so the value brings its own.  Returns NULL when
+ * it does not fit. */
+static char *header_value(const char *v, int leadspc, char *buf, size_t len)
 {
     size_t n = 0;
+    if (leadspc && *v != ' ' && *v != '\t')
+        buf[n++] = ' ';
     for (; *v; v++) {
         if (*v == '\r')
             continue;
@@ -377,7 +390,7 @@ static int apply_edits(SMFICTX *ctx, struct conn *c)
     for (size_t i = 0; i < n; i++) {
         char name[130], value[8200];
         snprintf(name, sizeof(name), "%s", ed[i].name);
-        char *v = header_value(ed[i].value, value, sizeof(value));
+        char *v = header_value(ed[i].value, c->leadspc, value, sizeof(value));
         int r;
         if (!v)
             v = empty;

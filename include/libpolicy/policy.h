@@ -191,6 +191,18 @@ POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_
 POLICY_API policy_action policy_eom(policy_session *s);
 
 /*
+ * policy_session_exact_headers - the values this session gets from
+ * policy_header() are exactly what followed the colon in the message: the
+ * blanks after the colon kept, folds as "\n" or "\r\n" and a blank (what
+ * libmilter gives with SMFIP_HDR_LEADSPC).  The session then keeps each
+ * header as the client sent it (DKIM signs and verifies those bytes) and
+ * still gives the layers the value without the blanks after the colon.
+ * Without it a value is taken to have lost them: the header is kept as
+ * "Name: value".  Call before policy_data().  0, or -1 for a NULL session.
+ */
+POLICY_API int policy_session_exact_headers(policy_session *s);
+
+/*
  * policy_message - the message after DATA as it came, in chunks of any size:
  * the header block, the empty line, the body; CRLF or LF line ends.  The
  * library splits the header block itself (a header and its folded lines

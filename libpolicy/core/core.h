@@ -110,14 +110,6 @@ struct client_ptr {
     size_t nlisteners;
 };
 
-/* One header of the message, as kept for the layers. */
-struct msg_header {
-    const char *name;
-    const char *value;
-    uint64_t raw_off; /* where its raw bytes start in the message */
-    size_t raw_len;
-};
-
 /* A fact (facts.c); scope 0: a free slot. */
 #define FACTS_MAX 16
 struct fact {
@@ -143,6 +135,7 @@ struct message {
     const char *crlf;       /* the line end of this message's headers */
     struct msg_header *headers;
     size_t nheaders, headers_cap, header_bytes;
+    int headers_dropped; /* some were checked, not kept (over the limits) */
     struct header now;       /* the header being checked */
     const unsigned char *chunk; /* the body chunk being checked */
     size_t chunk_len;
@@ -220,6 +213,7 @@ struct policy_session {
     double stage_started; /* monotonic seconds, for duration= */
     unsigned last_stage;  /* POLICY_STAGE_* of the last reply */
     int keep_message;     /* policy_session_keep_message: spool every message */
+    int exact_headers;    /* policy_session_exact_headers: values keep their blanks */
 };
 
 /* ------------------------------------------------------------ vars.c */
@@ -296,7 +290,9 @@ int message_begin(policy_session *s);
 /* message_raw - the next raw bytes of the message: counted, spooled, parsed. */
 int message_raw(policy_session *s, const void *p, size_t n);
 /* message_header - one header the MTA gave as name and value: its raw form
- * is made (name ": " value CRLF) and kept; 0, -1 no memory, or the above. */
+ * is made (name ":" value CRLF, with the blank after the colon the MTA took
+ * away put back unless the session has exact values; lone LFs of folds as
+ * CRLF) and kept; 0, -1 no memory, or the above. */
 int message_header(policy_session *s, const char *name, const char *value);
 /* message_keep_header - put a header into the list the layers see (bounded). */
 int message_keep_header(policy_session *s, const char *name, size_t nl, const char *value,

@@ -322,6 +322,20 @@ long message_read(policy_session *s, uint64_t off, void *buf, size_t len);
 /* message_spool - the spool itself (NEED_SPOOL), for a scanner that wants
  * a file descriptor or the memory (support/spool.h); NULL when none. */
 struct spool *message_spool(policy_session *s);
+/* One header of the message as received: its name, its value (without the
+ * blanks after the colon, folds kept, no line end) and where its raw bytes
+ * are in the message (message_read, with NEED_SPOOL). */
+struct msg_header {
+    const char *name;
+    const char *value;
+    uint64_t raw_off;
+    size_t raw_len;
+};
+/* message_headers - the headers of the message so far, in order: *list
+ * gets them, the count is returned; valid until the transaction ends.
+ * Headers past 2000 (or 1 MB of them) are checked but not kept: then
+ * *complete (may be NULL) is 0. */
+size_t message_headers(const policy_session *s, const struct msg_header **list, int *complete);
 /* message_flags - the MIME parse's MIME_F_* flags so far (NEED_MIME). */
 unsigned message_mime_flags(const policy_session *s);
 /* message_memo - a per-message block of size bytes that layers share by

@@ -160,8 +160,10 @@ int message_keep_header(policy_session *s, const char *name, size_t nl, const ch
     struct message *m = &s->msg;
     m->now.name = name;
     m->now.value = value;
-    if (m->nheaders >= POLICY_MAX_HEADERS || m->header_bytes + nl + vl >= POLICY_MAX_HEADER_BYTES)
+    if (m->nheaders >= POLICY_MAX_HEADERS || m->header_bytes + nl + vl >= POLICY_MAX_HEADER_BYTES) {
+        m->headers_dropped = 1;
         return 0; /* over the limits: checked as given, neither copied nor kept */
+    }
     if (array_grow(&m->headers, &m->headers_cap, m->nheaders + 1, sizeof(*m->headers), 32) != 0)
         return -1;
     const char *n = arena_strndup(&s->txn_arena, name, nl);
@@ -177,23 +179,45 @@ int message_keep_header(policy_session *s, const char *name, size_t nl, const ch
     return 0;
 }
 
+/* raw_value - a value as it goes into the raw message: a lone LF (the
+ * MTAs fold with "\n") is the message's line end.  p NULL: count only.
+ * 0, or what message_raw said. */
+static int raw_value(policy_session *s, const char *v, size_t vl)
+{
+    struct message *m = &s->msg;
+    const int keep = (m->needs & (NEED_SPOOL | NEED_MIME)) != 0;
+    size_t start = 0;
+    int r;
+    for (size_t i = 0; i < vl; i++) {
+        if (v[i] != '\n' || (i && v[i - 1] == '\r'))
+            continue;
+        if ((r = message_raw(s, keep ? v + start : NULL, i - start)) != 0 ||
+            (r = message_raw(s, keep ? m->crlf : NULL, strlen(m->crlf))) != 0)
+            return r;
+        start = i + 1;
+    }
+    return message_raw(s, keep ? v + start : NULL, vl - start);
+}
+
 int message_header(policy_session *s, const char *name, const char *value)
 {
     struct message *m = &s->msg;
     size_t nl = strnlen(name, 1000), vl = strnlen(value, POLICY_MAX_HEADER_BYTES);
     uint64_t off = m->size;
-    /* the raw form: the MTA took the blank after the colon away */
-    const char *sep = value[0] == ' ' || value[0] == '\t' ? ":" : ": ";
-    int r = 0;
-    if (m->needs & (NEED_SPOOL | NEED_MIME)) {
-        if ((r = message_raw(s, name, nl)) == 0 && (r = message_raw(s, sep, strlen(sep))) == 0 &&
-            (r = message_raw(s, value, vl)) == 0)
-            r = message_raw(s, m->crlf, strlen(m->crlf));
-    } else {
-        r = message_raw(s, NULL, nl + strlen(sep) + vl + strlen(m->crlf));
-    }
-    if (r != 0)
+    /* the raw form: an MTA without exact values took the blank after the
+     * colon away (unless the value kept one) */
+    int blank = value[0] == ' ' || value[0] == '\t';
+    const char *sep = s->exact_headers || blank ? ":" : ": ";
+    const int keep = (m->needs & (NEED_SPOOL | NEED_MIME)) != 0;
+    int r;
+    if ((r = message_raw(s, keep ? name : NULL, nl)) != 0 ||
+        (r = message_raw(s, keep ? sep : NULL, strlen(sep))) != 0 ||
+        (r = raw_value(s, value, vl)) != 0 ||
+        (r = message_raw(s, keep ? m->crlf : NULL, strlen(m->crlf))) != 0)
         return r;
+    if (s->exact_headers) /* the layers see the value without its blanks */
+        while (vl && (*value == ' ' || *value == '\t'))
+            value++, vl--;
     return message_keep_header(s, name, nl, value, vl, off, (size_t)(m->size - off));
 }
 
@@ -234,6 +258,7 @@ void message_clear(policy_session *s)
     m->size = 0;
     m->in_body = m->too_big = m->spool_failed = 0;
     m->nheaders = m->header_bytes = 0;
+    m->headers_dropped = 0;
     m->now.name = m->now.value = NULL;
     m->chunk = NULL;
     m->chunk_len = 0;
@@ -378,6 +403,22 @@ long message_read(policy_session *s, uint64_t off, void *buf, size_t len)
 struct spool *message_spool(policy_session *s)
 {
     return s->msg.needs & NEED_SPOOL ? s->msg.spool : NULL;
+}
+
+size_t message_headers(const policy_session *s, const struct msg_header **list, int *complete)
+{
+    *list = s->msg.headers;
+    if (complete)
+        *complete = !s->msg.headers_dropped;
+    return s->msg.nheaders;
+}
+
+int policy_session_exact_headers(policy_session *s)
+{
+    if (!s)
+        return -1;
+    s->exact_headers = 1;
+    return 0;
 }
 
 unsigned message_mime_flags(const policy_session *s)
