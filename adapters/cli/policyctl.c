@@ -122,6 +122,21 @@ static void print_kept(const char *stage, const struct kept_reply *k)
     putchar('\n');
 }
 
+/* print_edit - "edit KIND Name: value"; a change or a deletion of another
+ * than the first header of its name says which ("Name #2"). */
+static void print_edit(const policy_edit *ed)
+{
+    static const char *const kinds[] = {"add", "change", "insert", "delete"};
+    const char *kind = (unsigned)ed->kind < 4 ? kinds[ed->kind] : "?";
+    printf("edit\t%s\t%s", kind, ed->name);
+    if (ed->index > 1)
+        printf(" #%u", ed->index);
+    if (ed->kind == POLICY_EDIT_DELETE_HEADER)
+        putchar('\n');
+    else
+        printf(": %s\n", ed->value);
+}
+
 /* run_message - data, the message as the file holds it (the library splits
  * the header block), eom; one line for the headers (the last header's
  * reply) and one for the body.  Returns the last action. */
@@ -171,8 +186,7 @@ static policy_action run_message(policy_session *s, FILE *fp)
         const policy_edit *ed;
         size_t ne = policy_edits(s, &ed);
         for (size_t i = 0; i < ne; i++)
-            printf("edit\t%s\t%s: %s\n", ed[i].kind == POLICY_EDIT_ADD_HEADER ? "add" : "change",
-                   ed[i].name, ed[i].value);
+            print_edit(&ed[i]);
     }
     return a;
 }

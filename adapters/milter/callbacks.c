@@ -380,30 +380,72 @@ static char *header_value(const char *v, int leadspc, char *buf, size_t len)
     return buf;
 }
 
-/* apply_edits - the session's header edits; -1 if the MTA refused one. */
+/* apply_one - one edit through libmilter; -1 if the MTA refused it. */
+static int apply_one(SMFICTX *ctx, struct conn *c, const policy_edit *ed)
+{
+    static const char *const what[] = {"add", "change", "insert", "delete"};
+    static char empty[] = "";
+    char name[130], value[8200];
+    snprintf(name, sizeof(name), "%s", ed->name);
+    char *v = header_value(ed->value, c->leadspc, value, sizeof(value));
+    int idx = ed->index ? (int)ed->index : 1, r;
+    if (!v)
+        v = empty;
+    switch (ed->kind) {
+    case POLICY_EDIT_CHANGE_HEADER:
+        r = smfi_chgheader(ctx, name, idx, v);
+        break;
+    case POLICY_EDIT_DELETE_HEADER:
+        r = smfi_chgheader(ctx, name, idx, NULL);
+        break;
+    case POLICY_EDIT_INSERT_HEADER:
+        r = smfi_insheader(ctx, 0, name, v);
+        break;
+    default:
+        r = smfi_addheader(ctx, name, v);
+        break;
+    }
+    if (r != MI_SUCCESS) {
+        milter_log(LOG_ERR, "the MTA refused to %s header %s",
+                   what[(unsigned)ed->kind < 4 ? ed->kind : 0], name);
+        return -1;
+    }
+    return 0;
+}
+
+/* apply_edits - the session's header edits; -1 if the MTA refused one.
+ * Changes and deletions first, deletions from the highest index down, so
+ * that every index names the header of the message as received; then the
+ * added and inserted headers, in order. */
 static int apply_edits(SMFICTX *ctx, struct conn *c)
 {
     const policy_edit *ed;
     size_t n = policy_edits(c->s, &ed);
-    static char empty[] = "";
+    unsigned char done[128] = {0}; /* at most 100 edits (policy.h) */
 
-    for (size_t i = 0; i < n; i++) {
-        char name[130], value[8200];
-        snprintf(name, sizeof(name), "%s", ed[i].name);
-        char *v = header_value(ed[i].value, c->leadspc, value, sizeof(value));
-        int r;
-        if (!v)
-            v = empty;
-        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER)
-            r = smfi_chgheader(ctx, name, 1, v);
-        else
-            r = smfi_addheader(ctx, name, v);
-        if (r != MI_SUCCESS) {
-            milter_log(LOG_ERR, "the MTA refused to %s header %s",
-                       ed[i].kind == POLICY_EDIT_CHANGE_HEADER ? "change" : "add", name);
-            return -1;
+    if (n > sizeof(done))
+        n = sizeof(done);
+    for (size_t i = 0; i < n; i++)
+        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER) {
+            done[i] = 1;
+            if (apply_one(ctx, c, &ed[i]) != 0)
+                return -1;
         }
+    for (;;) { /* the deletion with the highest index left */
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (!done[i] && ed[i].kind == POLICY_EDIT_DELETE_HEADER &&
+                (best == n || ed[i].index > ed[best].index))
+                best = i;
+        if (best == n)
+            break;
+        done[best] = 1;
+        if (apply_one(ctx, c, &ed[best]) != 0)
+            return -1;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!done[i] && apply_one(ctx, c, &ed[i]) != 0)
+            return -1;
     return 0;
 }
 

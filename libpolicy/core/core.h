@@ -259,6 +259,9 @@ int layer_runs(const policy_session *s, size_t i);
  * does not fit any more is dropped and logged.  0, or -1 no memory. */
 int edit_add(policy_session *s, int txn, policy_edit_kind kind, const char *name,
              const char *value);
+/* edit_add_at - the same for header number index of name (CHANGE, DELETE). */
+int edit_add_at(policy_session *s, int txn, policy_edit_kind kind, const char *name,
+                unsigned index, const char *value);
 /* edits_begin_message - the connection's edits join the transaction's. */
 int edits_begin_message(policy_session *s);
 void edits_free(policy_session *s);

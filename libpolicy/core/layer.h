@@ -263,6 +263,10 @@ policy_action session_early_talker(policy_session *s, const struct layer_desc *d
 /* session_add_edit - queue a header edit for this transaction (or for the
  * connection, when no transaction is open).  Returns 0 or -1 (no memory). */
 int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value);
+/* session_add_edit_at - the same for header number index (from 1, as
+ * message_headers() counts those of that name) for CHANGE and DELETE. */
+int session_add_edit_at(policy_session *s, policy_edit_kind kind, const char *name,
+                        unsigned index, const char *value);
 
 /* ------------------------------------------------------------ services */
 

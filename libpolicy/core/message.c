@@ -515,6 +515,29 @@ static int copy_range(policy_session *s, int fd, uint64_t off, uint64_t end)
     return 0;
 }
 
+/* edit_target - the kept header an edit (CHANGE or DELETE) names: number
+ * index (0: the first) of its name; NULL when the message has none. */
+static const struct msg_header *edit_target(const struct message *m, const policy_edit *ed)
+{
+    unsigned want = ed->index ? ed->index : 1, seen = 0;
+    for (size_t k = 0; k < m->nheaders; k++)
+        if (str_ieq(m->headers[k].name, ed->name) && ++seen == want)
+            return &m->headers[k];
+    return NULL;
+}
+
+/* A header of the message that an edit replaces or removes. */
+struct edit_at {
+    const struct msg_header *h;
+    const policy_edit *ed; /* the first edit naming it */
+};
+
+static int edit_at_cmp(const void *a, const void *b)
+{
+    const struct edit_at *x = a, *y = b;
+    return x->h->raw_off < y->h->raw_off ? -1 : x->h->raw_off > y->h->raw_off;
+}
+
 int policy_message_write(policy_session *s, int fd)
 {
     struct message *m = s ? &s->msg : NULL;
@@ -523,23 +546,38 @@ int policy_message_write(policy_session *s, int fd)
         return -1;
     }
     const policy_edit *ed = s->edits;
-    const struct msg_header *chg_at = NULL;
-    const policy_edit *chg = NULL;
-    /* the first changed header that the message has is replaced in place;
-     * every other edit goes on top, in order */
-    for (size_t i = 0; i < s->nedits; i++) {
-        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER && !chg)
-            for (size_t k = 0; k < m->nheaders && !chg; k++)
-                if (str_ieq(m->headers[k].name, ed[i].name)) {
-                    chg = &ed[i];
-                    chg_at = &m->headers[k];
-                }
-        if (&ed[i] != chg && write_edit(fd, &ed[i], m->crlf))
+    struct edit_at at[POLICY_MAX_EDITS];
+    size_t nat = 0;
+    /* on top: the inserted headers (the last one inserted first), then the
+     * added ones and the changes of headers the message does not have, in
+     * order */
+    for (size_t i = s->nedits; i-- > 0;)
+        if (ed[i].kind == POLICY_EDIT_INSERT_HEADER && write_edit(fd, &ed[i], m->crlf))
             return -1;
+    for (size_t i = 0; i < s->nedits && i < POLICY_MAX_EDITS; i++) {
+        const struct msg_header *h = NULL;
+        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER || ed[i].kind == POLICY_EDIT_DELETE_HEADER)
+            h = edit_target(m, &ed[i]);
+        if (h) {
+            size_t k = 0;
+            while (k < nat && at[k].h != h)
+                k++;
+            if (k == nat) /* two edits of one header: the first decides */
+                at[nat++] = (struct edit_at){h, &ed[i]};
+        } else if (ed[i].kind == POLICY_EDIT_ADD_HEADER || ed[i].kind == POLICY_EDIT_CHANGE_HEADER) {
+            if (write_edit(fd, &ed[i], m->crlf))
+                return -1;
+        }
     }
-    if (!chg)
-        return copy_range(s, fd, 0, m->size);
-    if (copy_range(s, fd, 0, chg_at->raw_off) || write_edit(fd, chg, m->crlf))
-        return -1;
-    return copy_range(s, fd, chg_at->raw_off + chg_at->raw_len, m->size);
+    /* the message, with the edited headers replaced or left out */
+    qsort(at, nat, sizeof(*at), edit_at_cmp);
+    uint64_t pos = 0;
+    for (size_t k = 0; k < nat; k++) {
+        if (copy_range(s, fd, pos, at[k].h->raw_off))
+            return -1;
+        if (at[k].ed->kind == POLICY_EDIT_CHANGE_HEADER && write_edit(fd, at[k].ed, m->crlf))
+            return -1;
+        pos = at[k].h->raw_off + at[k].h->raw_len;
+    }
+    return copy_range(s, fd, pos, m->size);
 }

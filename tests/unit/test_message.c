@@ -222,6 +222,33 @@ static void test_headers_past_the_limit_are_checked_not_kept(void)
     policy_engine_unref(e);
 }
 
+static void test_inserted_and_deleted_headers_by_index(void)
+{
+    policy_engine *e = engine(NULL);
+    policy_session *s = open_message(e);
+    static const char msg[] = "A-R: x; one\nFrom: a@b\nA-R: y; two\n\tfolded\nA-R: x; three\n"
+                              "Subject: s\n\nbody\n";
+    CU_ASSERT_EQUAL(feed(s, msg, sizeof(msg) - 1, 0), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_ADD_HEADER, "X-Added", "a"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "a-r", 3, "ignored"), 0);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_INSERT_HEADER, "Sig", "first"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_CHANGE_HEADER, "A-R", 2, "z; changed"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "A-R", 1, ""), 0);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_INSERT_HEADER, "Sig", "second"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "A-R", 4, ""), 0); /* none */
+    const policy_edit *ed;
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), 7);
+    CU_ASSERT_STRING_EQUAL(ed[1].value, ""); /* a deletion has no value */
+    CU_ASSERT_EQUAL(ed[1].index, 3);
+    size_t len;
+    char *w = written(s, &len);
+    CU_ASSERT_STRING_EQUAL(w, "Sig: second\nSig: first\nX-Added: a\nFrom: a@b\nA-R: z; changed\n"
+                              "Subject: s\n\nbody\n");
+    free(w);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 static void test_the_spool_moves_to_a_file_and_keeps_every_byte(void)
 {
     policy_engine *e = engine("[general]\nspool_memory = 4k\n");
@@ -318,6 +345,7 @@ int suite_message(void)
     CU_ADD_TEST(s, test_lf_message_and_headers_only);
     CU_ADD_TEST(s, test_a_refused_header_stops_the_message_in_any_chunking);
     CU_ADD_TEST(s, test_edits_are_written_where_an_mta_puts_them);
+    CU_ADD_TEST(s, test_inserted_and_deleted_headers_by_index);
     CU_ADD_TEST(s, test_exact_header_values_keep_the_bytes_of_the_message);
     CU_ADD_TEST(s, test_headers_past_the_limit_are_checked_not_kept);
     CU_ADD_TEST(s, test_the_spool_moves_to_a_file_and_keeps_every_byte);
