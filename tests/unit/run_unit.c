@@ -19,6 +19,7 @@ static const struct {
     {"dns", suite_dns},           {"mime", suite_mime},
     {"files", suite_files},        {"message", suite_message},
     {"store", suite_store},       {"p0f", suite_p0f},
+    {"mailauth", suite_mailauth},
 };
 
 int main(int argc, char **argv)

@@ -17,5 +17,6 @@ int suite_files(void);
 int suite_message(void);
 int suite_store(void);
 int suite_p0f(void);
+int suite_mailauth(void);
 
 #endif
