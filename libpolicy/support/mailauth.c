@@ -388,3 +388,69 @@ int mailauth_letters_ok(const char *set, char last)
     }
     return 1;
 }
+
+/* ------------------------------------------------------------ body length */
+
+void mailauth_canon_init(struct mailauth_canon *c, int relaxed)
+{
+    memset(c, 0, sizeof(*c));
+    c->relaxed = relaxed;
+}
+
+/* canon_char - one byte of a line that is not its line end. */
+static void canon_char(struct mailauth_canon *c, char ch)
+{
+    if (c->relaxed && (ch == ' ' || ch == '\t')) {
+        c->ws = 1; /* a run of blanks is one space, and none at the end */
+        return;
+    }
+    if (c->ws)
+        c->line++;
+    c->ws = 0;
+    c->line++;
+}
+
+/* canon_eol - a line ends: empty lines count only when text follows. */
+static void canon_eol(struct mailauth_canon *c)
+{
+    if (c->line) {
+        c->total += c->empty * 2 + c->line + 2;
+        c->empty = 0;
+    } else {
+        c->empty++;
+    }
+    c->line = 0;
+    c->ws = 0;
+}
+
+void mailauth_canon_feed(struct mailauth_canon *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (c->cr) {
+            c->cr = 0;
+            if (p[i] == '\n') {
+                canon_eol(c);
+                continue;
+            }
+            canon_char(c, '\r');
+        }
+        if (p[i] == '\r')
+            c->cr = 1;
+        else if (p[i] == '\n')
+            canon_eol(c);
+        else
+            canon_char(c, p[i]);
+    }
+}
+
+unsigned long long mailauth_canon_end(struct mailauth_canon *c)
+{
+    if (c->cr)
+        canon_char(c, '\r');
+    c->cr = 0;
+    if (c->line) /* a last line without its line end gets one */
+        canon_eol(c);
+    if (!c->relaxed && !c->total)
+        return 2; /* simple: an empty body is one CRLF */
+    return c->total;
+}

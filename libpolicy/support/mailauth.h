@@ -119,4 +119,22 @@ enum mailauth_act mailauth_letters_act(const char *set, char letter);
  * 'M' for DKVERIFY, 'X' for DKIMVERIFY), either case; "" is fine. */
 int mailauth_letters_ok(const char *set, char last);
 
+/* ------------------------------------------------------------ body length */
+
+/* The length of a body after DKIM canonicalization (RFC 6376 3.4.3 simple,
+ * 3.4.4 relaxed), counted as the body streams by: what an l= tag must
+ * cover to sign all of it.  Line ends are LF or CRLF (a lone CR is text). */
+struct mailauth_canon {
+    int relaxed;
+    unsigned long long total; /* bytes up to the last line that is not empty */
+    unsigned long long empty; /* empty lines since then */
+    unsigned long long line;  /* the line being read */
+    int ws;                   /* relaxed: blanks seen, not written yet */
+    int cr;                   /* a CR waits for its LF */
+};
+void mailauth_canon_init(struct mailauth_canon *c, int relaxed);
+void mailauth_canon_feed(struct mailauth_canon *c, const char *p, size_t n);
+/* mailauth_canon_end - the canonical length of all that was fed. */
+unsigned long long mailauth_canon_end(struct mailauth_canon *c);
+
 #endif /* LIBPOLICY_MAILAUTH_H */

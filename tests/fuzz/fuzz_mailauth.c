@@ -2,7 +2,8 @@
  * fuzz_mailauth.c - libFuzzer harness for what we parse and write around
  * DKIM and DMARC ourselves: From header domains, the authserv-id of an
  * Authentication-Results header, the Authentication-Results value we
- * write from hostile strings, and the DKVERIFY/DKIMVERIFY letter sets.
+ * write from hostile strings, the canonical body length, and the
+ * DKVERIFY/DKIMVERIFY letter sets.
  * Checks invariants, not just crashes: domains are lower case with no
  * empty label; what we write is printable, folded only with CRLF TAB,
  * bounded by its buffer, and starts with our authserv-id.
@@ -78,6 +79,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char again[256];
         if (mailauth_authserv_id(v, strlen(v), again, sizeof(again)) == 0 && strchr(again, ';'))
             abort(); /* our own id reads back as one token */
+    }
+
+    /* canonical body lengths do not depend on the chunking */
+    for (int relaxed = 0; relaxed < 2; relaxed++) {
+        struct mailauth_canon whole, bytes;
+        mailauth_canon_init(&whole, relaxed);
+        mailauth_canon_init(&bytes, relaxed);
+        mailauth_canon_feed(&whole, (const char *)data, size);
+        for (size_t i = 0; i < size; i++)
+            mailauth_canon_feed(&bytes, (const char *)data + i, 1);
+        unsigned long long a1 = mailauth_canon_end(&whole), a2 = mailauth_canon_end(&bytes);
+        if (a1 != a2 || a1 > 2 * (unsigned long long)size + 2)
+            abort();
     }
 
     /* letter sets: never more than the two answers */

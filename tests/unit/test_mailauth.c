@@ -165,6 +165,42 @@ static void test_letters_of_qmail_dk_and_qmail_dkim(void)
     CU_ASSERT(!mailauth_letters_ok("A B", 'X'));
 }
 
+/* canon_len - the canonical length of body, fed in pieces of step bytes. */
+static unsigned long long canon_len(const char *body, int relaxed, size_t step)
+{
+    struct mailauth_canon c;
+    size_t n = strlen(body);
+    mailauth_canon_init(&c, relaxed);
+    for (size_t off = 0; off < n; off += step)
+        mailauth_canon_feed(&c, body + off, n - off < step ? n - off : step);
+    return mailauth_canon_end(&c);
+}
+
+/* the expected lengths are dkimpy's (dkim.canonicalization), but for a
+ * bare LF, which libopendkim reads as a line end and dkimpy does not */
+static void test_canonical_body_lengths(void)
+{
+    static const struct {
+        const char *body;
+        unsigned long long simple, relaxed;
+    } t[] = {
+        {"", 2, 0},
+        {"\r\n\r\n", 2, 0},
+        {"abc", 5, 5},
+        {"abc\r\n", 5, 5},
+        {"abc\n\n\n", 5, 5}, /* LF ends a line, as libopendkim reads it */
+        {" a  b \t\r\n", 9, 6}, /* relaxed: " a b" CRLF */
+        {"a\r\n \t \r\nb\r\n\r\n", 11, 8}, /* the blank line stays, empty */
+        {"a\rb\r\n", 5, 5}, /* a lone CR is text */
+        {"line\r\n\r\n\r\nmore\r\n", 16, 16},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++)
+        for (size_t step = 1; step <= 8; step++) {
+            CU_ASSERT_EQUAL(canon_len(t[i].body, 0, step), t[i].simple);
+            CU_ASSERT_EQUAL(canon_len(t[i].body, 1, step), t[i].relaxed);
+        }
+}
+
 int suite_mailauth(void)
 {
     CU_pSuite s = CU_add_suite("mailauth", NULL, NULL);
@@ -174,5 +210,6 @@ int suite_mailauth(void)
     CU_ADD_TEST(s, test_authserv_id_of_a_header);
     CU_ADD_TEST(s, test_authentication_results_we_write);
     CU_ADD_TEST(s, test_letters_of_qmail_dk_and_qmail_dkim);
+    CU_ADD_TEST(s, test_canonical_body_lengths);
     return 0;
 }
