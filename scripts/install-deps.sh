@@ -6,8 +6,8 @@
 # liblockfile1 here are what that copy needs.
 set -eu
 
-BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libarchive-dev libacl1-dev libzstd-dev liblz4-dev liblmdb-dev libhiredis-dev"
-TEST="ripmime zip p7zip-full ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles m4 libwrap0 liblockfile1 redis-server p0f"
+BUILD="gcc pkg-config meson ninja-build libinih-dev libcdb-dev tinycdb libpcre2-dev libcunit1-dev libmilter-dev libc-ares-dev libspf2-dev libarchive-dev libacl1-dev libzstd-dev liblz4-dev liblmdb-dev libhiredis-dev libopendkim-dev libopendmarc-dev libssl-dev publicsuffix"
+TEST="ripmime zip p7zip-full ucspi-tcp clang libclang-rt-14-dev iproute2 util-linux man-db miltertest postfix swaks valgrind procps libio-socket-inet6-perl rbldnsd dnsmasq-base dnsutils libgmime-3.0-dev clamav-testfiles m4 libwrap0 liblockfile1 redis-server p0f opendkim opendkim-tools python3-dkim"
 
 missing=""
 for p in $BUILD $TEST; do

@@ -29,6 +29,9 @@ static const char usage_text[] =
     "                       [--early-talker] [--from ADDR] [--rcpt ADDR]... [--var NAME=VALUE]...\n"
     "                       [-v]\n"
     "                       [MESSAGE-FILE | -]\n"
+    "       policyctl dkim sign [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
+    "       policyctl dkim verify [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
+    "       policyctl dkim keygen [-t rsa|ed25519] [-b BITS] [-o KEY-FILE] DOMAIN SELECTOR\n"
     "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
     "       policyctl version\n"
     "       policyctl help\n";
@@ -356,6 +359,9 @@ static int cmd_check(int argc, char **argv)
     return run_check(&o);
 }
 
+/* cmd_dkim - "dkim sign|verify|keygen" (dkim.c). */
+int cmd_dkim(int argc, char **argv);
+
 /* cmd_makemap - recipients.txt -> recipients.cdb, atomically (temp + rename). */
 static int cmd_makemap(int argc, char **argv)
 {
@@ -386,6 +392,8 @@ int main(int argc, char **argv)
         return usage("no command");
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dkim"))
+        return cmd_dkim(argc - 1, argv + 1);
     if (!strcmp(argv[1], "makemap"))
         return cmd_makemap(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
