@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +37,9 @@
 #include "../core/layer.h"
 #include "../support/dns.h"
 #include "../support/mailauth.h"
+#include "../support/psl.h"
 
 extern const struct layer_desc layer_dkim;
-
-/* libopendmarc exports the organizational-domain lookup its alignment
- * uses, without a prototype in dmarc.h; it leaves out untouched for a
- * name under a suffix the list does not have. */
-extern int opendmarc_get_tld(u_char *domain, u_char *tld, size_t tld_len);
 
 #define KEY_MAX       (64 * 1024) /* a signing key file */
 #define SELECTOR_MAX  63
@@ -61,8 +58,18 @@ static const char default_psl[] = "/usr/share/publicsuffix/public_suffix_list.da
 
 /* ------------------------------------------------------------ configuration */
 
+/* What is made on first use, not at load: an engine whose [dkim] is off
+ * (or a policy-queue run that never verifies) pays nothing for it. */
+struct dkim_lazy {
+    pthread_mutex_t lock;
+    DKIM_LIB *_Atomic lib;
+    struct psl *_Atomic psl;
+    int lib_failed, psl_failed;
+    int lock_made;
+};
+
 struct dkim_cfg {
-    DKIM_LIB *lib;
+    struct dkim_lazy *lazy;
     char *sign_key; /* DKSIGN-style path ("%": the From domain); NULL none */
     char *key_map_path;
     int key_map_fd;
@@ -226,43 +233,15 @@ static void word_array_free(char **a)
     free(a);
 }
 
-/* ------------------------------------------------------------ libopendmarc, once per process */
-
-static pthread_mutex_t psl_lock = PTHREAD_MUTEX_INITIALIZER;
-static char psl_loaded[1024];
-
-/* psl_load - libopendmarc's public suffix list (process-wide state): read
- * once, again only for another file (it keeps the previous table for
- * readers still on it).  0, or -1 with err set. */
-static int psl_load(const char *path, struct cfg_err *err)
+/* org_domain - the organizational domain of d (RFC 7489 3.2); d itself
+ * without a public suffix list. */
+static const struct psl *psl_of(policy_session *s, const struct dkim_cfg *c);
+static void org_domain(policy_session *s, const struct dkim_cfg *c, const char *d, char *out,
+                       size_t outlen)
 {
-    int r = 0;
-    char why[POLICY_ERR_MAX];
-    int fd = file_open(path, why, sizeof(why));
-    if (fd < 0)
-        return cfg_fail(err, "%s", why);
-    close(fd);
-    pthread_mutex_lock(&psl_lock);
-    if (!psl_loaded[0]) {
-        OPENDMARC_LIB_T lib;
-        memset(&lib, 0, sizeof(lib));
-        lib.tld_type = OPENDMARC_TLD_TYPE_MOZILLA;
-        snprintf((char *)lib.tld_source_file, sizeof(lib.tld_source_file), "%s", path);
-        r = opendmarc_policy_library_init(&lib) == DMARC_PARSE_OKAY ? 0 : -1;
-    } else if (strcmp(psl_loaded, path) != 0) {
-        r = opendmarc_tld_read_file((char *)path, "//", "*.", "!") == 0 ? 0 : -1;
-    }
-    if (r == 0)
-        snprintf(psl_loaded, sizeof(psl_loaded), "%s", path);
-    pthread_mutex_unlock(&psl_lock);
-    return r ? cfg_fail(err, "%s: libopendmarc cannot read this public suffix list", path) : 0;
-}
-
-/* org_domain - the organizational domain of d (RFC 7489 3.2). */
-static void org_domain(const char *d, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s", d);
-    (void)opendmarc_get_tld((u_char *)d, (u_char *)out, outlen);
+    const struct psl *p = psl_of(s, c);
+    if (!p || psl_org_domain(p, d, out, outlen) != 0)
+        snprintf(out, outlen, "%s", d);
 }
 
 /* ------------------------------------------------------------ per message */
@@ -512,6 +491,79 @@ static DKIM_CBSTAT on_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 
 /* ------------------------------------------------------------ load */
 
+/* lib_setup - a libopendkim handle with our options and our resolver. */
+static DKIM_LIB *lib_setup(const struct dkim_cfg *c)
+{
+    DKIM_LIB *lib = dkim_init(NULL, NULL);
+    if (!lib)
+        return NULL;
+    /* lone LFs (qmail's messages) read as CRLF; keys are asked for at the
+     * end of the header block (prescreen) and used at the end of message;
+     * signatures with syntax errors are kept, to be reported */
+    uint32_t flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
+    u_int bits = (u_int)c->min_key_bits, timeout = 30;
+    uint64_t ttl = c->expire_ms / 1000;
+    if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, c->sign_list, sizeof(char **)) ||
+        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, c->oversign_list, sizeof(char **)) ||
+        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) ||
+        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits, sizeof(bits)) ||
+        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout)) ||
+        (ttl && dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl, sizeof(ttl)))) {
+        dkim_close(lib);
+        return NULL;
+    }
+    dkim_set_prescreen(lib, on_prescreen);
+    (void)dkim_dns_set_query_service(lib, &dns_service);
+    dkim_dns_set_query_start(lib, dns_query_start);
+    dkim_dns_set_query_waitreply(lib, dns_query_wait);
+    dkim_dns_set_query_cancel(lib, dns_query_cancel);
+    dkim_dns_set_init(lib, NULL);
+    dkim_dns_set_close(lib, dns_close);
+    return lib;
+}
+
+/* lib_of - the configuration's libopendkim handle, made on first use (any
+ * thread); NULL (logged) when it cannot be. */
+static DKIM_LIB *lib_of(policy_session *s, const struct dkim_cfg *c)
+{
+    struct dkim_lazy *z = c->lazy;
+    DKIM_LIB *lib = atomic_load_explicit(&z->lib, memory_order_acquire);
+    if (lib)
+        return lib;
+    pthread_mutex_lock(&z->lock);
+    if (!(lib = atomic_load_explicit(&z->lib, memory_order_relaxed)) && !z->lib_failed) {
+        if ((lib = lib_setup(c)))
+            atomic_store_explicit(&z->lib, lib, memory_order_release);
+        else
+            z->lib_failed = 1;
+    }
+    pthread_mutex_unlock(&z->lock);
+    if (!lib)
+        plog(s, POLICY_LOG_ERR, "dkim: libopendkim cannot be set up (out of memory)");
+    return lib;
+}
+
+/* psl_of - the public suffix list, read on first use. */
+static const struct psl *psl_of(policy_session *s, const struct dkim_cfg *c)
+{
+    struct dkim_lazy *z = c->lazy;
+    struct psl *p = atomic_load_explicit(&z->psl, memory_order_acquire);
+    char err[POLICY_ERR_MAX];
+    if (p)
+        return p;
+    pthread_mutex_lock(&z->lock);
+    if (!(p = atomic_load_explicit(&z->psl, memory_order_relaxed)) && !z->psl_failed) {
+        if ((p = psl_load(c->psl ? c->psl : default_psl, err, sizeof(err))))
+            atomic_store_explicit(&z->psl, p, memory_order_release);
+        else
+            z->psl_failed = 1;
+    }
+    pthread_mutex_unlock(&z->lock);
+    if (!p)
+        plog(s, POLICY_LOG_ERR, "dkim: no public suffix list: %s", err);
+    return p;
+}
+
 static int dkim_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
 {
     struct dkim_cfg *c = cfg;
@@ -540,52 +592,44 @@ static int dkim_load(void *cfg, const policy_engine *e, struct cfg_err *err, con
             return cfg_fail(err, "cannot open %s: %s", c->history, strerror(errno));
         close(fd);
     }
-    if (c->dmarc) {
+    if (c->dmarc) { /* read when first needed; here only whether it can be */
+        char why[POLICY_ERR_MAX];
+        int fd = file_open(c->psl ? c->psl : default_psl, why, sizeof(why));
         *key = "public_suffix_list";
-        if (psl_load(c->psl ? c->psl : default_psl, err) != 0)
-            return -1;
+        if (fd < 0)
+            return cfg_fail(err, "%s", why);
+        close(fd);
     }
     *key = NULL;
     c->sign_list = word_array(c->sign_headers ? c->sign_headers : default_sign_headers);
     c->oversign_list = word_array(c->oversign_headers ? c->oversign_headers : "From");
-    if (!c->sign_list || !c->oversign_list || !(c->lib = dkim_init(NULL, NULL)))
+    c->lazy = calloc(1, sizeof(*c->lazy));
+    if (!c->sign_list || !c->oversign_list || !c->lazy || pthread_mutex_init(&c->lazy->lock, NULL))
         return cfg_fail(err, "out of memory");
-    /* lone LFs (qmail's messages) read as CRLF; keys are asked for at the
-     * end of the header block (prescreen) and used at the end of message;
-     * signatures with syntax errors are kept, to be reported */
-    uint32_t flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
-    u_int bits = (u_int)c->min_key_bits, timeout = 30;
-    uint64_t ttl = c->expire_ms / 1000;
-    *key = "sign_headers";
-    if (dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, c->sign_list, sizeof(char **)) !=
-        DKIM_STAT_OK)
-        return cfg_fail(err, "libopendkim refuses this list (From must be in it; at most about "
-                             "1000 characters)");
-    *key = "oversign_headers";
-    if (dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, c->oversign_list,
-                     sizeof(char **)) != DKIM_STAT_OK)
-        return cfg_fail(err, "libopendkim refuses this list");
-    *key = NULL;
-    if (dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) ||
-        dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits, sizeof(bits)) ||
-        dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout)) ||
-        (ttl && dkim_options(c->lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl, sizeof(ttl))))
-        return cfg_fail(err, "libopendkim refuses its options");
-    dkim_set_prescreen(c->lib, on_prescreen);
-    (void)dkim_dns_set_query_service(c->lib, &dns_service);
-    dkim_dns_set_query_start(c->lib, dns_query_start);
-    dkim_dns_set_query_waitreply(c->lib, dns_query_wait);
-    dkim_dns_set_query_cancel(c->lib, dns_query_cancel);
-    dkim_dns_set_init(c->lib, NULL);
-    dkim_dns_set_close(c->lib, dns_close);
+    c->lazy->lock_made = 1;
+    /* libopendkim joins the list into one regular expression of at most
+     * about 1000 bytes; refused here rather than at the first message */
+    size_t total = 0;
+    for (char **h = c->sign_list; *h; h++)
+        total += strlen(*h) + 1;
+    if (total > 900) {
+        *key = "sign_headers";
+        return cfg_fail(err, "too long a list for libopendkim (%zu bytes, at most 900)", total);
+    }
     return 0;
 }
 
 static void dkim_free_cfg(void *cfg)
 {
     struct dkim_cfg *c = cfg;
-    if (c->lib)
-        dkim_close(c->lib);
+    if (c->lazy) {
+        if (c->lazy->lib)
+            dkim_close(c->lazy->lib);
+        psl_free(c->lazy->psl);
+        if (c->lazy->lock_made)
+            pthread_mutex_destroy(&c->lazy->lock);
+        free(c->lazy);
+    }
     if (c->key_map_open)
         cdb_free(&c->key_map);
     if (c->key_map_fd >= 0)
@@ -757,7 +801,8 @@ static void begin_sign(policy_session *s, const struct dkim_cfg *c, struct dkim_
     }
     snprintf(st->sign_domain, sizeof(st->sign_domain), "%s", domain);
     DKIM_STAT stat;
-    st->dkim = dkim_sign(c->lib, (const u_char *)"libpolicy", NULL, (dkim_sigkey_t)st->key,
+    DKIM_LIB *lib = lib_of(s, c);
+    st->dkim = !lib ? NULL : dkim_sign(lib, (const u_char *)"libpolicy", NULL, (dkim_sigkey_t)st->key,
                          (const u_char *)st->selector, (const u_char *)domain, c->hcanon, c->bcanon,
                          alg, -1, &stat);
     if (!st->dkim) {
@@ -775,7 +820,7 @@ static void ask_dmarc(policy_session *s, struct dkim_state *st)
         return;
     for (size_t i = 0; i < st->nfrom; i++) {
         struct fromq *f = &st->from[i];
-        org_domain(f->domain, f->org, sizeof(f->org));
+        org_domain(s, session_layer_cfg(s, &layer_dkim), f->domain, f->org, sizeof(f->org));
         if (snprintf(name, sizeof(name), "_dmarc.%s", f->domain) < (int)sizeof(name))
             f->q = dns_start(st->dns, &st->dmarc_group, name, DNS_TXT, DNS_TXT_MAX_SPF, st->deadline,
                              NULL, NULL);
@@ -799,7 +844,8 @@ static void begin(policy_session *s, const struct dkim_cfg *c, struct dkim_state
     }
     DKIM_STAT stat;
     st->mode = MODE_VERIFY;
-    st->dkim = dkim_verify(c->lib, (const u_char *)"libpolicy", NULL, &stat);
+    DKIM_LIB *lib = lib_of(s, c);
+    st->dkim = lib ? dkim_verify(lib, (const u_char *)"libpolicy", NULL, &stat) : NULL;
     if (st->dkim)
         dkim_set_user_context(st->dkim, st);
     if (c->dmarc)
@@ -1091,15 +1137,16 @@ static int ares_of(const char *result)
 
 /* aligned - is domain d aligned with the From domain (RFC 7489 3.1):
  * the same name (strict), or the same organizational domain (relaxed). */
-static int aligned(const char *d, const char *from, int mode)
+static int aligned(policy_session *s, const struct dkim_cfg *c, const char *d, const char *from,
+                   int mode)
 {
     if (str_ieq(d, from))
         return 1;
     if (mode == DMARC_RECORD_A_STRICT)
         return 0;
     char od[MAILAUTH_DOMAIN_MAX + 1], of[MAILAUTH_DOMAIN_MAX + 1];
-    org_domain(d, od, sizeof(od));
-    org_domain(from, of, sizeof(of));
+    org_domain(s, c, d, od, sizeof(od));
+    org_domain(s, c, from, of, sizeof(of));
     return str_ieq(od, of);
 }
 
@@ -1191,7 +1238,7 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
                                                   : DMARC_POLICY_SPF_OUTCOME_FAIL;
         const char *sender = session_txn(s)->sender;
         int origin = sender && *sender ? DMARC_POLICY_SPF_ORIGIN_MAILFROM : DMARC_POLICY_SPF_ORIGIN_HELO;
-        int ok = outcome == DMARC_POLICY_SPF_OUTCOME_PASS && aligned(spf_domain, f->domain, out->aspf);
+        int ok = outcome == DMARC_POLICY_SPF_OUTCOME_PASS && aligned(s, c, spf_domain, f->domain, out->aspf);
         if (ok)
             out->align_spf = DMARC_POLICY_SPF_ALIGNMENT_PASS;
         else if (outcome == DMARC_POLICY_SPF_OUTCOME_PASS)
@@ -1202,7 +1249,7 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
     for (size_t i = 0; i < nsr; i++) {
         if (!sr[i].d[0])
             continue;
-        int ok = sr[i].o == MA_DKIM_PASS && aligned(sr[i].d, f->domain, out->adkim);
+        int ok = sr[i].o == MA_DKIM_PASS && aligned(s, c, sr[i].d, f->domain, out->adkim);
         int outcome = ok ? DMARC_POLICY_DKIM_OUTCOME_PASS
                       : !strcmp(mailauth_dkim_result(sr[i].o), "temperror")
                           ? DMARC_POLICY_DKIM_OUTCOME_TMPFAIL

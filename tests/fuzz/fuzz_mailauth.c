@@ -2,8 +2,9 @@
  * fuzz_mailauth.c - libFuzzer harness for what we parse and write around
  * DKIM and DMARC ourselves: From header domains, the authserv-id of an
  * Authentication-Results header, the Authentication-Results value we
- * write from hostile strings, the canonical body length, and the
- * DKVERIFY/DKIMVERIFY letter sets.
+ * write from hostile strings, the canonical body length, the public
+ * suffix list (a hostile list and hostile names), and the DKVERIFY/DKIMVERIFY
+ * letter sets.
  * Checks invariants, not just crashes: domains are lower case with no
  * empty label; what we write is printable, folded only with CRLF TAB,
  * bounded by its buffer, and starts with our authserv-id.
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "mailauth.h"
+#include "psl.h"
 
 /* check_value - a header value we wrote: printable ASCII, line breaks only
  * as CRLF TAB, and never past its buffer. */
@@ -93,6 +95,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (a1 != a2 || a1 > 2 * (unsigned long long)size + 2)
             abort();
     }
+
+    /* the public suffix list: the input as a list, then as a domain */
+    char err[256], org[PSL_DOMAIN_MAX + 1];
+    struct psl *p = psl_parse((const char *)data, size, err, sizeof(err));
+    static const char *const probe[] = {"a.b.example.com", "x.y.z", "com", "a.b.c.d.e.f.g.h"};
+    for (size_t i = 0; p && i < sizeof(probe) / sizeof(*probe); i++)
+        if (psl_org_domain(p, probe[i], org, sizeof(org)) == 0 &&
+            (strlen(org) > strlen(probe[i]) || strcmp(probe[i] + strlen(probe[i]) - strlen(org), org)))
+            abort(); /* the organizational domain is a suffix of the name */
+    if (p && psl_org_domain(p, in, org, sizeof(org)) == 0 && (!org[0] || strlen(org) > strlen(in)))
+        abort();
+    psl_free(p);
 
     /* letter sets: never more than the two answers */
     for (char l = 'A'; l <= 'Z'; l++)

@@ -38,7 +38,6 @@ local_domains = example.com
 [spf]
 behavior = 1
 [dkim]
-public_suffix_list = $T/w/psl.dat
 $(printf '%b' "${2:-}")
 EOF
 }
@@ -244,6 +243,9 @@ check "the refusal names the reason and the domain" \
     grep -q $'^eom\treject\t550\t5.7.20\tdkim\tDKIM: no key for signature for example.test$' "$T/out"
 check "customers are not verified: no letter refuses them" \
     bash -c "'$P' check -c '$T/plain.conf' --ip 127.0.0.1 --from a@example.test --rcpt b@example.com --var DKVERIFY=C '$T/m' | grep -q \$'^eom\tcontinue'"
+conf badpsl "public_suffix_list = $T/nonexistent.dat"
+"$P" dkim verify -c "$T/badpsl.conf" "$T/m" > /dev/null 2> "$T/err"
+same "a public suffix list that cannot be read is a configuration error" "78 1" "$? $(grep -c 'nonexistent.dat' "$T/err")"
 conf badletters "dkverify = DEGIJKZ"
 check "dkverify with a letter past M is a configuration error" \
     bash -c "'$P' dkim verify -c '$T/badletters.conf' '$T/m' 2>&1 | grep -q 'dkverify'"

@@ -6,8 +6,7 @@
 # keys as the library does.  Keys longer than 255 bytes are published in
 # several strings: dnsmasq joins them only from its config file.  Also:
 # slow.test and slow2.test are forwarded to a server that never answers
-# (timeouts), and a
-# public suffix list that knows the test TLD.  dkim_world_stop stops the
+# (timeouts).  dkim_world_stop stops the
 # servers by PID.  Needs root and a private network namespace
 # (tests/run-integration.sh).
 HERE_DKIM=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -83,7 +82,6 @@ EOF
     } > "$W/dnsmasq.conf"
     dnsmasq --conf-file="$W/dnsmasq.conf" --user=nobody --group=nogroup > "$W/dnsmasq.out" 2>&1 &
     DKIM_PIDS="$DKIM_PIDS $!"
-    { cat /usr/share/publicsuffix/public_suffix_list.dat; echo test; } > "$W/psl.dat"
     local i
     for i in $(seq 1 50); do
         if dig +time=1 +tries=1 @127.0.0.1 sel._domainkey.example.test TXT +short 2>/dev/null | grep -q DKIM1 &&

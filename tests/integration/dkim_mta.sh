@@ -43,7 +43,6 @@ tcprules = $T/tcp.smtp.cdb
 [customers]
 local_domains = sink.test
 [dkim]
-public_suffix_list = $T/w/psl.dat
 EOF
 
 msg() { # msg FROM ID - a message with LF line ends

@@ -19,7 +19,7 @@ static const struct {
     {"dns", suite_dns},           {"mime", suite_mime},
     {"files", suite_files},        {"message", suite_message},
     {"store", suite_store},       {"p0f", suite_p0f},
-    {"mailauth", suite_mailauth},
+    {"mailauth", suite_mailauth}, {"psl", suite_psl},
 };
 
 int main(int argc, char **argv)

@@ -18,5 +18,6 @@ int suite_message(void);
 int suite_store(void);
 int suite_p0f(void);
 int suite_mailauth(void);
+int suite_psl(void);
 
 #endif
