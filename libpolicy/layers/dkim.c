@@ -30,9 +30,7 @@
 #include <netinet/in.h>
 #include <opendkim/dkim.h>
 #include <opendmarc/dmarc.h>
-#include <openssl/bio.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
 #include "../core/layer.h"
 #include "../support/dns.h"
@@ -697,16 +695,35 @@ static int read_key(struct dkim_state *st, const char *path)
     return 0;
 }
 
-/* key_alg - the signing algorithm of a PEM private key: RSA or Ed25519;
- * -1 when it is neither. */
+/* key_alg - the signing algorithm of a PEM private key, from its label
+ * and, for PKCS#8, the algorithm identifier in its first bytes: RSA or
+ * Ed25519; -1 for anything else.  (libopendkim parses the key when it
+ * signs; a second full parse here would cost as much again.) */
 static int key_alg(const char *pem)
 {
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    int id = k ? EVP_PKEY_base_id(k) : 0;
-    EVP_PKEY_free(k);
-    BIO_free(b);
-    return id == EVP_PKEY_RSA ? DKIM_SIGN_RSASHA256 : id == EVP_PKEY_ED25519 ? DKIM_SIGN_ED25519SHA256 : -1;
+    static const unsigned char rsa_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
+    static const unsigned char ed_oid[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    const char *b = strstr(pem, "-----BEGIN ");
+    if (!b)
+        return -1;
+    if (!strncmp(b, "-----BEGIN RSA PRIVATE KEY-----", 31))
+        return DKIM_SIGN_RSASHA256;
+    if (strncmp(b, "-----BEGIN PRIVATE KEY-----", 27) != 0)
+        return -1;
+    char b64[33];
+    size_t n = 0;
+    for (const char *p = b + 27; *p && n < 32; p++) /* the first 24 bytes, where the OID is */
+        if (*p != '\r' && *p != '\n')
+            b64[n++] = *p;
+    b64[n] = '\0';
+    unsigned char der[24];
+    if (n != 32 || EVP_DecodeBlock(der, (const unsigned char *)b64, 32) != 24)
+        return -1;
+    if (memmem(der, sizeof(der), rsa_oid, sizeof(rsa_oid)))
+        return DKIM_SIGN_RSASHA256;
+    if (memmem(der, sizeof(der), ed_oid, sizeof(ed_oid)))
+        return DKIM_SIGN_ED25519SHA256;
+    return -1;
 }
 
 /* key_spec - where the key comes from, qmail-dk's way: a key_map entry for

@@ -119,6 +119,13 @@ same "DKSIGN with % and no key: the message passes unsigned" "continue 250 2.0.0
     "$(check_eom plain "$T/m.nodk" 127.0.0.1 --var "DKSIGN=$K/%/private")"
 same "DKSIGN without % and the key missing: a temporary failure (451)" "tempfail 451 4.3.0" \
     "$(check_eom plain "$T/m" 127.0.0.1 --var "DKSIGN=$K/example.test/absent")"
+openssl genrsa -traditional -out "$T/traditional.pem" 2048 2> /dev/null
+"$P" dkim sign -c "$T/plain.conf" --var "DKSIGN=$T/traditional.pem" "$T/m" > "$T/s.trad"
+same "a key in the traditional RSA format signs too (selector traditional.pem)" "0 traditional.pem" \
+    "$? $(tag_of "$T/s.trad" s)"
+openssl ecparam -name prime256v1 -genkey -noout -out "$T/ec.pem" 2> /dev/null
+same "an EC key is no DKIM key: a temporary failure, not a bad signature" "tempfail 451 4.3.0" \
+    "$(check_eom plain "$T/m" 127.0.0.1 --var "DKSIGN=$T/ec.pem")"
 "$P" dkim sign -c "$T/nokey.conf" "$T/m" > /dev/null 2> "$T/err"
 same "sign_key without % must exist when the configuration loads (exit 78, naming the file)" "78 1" \
     "$? $(grep -c 'absent' "$T/err")"
