@@ -12,6 +12,8 @@
 
 #include <libpolicy/policy.h>
 
+#include "stats.h"
+
 #define EX_ACCEPTED 0
 #define EX_REJECTED 1
 #define EX_DEFERRED 2
@@ -33,6 +35,8 @@ static const char usage_text[] =
     "       policyctl dkim verify [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
     "       policyctl dkim keygen [-t rsa|ed25519] [-b BITS] [-o KEY-FILE] DOMAIN SELECTOR\n"
     "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
+    "       policyctl stats [--since TIME] [--top N] [--html FILE] [LOGFILE...]\n"
+    "       policyctl stats -c FILE --store [--since TIME] [--top N] [--html FILE]\n"
     "       policyctl version\n"
     "       policyctl help\n";
 
@@ -396,6 +400,8 @@ int main(int argc, char **argv)
         return cmd_dkim(argc - 1, argv + 1);
     if (!strcmp(argv[1], "makemap"))
         return cmd_makemap(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stats"))
+        return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("policyctl (libpolicy %s)\n", policy_version());
         return 0;

@@ -477,6 +477,9 @@ static void walk(policy_session *s, const struct attachments_cfg *c, struct trac
                  const struct mime_part *p)
 {
     struct walk_ctx w = {s, c, shown(p)};
+    if (!arc_available())
+        plog(s, POLICY_LOG_ERR, "attachments: %s cannot be loaded: archives are not looked into",
+             ARCWALK_LIBARCHIVE);
     struct arc_limits lim = {(unsigned)c->archive_depth, 10000, c->archive_max_size * 4};
     size_t len;
     unsigned flags;

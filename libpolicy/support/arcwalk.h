@@ -41,6 +41,14 @@ struct arc_entry {
  * nonzero to stop the scan (the caller has seen enough). */
 typedef int (*arc_entry_fn)(void *ctx, const struct arc_entry *e);
 
+/* The library arcwalk loads when the first archive is opened. */
+#ifndef ARCWALK_LIBARCHIVE
+#define ARCWALK_LIBARCHIVE "libarchive.so.13"
+#endif
+/* arc_available - libarchive could be loaded (a scan without it reports
+ * ARC_F_BROKEN: not looked into). */
+int arc_available(void);
+
 /* arc_scan_mem / arc_scan_fd - walk the archive held in buf, or in the
  * seekable file fd (read from its start; the caller keeps the fd).
  * Returns the ARC_F_* flags (0: everything seen). */

@@ -66,8 +66,22 @@ else
     echo "milter benchmark skipped: needs root, postfix and smtp-source (scripts/install-deps.sh)"
 fi
 echo
+# the spam filter side by side with bogofilter (a few minutes: five folds
+# and a time split, three systems)
+if [ -x "$B/tests/tools/spam_eval" ] && command -v bogofilter >/dev/null; then
+    bash "$(dirname "$0")/spam_eval.sh" "$B" --runs "${SPAM_BENCH_RUNS:-1}"
+else
+    echo "spam filter evaluation skipped: needs tests/tools/spam_eval (-Dtests=true) and bogofilter"
+fi
+echo
 if [ "$(id -u)" = 0 ] && command -v smtp-source >/dev/null && command -v m4 >/dev/null; then
     bash "$(dirname "$0")/sendmail.sh" "$B" "${SENDMAIL_BENCH_MESSAGES:-1000}" "${SENDMAIL_BENCH_ROUNDS:-3}"
 else
     echo "Sendmail benchmark skipped: needs root, smtp-source and m4 (scripts/install-deps.sh)"
+fi
+echo
+if [ "$(id -u)" = 0 ] && command -v clamd >/dev/null && [ -d /usr/share/clamav-testfiles ]; then
+    bash "$(dirname "$0")/scan.sh" "$B" "$S"
+else
+    echo "virus-scan benchmark skipped: needs root, clamd and clamav-testfiles (scripts/install-deps.sh)"
 fi

@@ -13,10 +13,13 @@ int suite_recipients(void);
 int suite_botnet(void);
 int suite_dns(void);
 int suite_mime(void);
+int suite_spam(void);
 int suite_files(void);
 int suite_message(void);
 int suite_store(void);
 int suite_p0f(void);
+int suite_scanners(void);
+int suite_metrics(void);
 int suite_mailauth(void);
 int suite_psl(void);
 

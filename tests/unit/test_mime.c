@@ -222,7 +222,7 @@ static int text_is(struct rec *r, unsigned i, const char *want)
 
 static int type_is(struct rec *r, unsigned i, const char *t)
 {
-    char buf[200];
+    char buf[2 * MIME_TYPE_MAX + 2];
     const struct mime_part *p = part(r, i);
     if (!p)
         return 0;
