@@ -61,7 +61,7 @@ static const char default_psl[] = "/usr/share/publicsuffix/public_suffix_list.da
 struct dkim_lazy {
     pthread_mutex_t lock;
     DKIM_LIB *_Atomic lib;
-    struct psl *_Atomic psl;
+    struct pslist *_Atomic psl;
     int lib_failed, psl_failed;
     int lock_made;
 };
@@ -233,12 +233,12 @@ static void word_array_free(char **a)
 
 /* org_domain - the organizational domain of d (RFC 7489 3.2); d itself
  * without a public suffix list. */
-static const struct psl *psl_of(policy_session *s, const struct dkim_cfg *c);
+static const struct pslist *psl_of(policy_session *s, const struct dkim_cfg *c);
 static void org_domain(policy_session *s, const struct dkim_cfg *c, const char *d, char *out,
                        size_t outlen)
 {
-    const struct psl *p = psl_of(s, c);
-    if (!p || psl_org_domain(p, d, out, outlen) != 0)
+    const struct pslist *p = psl_of(s, c);
+    if (!p || pslist_org_domain(p, d, out, outlen) != 0)
         snprintf(out, outlen, "%s", d);
 }
 
@@ -542,16 +542,16 @@ static DKIM_LIB *lib_of(policy_session *s, const struct dkim_cfg *c)
 }
 
 /* psl_of - the public suffix list, read on first use. */
-static const struct psl *psl_of(policy_session *s, const struct dkim_cfg *c)
+static const struct pslist *psl_of(policy_session *s, const struct dkim_cfg *c)
 {
     struct dkim_lazy *z = c->lazy;
-    struct psl *p = atomic_load_explicit(&z->psl, memory_order_acquire);
+    struct pslist *p = atomic_load_explicit(&z->psl, memory_order_acquire);
     char err[POLICY_ERR_MAX];
     if (p)
         return p;
     pthread_mutex_lock(&z->lock);
     if (!(p = atomic_load_explicit(&z->psl, memory_order_relaxed)) && !z->psl_failed) {
-        if ((p = psl_load(c->psl ? c->psl : default_psl, err, sizeof(err))))
+        if ((p = pslist_load(c->psl ? c->psl : default_psl, err, sizeof(err))))
             atomic_store_explicit(&z->psl, p, memory_order_release);
         else
             z->psl_failed = 1;
@@ -623,7 +623,7 @@ static void dkim_free_cfg(void *cfg)
     if (c->lazy) {
         if (c->lazy->lib)
             dkim_close(c->lazy->lib);
-        psl_free(c->lazy->psl);
+        pslist_free(c->lazy->psl);
         if (c->lazy->lock_made)
             pthread_mutex_destroy(&c->lazy->lock);
         free(c->lazy);

@@ -1,11 +1,10 @@
 /*
- * psl.h - the Public Suffix List (publicsuffix.org, Debian's publicsuffix
- * package): the public suffix of a domain and its organizational domain
- * (RFC 7489 3.2), with the list's wildcard ("*.ck") and exception
- * ("!www.ck") rules and its default rule "*" (a name under a suffix the
- * list does not know is registered one label below it).  Unicode rules
- * also match their A-label (punycode) form, which is how names travel in
- * mail.  A loaded list is immutable: any number of threads may read it.
+ * psl.h - the organizational domain of a name (RFC 7489 3.2) from the
+ * Public Suffix List (publicsuffix.org, Debian's publicsuffix package),
+ * through libpsl: the list's wildcard and exception rules, its default
+ * rule "*" (a name under a suffix the list does not know is registered
+ * one label below it), Unicode rules matched by their A-label form.  A
+ * loaded list is immutable: any number of threads may read it.
  */
 #ifndef LIBPOLICY_PSL_H
 #define LIBPOLICY_PSL_H
@@ -14,20 +13,20 @@
 
 #define PSL_DOMAIN_MAX 255
 
-struct psl;
+struct pslist;
 
-/* psl_load - read a list file (at most 16 MB).  NULL with a reason in err. */
-struct psl *psl_load(const char *path, char *err, size_t errlen);
-/* psl_parse - the same from text in memory (tests, fuzzing). */
-struct psl *psl_parse(const char *text, size_t len, char *err, size_t errlen);
-void psl_free(struct psl *p);
-/* psl_rules - how many rules the list holds. */
-size_t psl_rules(const struct psl *p);
+/* pslist_load - read a list file (at most 16 MB).  NULL with a reason in err. */
+struct pslist *pslist_load(const char *path, char *err, size_t errlen);
+/* pslist_parse - the same from text in memory (tests, fuzzing). */
+struct pslist *pslist_parse(const char *text, size_t len, char *err, size_t errlen);
+void pslist_free(struct pslist *p);
+/* pslist_rules - how many rules the list holds. */
+size_t pslist_rules(const struct pslist *p);
 
-/* psl_org_domain - the organizational domain of domain (ASCII, any case,
- * one trailing dot allowed): its public suffix and one more label, lower
- * case; a public suffix itself is its own.  0, or -1 for a name that is no
- * domain (empty label, too long) or an out too small. */
-int psl_org_domain(const struct psl *p, const char *domain, char *out, size_t outlen);
+/* pslist_org_domain - the organizational domain of domain (ASCII, any
+ * case, one trailing dot allowed): its public suffix and one more label,
+ * lower case; a public suffix itself is its own.  0, or -1 for a name that
+ * is no domain (empty label, too long) or an out too small. */
+int pslist_org_domain(const struct pslist *p, const char *domain, char *out, size_t outlen);
 
 #endif /* LIBPOLICY_PSL_H */

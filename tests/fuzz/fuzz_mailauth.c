@@ -98,15 +98,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the public suffix list: the input as a list, then as a domain */
     char err[256], org[PSL_DOMAIN_MAX + 1];
-    struct psl *p = psl_parse((const char *)data, size, err, sizeof(err));
+    struct pslist *p = pslist_parse((const char *)data, size, err, sizeof(err));
     static const char *const probe[] = {"a.b.example.com", "x.y.z", "com", "a.b.c.d.e.f.g.h"};
     for (size_t i = 0; p && i < sizeof(probe) / sizeof(*probe); i++)
-        if (psl_org_domain(p, probe[i], org, sizeof(org)) == 0 &&
+        if (pslist_org_domain(p, probe[i], org, sizeof(org)) == 0 &&
             (strlen(org) > strlen(probe[i]) || strcmp(probe[i] + strlen(probe[i]) - strlen(org), org)))
             abort(); /* the organizational domain is a suffix of the name */
-    if (p && psl_org_domain(p, in, org, sizeof(org)) == 0 && (!org[0] || strlen(org) > strlen(in)))
+    if (p && pslist_org_domain(p, in, org, sizeof(org)) == 0 && (!org[0] || strlen(org) > strlen(in)))
         abort();
-    psl_free(p);
+    pslist_free(p);
 
     /* letter sets: never more than the two answers */
     for (char l = 'A'; l <= 'Z'; l++)
