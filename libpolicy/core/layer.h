@@ -238,6 +238,9 @@ const void *session_layer_cfg(const policy_session *s, const struct layer_desc *
 void *session_layer_state(policy_session *s, const struct layer_desc *d);
 /* engine_layer_cfg - the same from an engine (load-time callbacks). */
 const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d);
+/* engine_layer_configured - whether the file has layer d's section (an
+ * opt-in layer may still be turned on per client by POLICY_<LAYER>). */
+int engine_layer_configured(const policy_engine *e, const struct layer_desc *d);
 
 /* session_rcpt_addr - the RCPT being checked, parsed once for every layer
  * (support/address.h); *status is its enum addr_status. */

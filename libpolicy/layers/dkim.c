@@ -14,6 +14,7 @@
  * and while other layers work at end of message.  A forged
  * Authentication-Results header carrying our authserv-id is removed.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,7 +31,6 @@
 #include <netinet/in.h>
 #include <opendkim/dkim.h>
 #include <opendmarc/dmarc.h>
-#include <openssl/evp.h>
 
 #include "../core/layer.h"
 #include "../support/dns.h"
@@ -53,6 +53,77 @@ static const char default_sign_headers[] =
     "List-Post List-Owner List-Archive Message-ID MIME-Version Content-Type "
     "Content-Transfer-Encoding Content-ID Content-Description Sender";
 static const char default_psl[] = "/usr/share/publicsuffix/public_suffix_list.dat";
+
+/* ------------------------------------------------------------ libraries */
+
+/* libopendkim and libopendmarc are loaded when a configuration with a
+ * [dkim] section is first loaded: a process without one maps neither, nor
+ * what they pull in (libdb, libbsd, libmd, libresolv).  Every call goes
+ * through DL(name), the pointer dlsym found; the types are the headers'. */
+#define DKIM_SONAME   "libopendkim.so.11"
+#define DMARC_SONAME  "libopendmarc.so.2"
+#define DKIM_FUNCS(X) \
+    X(dkim_chunk) X(dkim_close) X(dkim_dns_set_close) X(dkim_dns_set_init) \
+    X(dkim_dns_set_query_cancel) X(dkim_dns_set_query_service) X(dkim_dns_set_query_start) \
+    X(dkim_dns_set_query_waitreply) X(dkim_eom) X(dkim_free) X(dkim_get_sigsubstring) \
+    X(dkim_get_user_context) X(dkim_geterror) X(dkim_getresultstr) X(dkim_getsighdr_d) \
+    X(dkim_getsiglist) X(dkim_init) X(dkim_options) X(dkim_set_prescreen) \
+    X(dkim_set_user_context) X(dkim_sig_getalgorithm) X(dkim_sig_getbh) X(dkim_sig_getcanonlen) \
+    X(dkim_sig_getcanons) X(dkim_sig_getdomain) X(dkim_sig_geterror) X(dkim_sig_getflags) \
+    X(dkim_sig_getidentity) X(dkim_sig_getselector) X(dkim_sig_ignore) X(dkim_sign) \
+    X(dkim_verify)
+#define DMARC_FUNCS(X) \
+    X(opendmarc_get_policy_to_enforce) X(opendmarc_policy_connect_init) \
+    X(opendmarc_policy_connect_shutdown) X(opendmarc_policy_fetch_adkim) \
+    X(opendmarc_policy_fetch_aspf) X(opendmarc_policy_fetch_p) X(opendmarc_policy_fetch_pct) \
+    X(opendmarc_policy_fetch_rua) X(opendmarc_policy_fetch_sp) \
+    X(opendmarc_policy_fetch_utilized_domain) X(opendmarc_policy_store_dkim) \
+    X(opendmarc_policy_store_dmarc) X(opendmarc_policy_store_from_domain) \
+    X(opendmarc_policy_store_spf)
+#define DL_MEMBER(name) __typeof__(name) *name;
+static struct {
+    DKIM_FUNCS(DL_MEMBER)
+    DMARC_FUNCS(DL_MEMBER)
+    char err[POLICY_ERR_MAX]; /* empty when both are loaded */
+} dl;
+#define DL(name) (dl.name)
+static pthread_once_t dl_once = PTHREAD_ONCE_INIT;
+
+/* dl_open - open a library and find its functions; 0, or -1 with dl.err. */
+static int dl_open(const char *soname, void **h)
+{
+    if (!(*h = dlopen(soname, RTLD_NOW | RTLD_LOCAL))) {
+        const char *why = dlerror();
+        snprintf(dl.err, sizeof(dl.err), "cannot load %s: %s", soname, why ? why : "?");
+        return -1;
+    }
+    return 0;
+}
+
+/* dl_load - both libraries, once per process. */
+static void dl_load(void)
+{
+    void *hk, *hm;
+    if (dl_open(DKIM_SONAME, &hk) != 0 || dl_open(DMARC_SONAME, &hm) != 0)
+        return;
+#define DL_SYM(h, name)                                                                            \
+    if (!(*(void **)&dl.name = dlsym(h, #name))) {                                                 \
+        snprintf(dl.err, sizeof(dl.err), "%s has no %s", h == hk ? DKIM_SONAME : DMARC_SONAME, #name); \
+        return;                                                                                    \
+    }
+#define DL_SYM_K(name) DL_SYM(hk, name)
+#define DL_SYM_M(name) DL_SYM(hm, name)
+    DKIM_FUNCS(DL_SYM_K)
+    DMARC_FUNCS(DL_SYM_M)
+#undef DL_SYM
+}
+
+/* dl_ready - NULL when the libraries are there, else why not. */
+static const char *dl_ready(void)
+{
+    pthread_once(&dl_once, dl_load);
+    return dl.err[0] ? dl.err : NULL;
+}
 
 /* ------------------------------------------------------------ configuration */
 
@@ -274,6 +345,7 @@ struct dkim_state {
     DKIM_STAT feed_stat;  /* the first failure feeding it (signing) */
     int unsigned_msg;     /* verifying: the header block has no signature */
     int sign_error;       /* signing failed: why says it */
+    int no_lib;           /* libopendkim or libopendmarc cannot be loaded */
     char why[POLICY_REASON_MAX + 1];
     char *key;            /* the signing key, PEM */
     char sign_domain[MAILAUTH_DOMAIN_MAX + 1], selector[SELECTOR_MAX + 1];
@@ -293,7 +365,7 @@ static void state_clear(void *state)
 {
     struct dkim_state *st = state;
     if (st->dkim)
-        dkim_free(st->dkim);
+        DL(dkim_free)(st->dkim);
     free(st->key);
     if (st->dns) {
         dns_release_group(st->dns, &st->keys_group);
@@ -312,7 +384,7 @@ static void dkim_state_free(policy_session *s, void *state)
 
 /* ------------------------------------------------------------ DNS for libopendkim */
 
-/* The message whose dkim_eom() runs on this thread: libopendkim's resolver
+/* The message whose DL(dkim_eom)() runs on this thread: libopendkim's resolver
  * hooks belong to the library handle, which every session shares. */
 static _Thread_local struct dkim_state *dns_owner;
 static char dns_service; /* the handle libopendkim hands back to us */
@@ -468,19 +540,19 @@ static int key_name(const char *sel, const char *dom, char *out, size_t outlen)
  * ignored. */
 static DKIM_CBSTAT on_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 {
-    struct dkim_state *st = dkim_get_user_context(dkim);
+    struct dkim_state *st = DL(dkim_get_user_context)(dkim);
     if (!st)
         return DKIM_CBSTAT_CONTINUE;
     const struct dkim_cfg *c = session_layer_cfg(st->s, &layer_dkim);
     for (int i = 0; i < nsigs; i++) {
         if ((unsigned long)i >= c->max_signatures) {
-            dkim_sig_ignore(sigs[i]);
+            DL(dkim_sig_ignore)(sigs[i]);
             continue;
         }
-        const char *d = (const char *)dkim_sig_getdomain(sigs[i]);
-        const char *sel = (const char *)dkim_sig_getselector(sigs[i]);
+        const char *d = (const char *)DL(dkim_sig_getdomain)(sigs[i]);
+        const char *sel = (const char *)DL(dkim_sig_getselector)(sigs[i]);
         char name[DNS_NAME_MAX + 1];
-        if (dkim_sig_geterror(sigs[i]) == DKIM_SIGERROR_UNKNOWN && d && sel &&
+        if (DL(dkim_sig_geterror)(sigs[i]) == DKIM_SIGERROR_UNKNOWN && d && sel &&
             key_name(sel, d, name, sizeof(name)) == 0)
             (void)key_question(st, name);
     }
@@ -492,7 +564,7 @@ static DKIM_CBSTAT on_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 /* lib_setup - a libopendkim handle with our options and our resolver. */
 static DKIM_LIB *lib_setup(const struct dkim_cfg *c)
 {
-    DKIM_LIB *lib = dkim_init(NULL, NULL);
+    DKIM_LIB *lib = DL(dkim_init)(NULL, NULL);
     if (!lib)
         return NULL;
     /* lone LFs (qmail's messages) read as CRLF; keys are asked for at the
@@ -501,22 +573,22 @@ static DKIM_LIB *lib_setup(const struct dkim_cfg *c)
     uint32_t flags = DKIM_LIBFLAGS_FIXCRLF | DKIM_LIBFLAGS_DELAYSIGPROC | DKIM_LIBFLAGS_BADSIGHANDLES;
     u_int bits = (u_int)c->min_key_bits, timeout = 30;
     uint64_t ttl = c->expire_ms / 1000;
-    if (dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, c->sign_list, sizeof(char **)) ||
-        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, c->oversign_list, sizeof(char **)) ||
-        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) ||
-        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits, sizeof(bits)) ||
-        dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout)) ||
-        (ttl && dkim_options(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl, sizeof(ttl)))) {
-        dkim_close(lib);
+    if (DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, c->sign_list, sizeof(char **)) ||
+        DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, c->oversign_list, sizeof(char **)) ||
+        DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags)) ||
+        DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_MINKEYBITS, &bits, sizeof(bits)) ||
+        DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_TIMEOUT, &timeout, sizeof(timeout)) ||
+        (ttl && DL(dkim_options)(lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNATURETTL, &ttl, sizeof(ttl)))) {
+        DL(dkim_close)(lib);
         return NULL;
     }
-    dkim_set_prescreen(lib, on_prescreen);
-    (void)dkim_dns_set_query_service(lib, &dns_service);
-    dkim_dns_set_query_start(lib, dns_query_start);
-    dkim_dns_set_query_waitreply(lib, dns_query_wait);
-    dkim_dns_set_query_cancel(lib, dns_query_cancel);
-    dkim_dns_set_init(lib, NULL);
-    dkim_dns_set_close(lib, dns_close);
+    DL(dkim_set_prescreen)(lib, on_prescreen);
+    (void)DL(dkim_dns_set_query_service)(lib, &dns_service);
+    DL(dkim_dns_set_query_start)(lib, dns_query_start);
+    DL(dkim_dns_set_query_waitreply)(lib, dns_query_wait);
+    DL(dkim_dns_set_query_cancel)(lib, dns_query_cancel);
+    DL(dkim_dns_set_init)(lib, NULL);
+    DL(dkim_dns_set_close)(lib, dns_close);
     return lib;
 }
 
@@ -565,7 +637,11 @@ static const struct pslist *psl_of(policy_session *s, const struct dkim_cfg *c)
 static int dkim_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
 {
     struct dkim_cfg *c = cfg;
-    (void)e;
+    /* the libraries with the section; a client's POLICY_DKIM alone loads
+     * them with its first message */
+    const char *missing = engine_layer_configured(e, &layer_dkim) ? dl_ready() : NULL;
+    if (missing)
+        return cfg_fail(err, "%s", missing);
     if (c->key_map_path) {
         char why[POLICY_ERR_MAX];
         *key = "key_map";
@@ -622,7 +698,7 @@ static void dkim_free_cfg(void *cfg)
     struct dkim_cfg *c = cfg;
     if (c->lazy) {
         if (c->lazy->lib)
-            dkim_close(c->lazy->lib);
+            DL(dkim_close)(c->lazy->lib);
         pslist_free(c->lazy->psl);
         if (c->lazy->lock_made)
             pthread_mutex_destroy(&c->lazy->lock);
@@ -695,6 +771,26 @@ static int read_key(struct dkim_state *st, const char *path)
     return 0;
 }
 
+/* b64_decode32 - 32 base64 characters (no padding) into 24 bytes; -1 on
+ * any other character. */
+static int b64_decode32(const char *in, unsigned char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 32; i += 4) {
+        unsigned long v = 0;
+        for (int j = 0; j < 4; j++) {
+            const char *p = in[i + j] ? strchr(abc, in[i + j]) : NULL;
+            if (!p)
+                return -1;
+            v = v << 6 | (unsigned long)(p - abc);
+        }
+        out[i / 4 * 3] = (unsigned char)(v >> 16);
+        out[i / 4 * 3 + 1] = (unsigned char)(v >> 8);
+        out[i / 4 * 3 + 2] = (unsigned char)v;
+    }
+    return 0;
+}
+
 /* key_alg - the signing algorithm of a PEM private key, from its label
  * and, for PKCS#8, the algorithm identifier in its first bytes: RSA or
  * Ed25519; -1 for anything else.  (libopendkim parses the key when it
@@ -717,7 +813,7 @@ static int key_alg(const char *pem)
             b64[n++] = *p;
     b64[n] = '\0';
     unsigned char der[24];
-    if (n != 32 || EVP_DecodeBlock(der, (const unsigned char *)b64, 32) != 24)
+    if (n != 32 || b64_decode32(b64, der) != 0)
         return -1;
     if (memmem(der, sizeof(der), rsa_oid, sizeof(rsa_oid)))
         return DKIM_SIGN_RSASHA256;
@@ -819,12 +915,12 @@ static void begin_sign(policy_session *s, const struct dkim_cfg *c, struct dkim_
     snprintf(st->sign_domain, sizeof(st->sign_domain), "%s", domain);
     DKIM_STAT stat;
     DKIM_LIB *lib = lib_of(s, c);
-    st->dkim = !lib ? NULL : dkim_sign(lib, (const u_char *)"libpolicy", NULL, (dkim_sigkey_t)st->key,
+    st->dkim = !lib ? NULL : DL(dkim_sign)(lib, (const u_char *)"libpolicy", NULL, (dkim_sigkey_t)st->key,
                          (const u_char *)st->selector, (const u_char *)domain, c->hcanon, c->bcanon,
                          alg, -1, &stat);
     if (!st->dkim) {
         st->sign_error = 1;
-        snprintf(st->why, sizeof(st->why), "libopendkim cannot sign: %s", dkim_getresultstr(stat));
+        snprintf(st->why, sizeof(st->why), "libopendkim cannot sign: %s", DL(dkim_getresultstr)(stat));
     }
 }
 
@@ -852,6 +948,11 @@ static void ask_dmarc(policy_session *s, struct dkim_state *st)
 static void begin(policy_session *s, const struct dkim_cfg *c, struct dkim_state *st)
 {
     st->s = s;
+    if (dl_ready()) {
+        st->no_lib = 1;
+        st->mode = MODE_OFF;
+        return;
+    }
     unsigned long t = c->timeout_ms ? c->timeout_ms : session_general(s)->dns_timeout_ms;
     st->deadline = dns_now_ms() + (double)t;
     from_headers(s, st);
@@ -862,9 +963,9 @@ static void begin(policy_session *s, const struct dkim_cfg *c, struct dkim_state
     DKIM_STAT stat;
     st->mode = MODE_VERIFY;
     DKIM_LIB *lib = lib_of(s, c);
-    st->dkim = lib ? dkim_verify(lib, (const u_char *)"libpolicy", NULL, &stat) : NULL;
+    st->dkim = lib ? DL(dkim_verify)(lib, (const u_char *)"libpolicy", NULL, &stat) : NULL;
     if (st->dkim)
-        dkim_set_user_context(st->dkim, st);
+        DL(dkim_set_user_context)(st->dkim, st);
     if (c->dmarc)
         ask_dmarc(s, st);
 }
@@ -881,7 +982,7 @@ static void feed(policy_session *s, struct dkim_state *st)
             st->feed_stat = DKIM_STAT_NORESOURCE;
             break;
         }
-        DKIM_STAT r = dkim_chunk(st->dkim, (u_char *)buf, (size_t)n);
+        DKIM_STAT r = DL(dkim_chunk)(st->dkim, (u_char *)buf, (size_t)n);
         if (r == DKIM_STAT_NOSIG && st->mode == MODE_VERIFY)
             st->unsigned_msg = 1; /* nothing to verify: the rest need not be read */
         else if (r != DKIM_STAT_OK)
@@ -910,7 +1011,7 @@ static void dkim_eom_start(policy_session *s, const void *cfg)
     struct dkim_state *st = state_of(s, cfg);
     feed(s, st);
     if (st->dkim && !st->unsigned_msg && !st->feed_stat) {
-        DKIM_STAT r = dkim_chunk(st->dkim, NULL, 0); /* the end: a header block without body too */
+        DKIM_STAT r = DL(dkim_chunk)(st->dkim, NULL, 0); /* the end: a header block without body too */
         if (r == DKIM_STAT_NOSIG && st->mode == MODE_VERIFY)
             st->unsigned_msg = 1;
         else if (r != DKIM_STAT_OK)
@@ -925,11 +1026,11 @@ static enum check finish_sign(policy_session *s, struct dkim_state *st, struct f
     u_char *hdr = NULL;
     size_t len = 0;
     DKIM_STAT r = st->feed_stat;
-    if (!st->sign_error && r == DKIM_STAT_OK && (r = dkim_eom(st->dkim, NULL)) == DKIM_STAT_OK)
-        r = dkim_getsighdr_d(st->dkim, strlen("DKIM-Signature: "), &hdr, &len);
+    if (!st->sign_error && r == DKIM_STAT_OK && (r = DL(dkim_eom)(st->dkim, NULL)) == DKIM_STAT_OK)
+        r = DL(dkim_getsighdr_d)(st->dkim, strlen("DKIM-Signature: "), &hdr, &len);
     if (!st->sign_error && r != DKIM_STAT_OK)
         snprintf(st->why, sizeof(st->why), "libopendkim cannot sign: %s (%s)",
-                 dkim_getresultstr(r), dkim_geterror(st->dkim) ? dkim_geterror(st->dkim) : "");
+                 DL(dkim_getresultstr)(r), DL(dkim_geterror)(st->dkim) ? DL(dkim_geterror)(st->dkim) : "");
     if (st->sign_error || r != DKIM_STAT_OK || !hdr) {
         finding_set(f, 451, "4.3.0", "temporary failure signing the message, try again later");
         finding_reason(f, "dkim: %s", st->why);
@@ -949,8 +1050,8 @@ static enum check finish_sign(policy_session *s, struct dkim_state *st, struct f
 /* outcome_of - what libopendkim made of one signature. */
 static enum mailauth_dkim outcome_of(DKIM_SIGINFO *sig)
 {
-    unsigned flags = dkim_sig_getflags(sig);
-    int err = dkim_sig_geterror(sig), bh = dkim_sig_getbh(sig);
+    unsigned flags = DL(dkim_sig_getflags)(sig);
+    int err = DL(dkim_sig_geterror)(sig), bh = DL(dkim_sig_getbh)(sig);
     if ((flags & DKIM_SIGFLAG_PASSED) && bh == DKIM_SIGBH_MATCH &&
         (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN))
         return MA_DKIM_PASS;
@@ -1056,8 +1157,8 @@ static int partial(policy_session *s, DKIM *dkim, DKIM_SIGINFO *sig)
 {
     ssize_t msglen, canonlen, signlen;
     dkim_canon_t hc, bc;
-    if (dkim_sig_getcanonlen(dkim, sig, &msglen, &canonlen, &signlen) != DKIM_STAT_OK ||
-        signlen == (ssize_t)-1 || dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK)
+    if (DL(dkim_sig_getcanonlen)(dkim, sig, &msglen, &canonlen, &signlen) != DKIM_STAT_OK ||
+        signlen == (ssize_t)-1 || DL(dkim_sig_getcanons)(sig, &hc, &bc) != DKIM_STAT_OK)
         return 0;
     struct mailauth_canon c;
     char buf[FEED_CHUNK];
@@ -1090,26 +1191,26 @@ static size_t results(policy_session *s, struct dkim_state *st, struct sigres *o
     DKIM_SIGINFO **sigs = NULL;
     int nsigs = 0;
     size_t n = 0;
-    if (dkim_getsiglist(st->dkim, &sigs, &nsigs) != DKIM_STAT_OK)
+    if (DL(dkim_getsiglist)(st->dkim, &sigs, &nsigs) != DKIM_STAT_OK)
         return 0;
     for (int i = 0; i < nsigs && n < SIGS_MAX; i++) {
         DKIM_SIGINFO *sig = sigs[i];
-        if (dkim_sig_getflags(sig) & DKIM_SIGFLAG_IGNORE)
+        if (DL(dkim_sig_getflags)(sig) & DKIM_SIGFLAG_IGNORE)
             continue;
         struct sigres *r = &out[n++];
         memset(r, 0, sizeof(*r));
-        const char *d = (const char *)dkim_sig_getdomain(sig);
-        const char *sel = (const char *)dkim_sig_getselector(sig);
-        const char *alg = (const char *)dkim_sig_getalgorithm(sig);
+        const char *d = (const char *)DL(dkim_sig_getdomain)(sig);
+        const char *sel = (const char *)DL(dkim_sig_getselector)(sig);
+        const char *alg = (const char *)DL(dkim_sig_getalgorithm)(sig);
         sanitize_copy(r->d, sizeof(r->d), d ? d : "", d ? strlen(d) : 0);
         sanitize_copy(r->s, sizeof(r->s), sel ? sel : "", sel ? strlen(sel) : 0);
         sanitize_copy(r->a, sizeof(r->a), alg ? alg : "", alg ? strlen(alg) : 0);
         u_char ident[300];
-        if (dkim_sig_getidentity(st->dkim, sig, ident, sizeof(ident)) == DKIM_STAT_OK)
+        if (DL(dkim_sig_getidentity)(st->dkim, sig, ident, sizeof(ident)) == DKIM_STAT_OK)
             sanitize_copy(r->i, sizeof(r->i), (char *)ident, strlen((char *)ident));
         char b[16];
         size_t bl = sizeof(b) - 1; /* the shortest prefix that tells the signatures apart */
-        if (dkim_get_sigsubstring(st->dkim, sig, b, &bl) == DKIM_STAT_OK && bl < sizeof(b)) {
+        if (DL(dkim_get_sigsubstring)(st->dkim, sig, b, &bl) == DKIM_STAT_OK && bl < sizeof(b)) {
             b[bl] = '\0';
             sanitize_copy(r->b, sizeof(r->b), b, bl);
         }
@@ -1226,16 +1327,16 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
     if (!rec)
         return; /* no policy: dmarc=none */
     const struct client *cl = session_client(s);
-    DMARC_POLICY_T *p = opendmarc_policy_connect_init((u_char *)cl->ip, cl->family == AF_INET6 ? 6 : 4);
+    DMARC_POLICY_T *p = DL(opendmarc_policy_connect_init)((u_char *)cl->ip, cl->family == AF_INET6 ? 6 : 4);
     if (!p) {
         out->result = "temperror";
         return;
     }
-    if (opendmarc_policy_store_from_domain(p, (u_char *)f->domain) != DMARC_PARSE_OKAY ||
-        opendmarc_policy_store_dmarc(p, (u_char *)rec, (u_char *)f->domain, (u_char *)org) !=
+    if (DL(opendmarc_policy_store_from_domain)(p, (u_char *)f->domain) != DMARC_PARSE_OKAY ||
+        DL(opendmarc_policy_store_dmarc)(p, (u_char *)rec, (u_char *)f->domain, (u_char *)org) !=
             DMARC_PARSE_OKAY) {
         out->result = "permerror";
-        opendmarc_policy_connect_shutdown(p);
+        DL(opendmarc_policy_connect_shutdown)(p);
         return;
     }
     /* Alignment (RFC 7489 3.1) is ours: libopendmarc 1.4.2 calls a
@@ -1244,8 +1345,8 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
      * under it in relaxed mode.  It gets each result with the From domain
      * when it is aligned, and as a failure when it is not; what it decides
      * from there is the policy (p=, sp=) of the record it parsed. */
-    (void)opendmarc_policy_fetch_adkim(p, &out->adkim);
-    (void)opendmarc_policy_fetch_aspf(p, &out->aspf);
+    (void)DL(opendmarc_policy_fetch_adkim)(p, &out->adkim);
+    (void)DL(opendmarc_policy_fetch_aspf)(p, &out->aspf);
     out->align_dkim = out->align_spf = DMARC_POLICY_DKIM_ALIGNMENT_FAIL;
     const char *spf = session_fact(s, "spf"), *spf_domain = session_fact(s, "spf_domain");
     if (spf && spf_domain && *spf_domain) {
@@ -1260,7 +1361,7 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
             out->align_spf = DMARC_POLICY_SPF_ALIGNMENT_PASS;
         else if (outcome == DMARC_POLICY_SPF_OUTCOME_PASS)
             outcome = DMARC_POLICY_SPF_OUTCOME_FAIL;
-        (void)opendmarc_policy_store_spf(p, (u_char *)(ok ? f->domain : spf_domain), outcome, origin,
+        (void)DL(opendmarc_policy_store_spf)(p, (u_char *)(ok ? f->domain : spf_domain), outcome, origin,
                                          NULL);
     }
     for (size_t i = 0; i < nsr; i++) {
@@ -1273,25 +1374,25 @@ static void dmarc_eval(policy_session *s, const struct dkim_cfg *c, const struct
                           : DMARC_POLICY_DKIM_OUTCOME_FAIL;
         if (ok)
             out->align_dkim = DMARC_POLICY_DKIM_ALIGNMENT_PASS;
-        (void)opendmarc_policy_store_dkim(p, (u_char *)(ok ? f->domain : sr[i].d), (u_char *)sr[i].s,
+        (void)DL(opendmarc_policy_store_dkim)(p, (u_char *)(ok ? f->domain : sr[i].d), (u_char *)sr[i].s,
                                           outcome, NULL);
     }
-    out->policy = opendmarc_get_policy_to_enforce(p);
+    out->policy = DL(opendmarc_get_policy_to_enforce)(p);
     int v;
-    out->p = opendmarc_policy_fetch_p(p, &v) == DMARC_PARSE_OKAY ? (char)v : 0;
-    out->sp = opendmarc_policy_fetch_sp(p, &v) == DMARC_PARSE_OKAY ? (char)v : 0;
-    out->pct = opendmarc_policy_fetch_pct(p, &v) == DMARC_PARSE_OKAY ? v : -1;
-    if (opendmarc_policy_fetch_utilized_domain(p, (u_char *)out->pdomain, sizeof(out->pdomain)) !=
+    out->p = DL(opendmarc_policy_fetch_p)(p, &v) == DMARC_PARSE_OKAY ? (char)v : 0;
+    out->sp = DL(opendmarc_policy_fetch_sp)(p, &v) == DMARC_PARSE_OKAY ? (char)v : 0;
+    out->pct = DL(opendmarc_policy_fetch_pct)(p, &v) == DMARC_PARSE_OKAY ? v : -1;
+    if (DL(opendmarc_policy_fetch_utilized_domain)(p, (u_char *)out->pdomain, sizeof(out->pdomain)) !=
         DMARC_PARSE_OKAY)
         snprintf(out->pdomain, sizeof(out->pdomain), "%s", org ? org : f->domain);
-    u_char **rua = opendmarc_policy_fetch_rua(p, NULL, 0, 1);
+    u_char **rua = DL(opendmarc_policy_fetch_rua)(p, NULL, 0, 1);
     for (size_t i = 0, n = 0; rua && rua[i]; i++) {
         int w = snprintf(out->rua + n, sizeof(out->rua) - n, "%s%s", n ? "\n" : "", (char *)rua[i]);
         if (w < 0 || (size_t)w >= sizeof(out->rua) - n)
             break;
         n += (size_t)w;
     }
-    opendmarc_policy_connect_shutdown(p);
+    DL(opendmarc_policy_connect_shutdown)(p);
     switch (out->policy) {
     case DMARC_POLICY_PASS:
         out->result = "pass";
@@ -1432,14 +1533,14 @@ static enum check finish_verify(policy_session *s, const struct dkim_cfg *c, str
 
     if (st->dkim && !st->unsigned_msg) {
         dns_owner = st;
-        DKIM_STAT r = dkim_eom(st->dkim, NULL);
+        DKIM_STAT r = DL(dkim_eom)(st->dkim, NULL);
         dns_owner = NULL;
         nsr = results(s, st, sr);
         broken = !nsr && r != DKIM_STAT_NOSIG && r != DKIM_STAT_CANTVRFY && r != DKIM_STAT_OK &&
                  r != DKIM_STAT_BADSIG;
         if (broken)
-            plog(s, POLICY_LOG_WARNING, "dkim: libopendkim: %s (%s)", dkim_getresultstr(r),
-                 dkim_geterror(st->dkim) ? dkim_geterror(st->dkim) : "");
+            plog(s, POLICY_LOG_WARNING, "dkim: libopendkim: %s (%s)", DL(dkim_getresultstr)(r),
+                 DL(dkim_geterror)(st->dkim) ? DL(dkim_geterror)(st->dkim) : "");
     } else if (!st->dkim) {
         broken = 1;
     }
@@ -1557,6 +1658,11 @@ static enum check dkim_on_eom(policy_session *s, const void *cfg, struct finding
     const struct dkim_cfg *c = cfg;
     struct dkim_state *st = state_of(s, c);
     drop_forged(s, c->authserv_id[0] ? c->authserv_id : session_general(s)->hostname);
+    if (st->no_lib) {
+        finding_set(f, 451, "4.3.0", "temporary failure, please try again later");
+        finding_reason(f, "dkim: %s", dl_ready());
+        return CHECK_ERROR;
+    }
     if (st->mode == MODE_SIGN)
         return finish_sign(s, st, f);
     if (st->mode == MODE_VERIFY)

@@ -126,6 +126,14 @@ same "a key in the traditional RSA format signs too (selector traditional.pem)" 
 openssl ecparam -name prime256v1 -genkey -noout -out "$T/ec.pem" 2> /dev/null
 same "an EC key is no DKIM key: a temporary failure, not a bad signature" "tempfail 451 4.3.0" \
     "$(check_eom plain "$T/m" 127.0.0.1 --var "DKSIGN=$T/ec.pem")"
+# loaded_libs CONF - the DKIM libraries the dynamic loader opened for one check
+loaded_libs() {
+    LD_DEBUG=files "$P" check -c "$1" --ip 192.0.2.1 --helo client.test --from a@other.test \
+        --rcpt b@example.com "$T/m" 2>&1 >/dev/null | grep -o 'file=libopen[a-z]*' | sort -u | tr '\n' ' '
+}
+grep -v '^\[dkim\]' "$T/plain.conf" > "$T/nodkim.conf"
+same "without [dkim] neither libopendkim nor libopendmarc is loaded" "" "$(loaded_libs "$T/nodkim.conf")"
+same "with [dkim] both are loaded (dlopen)" "file=libopendkim file=libopendmarc " "$(loaded_libs "$T/plain.conf")"
 "$P" dkim sign -c "$T/nokey.conf" "$T/m" > /dev/null 2> "$T/err"
 same "sign_key without % must exist when the configuration loads (exit 78, naming the file)" "78 1" \
     "$? $(grep -c 'absent' "$T/err")"
