@@ -79,7 +79,12 @@ same "selector and domain: s=sel d=example.test" "sel example.test" "$(tag_of "$
 "$P" dkim sign -c "$T/simple.conf" "$T/m" > "$T/s.simple"
 check "we sign simple/simple: dkimpy verifies" dkimpy_ok "$T/s.simple"
 check "we sign simple/simple: opendkim-testmsg verifies" testmsg_ok "$T/s.simple"
-"$P" dkim sign -c "$T/ed.conf" "$T/m" > "$T/s.ed"
+# libopendkim 2.11.0~beta2 leaks the Ed25519 key it loads to sign (its
+# dkim_privkey_load, dkim_free forgets it): not ours, kept from LeakSanitizer
+printf 'leak:dkim_privkey_load\n' > "$T/lsan.supp"
+LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$T/lsan.supp:fast_unwind_on_malloc=0" \
+    "$P" dkim sign -c "$T/ed.conf" "$T/m" > "$T/s.ed"
+same "dkim sign with an Ed25519 key: exit 0" 0 $?
 check "we sign ed25519-sha256: the header says so" grep -q 'a=ed25519-sha256' "$T/s.ed"
 check "we sign ed25519-sha256: dkimpy verifies" dkimpy_ok "$T/s.ed"
 check "we sign ed25519-sha256: we verify it" we_verify plain "$T/s.ed"
@@ -195,7 +200,8 @@ same "two keys and the DMARC records time out side by side: both temperror" "2" 
     "$("$P" dkim verify -c "$T/plain.conf" "$T/x.slow2" | grep -c 'dkim=temperror (key lookup failed: timeout)')"
 ms=$((($(date +%s%N) - start) / 1000000))
 check "... in one timeout, not the sum: took ${ms}ms" test "$ms" -lt 2500
-faketime -f '-2d' "$P" dkim sign -c "$T/expiring.conf" "$T/m" > "$T/x.expired" 2> /dev/null
+# (libfaketime is preloaded before the ASan runtime: let an ASan build run)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" faketime -f '-2d' "$P" dkim sign -c "$T/expiring.conf" "$T/m" > "$T/x.expired" 2> /dev/null
 check "an x= tag when signature_expire is set" grep -q 'x=' "$T/x.expired"
 same "x= has passed: dkim=fail (signature expired)" "dkim=fail (signature expired)" "$(ar_of plain "$T/x.expired")"
 $SIGN "$K/py.pem" py example.test --length < "$T/m" > "$T/x.len"
