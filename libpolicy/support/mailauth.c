@@ -46,6 +46,8 @@ static void mailbox_end(struct mailbox *mb, char (*out)[MAILAUTH_DOMAIN_MAX + 1]
             if (*n < max)
                 memcpy(out[*n], norm, strlen(norm) + 1);
         } else {
+            if (*n < max)
+                out[*n][0] = '\0'; /* its place stays, empty */
             (*bad)++;
         }
         (*n)++;
@@ -184,8 +186,8 @@ int mailauth_authserv_id(const char *value, size_t len, char *out, size_t outlen
         for (p++; p < end && *p != '"'; p++) {
             if (*p == '\\' && p + 1 < end)
                 p++;
-            if (n + 1 >= outlen)
-                return -1;
+            if (n + 1 >= outlen || *p == '\0')
+                return -1; /* too long, or a NUL no id can hold */
             out[n++] = *p;
         }
     } else {

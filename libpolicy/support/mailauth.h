@@ -22,7 +22,8 @@
  * routes understood), lower case without a trailing dot, at most max of
  * them in out.  Returns the number of mailboxes found (may exceed max);
  * *bad counts those without a usable domain (no '@', a domain literal, a
- * name that is no domain).  Reads at most MAILAUTH_INPUT_MAX bytes.
+ * name that is no domain); their places in out hold "".  Reads at most
+ * MAILAUTH_INPUT_MAX bytes.
  */
 size_t mailauth_from_domains(const char *value, size_t len, char (*out)[MAILAUTH_DOMAIN_MAX + 1],
                              size_t max, size_t *bad);

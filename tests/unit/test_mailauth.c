@@ -58,6 +58,15 @@ static void test_from_domains_of_every_form(void)
     CU_ASSERT_STRING_EQUAL(out[1], "two.test");
     CU_ASSERT_STRING_EQUAL(out[2], "three.test");
     CU_ASSERT_STRING_EQUAL(out[3], "four.test");
+
+    /* a mailbox without a usable domain keeps its place, empty */
+    const char *mixed = "no-at-sign, a@[192.0.2.1], c@three.test";
+    memset(out, 'x', sizeof(out));
+    n = mailauth_from_domains(mixed, strlen(mixed), out, 4, &bad);
+    CU_ASSERT(n == 3 && bad == 2);
+    CU_ASSERT_STRING_EQUAL(out[0], "");
+    CU_ASSERT_STRING_EQUAL(out[1], "");
+    CU_ASSERT_STRING_EQUAL(out[2], "three.test");
 }
 
 static void test_authserv_id_of_a_header(void)
@@ -65,6 +74,7 @@ static void test_authserv_id_of_a_header(void)
     char id[64];
     CU_ASSERT_EQUAL(mailauth_authserv_id("mx.example.test; dkim=pass", 26, id, sizeof(id)), 0);
     CU_ASSERT_STRING_EQUAL(id, "mx.example.test");
+    CU_ASSERT_EQUAL(mailauth_authserv_id("\"\0mx\"; dkim=pass", 16, id, sizeof(id)), -1); /* NUL */
     const char *v = " (our (nested) comment)\r\n\tMX.Example.Test 1; spf=pass";
     CU_ASSERT_EQUAL(mailauth_authserv_id(v, strlen(v), id, sizeof(id)), 0);
     CU_ASSERT_STRING_EQUAL(id, "MX.Example.Test");
