@@ -26,6 +26,9 @@ BUILD="
     liblz4-dev
     liblmdb-dev
     libhiredis-dev
+    libopendkim-dev
+    libopendmarc-dev
+    libssl-dev
     libclamav-dev
     libpsl-dev
     publicsuffix
@@ -64,6 +67,9 @@ TEST="
     p0f
     postgrey
     faketime
+    opendkim
+    opendkim-tools
+    python3-dkim
     bogofilter
     gnuplot-nox
     build-essential

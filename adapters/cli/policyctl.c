@@ -41,6 +41,9 @@ static const char usage_text[] =
     "                       [-v]\n"
     "                       [MESSAGE-FILE | -]\n"
     "       policyctl scan [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] FILE...\n"
+    "       policyctl dkim sign [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
+    "       policyctl dkim verify [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
+    "       policyctl dkim keygen [-t rsa|ed25519] [-b BITS] [-o KEY-FILE] DOMAIN SELECTOR\n"
     "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
     "       policyctl train -c FILE [--all] [-v] {--ham|--spam [--list FILE] [PATH...]}...\n"
     "       policyctl classify -c FILE [--list FILE] [PATH...]\n"
@@ -138,6 +141,21 @@ static void print_kept(const char *stage, const struct kept_reply *k)
     putchar('\n');
 }
 
+/* print_edit - "edit KIND Name: value"; a change or a deletion of another
+ * than the first header of its name says which ("Name #2"). */
+static void print_edit(const policy_edit *ed)
+{
+    static const char *const kinds[] = {"add", "change", "insert", "delete"};
+    const char *kind = (unsigned)ed->kind < 4 ? kinds[ed->kind] : "?";
+    printf("edit\t%s\t%s", kind, ed->name);
+    if (ed->index > 1)
+        printf(" #%u", ed->index);
+    if (ed->kind == POLICY_EDIT_DELETE_HEADER)
+        putchar('\n');
+    else
+        printf(": %s\n", ed->value);
+}
+
 /* run_message - data, the message as the file holds it (the library splits
  * the header block), eom; one line for the headers (the last header's
  * reply) and one for the body.  Returns the last action. */
@@ -187,8 +205,7 @@ static policy_action run_message(policy_session *s, FILE *fp)
         const policy_edit *ed;
         size_t ne = policy_edits(s, &ed);
         for (size_t i = 0; i < ne; i++)
-            printf("edit\t%s\t%s: %s\n", ed[i].kind == POLICY_EDIT_ADD_HEADER ? "add" : "change",
-                   ed[i].name, ed[i].value);
+            print_edit(&ed[i]);
     }
     return a;
 }
@@ -493,6 +510,8 @@ static int cmd_scan(int argc, char **argv)
     policy_engine_unref(e);
     return failures ? EX_DEFERRED : refusals ? EX_REJECTED : EX_ACCEPTED;
 }
+/* cmd_dkim - "dkim sign|verify|keygen" (dkim.c). */
+int cmd_dkim(int argc, char **argv);
 
 /* cmd_makemap - recipients.txt -> recipients.cdb, atomically (temp + rename). */
 static int cmd_makemap(int argc, char **argv)
@@ -950,6 +969,8 @@ int main(int argc, char **argv)
         return usage("no command");
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dkim"))
+        return cmd_dkim(argc - 1, argv + 1);
     if (!strcmp(argv[1], "makemap"))
         return cmd_makemap(argc - 1, argv + 1);
     if (!strcmp(argv[1], "scan"))

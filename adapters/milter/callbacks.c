@@ -34,6 +34,7 @@ struct conn {
     int authed;        /* policy_auth was called */
     int in_data;       /* policy_data was called for this transaction */
     int sendmail;      /* the MTA is Sendmail: it names the address before a reply */
+    int leadspc;       /* SMFIP_HDR_LEADSPC: header values keep their leading blanks */
 };
 
 static atomic_int active;
@@ -192,6 +193,12 @@ static sfsistat on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, u
     if (c && !(c->stages & POLICY_STAGE_BODY))
         skip |= SMFIP_NOBODY;
     *pf1 = skip & f1;
+    /* header values as they are in the message, blanks after the colon
+     * included: DKIM signs and verifies the exact bytes */
+    if (c && (f1 & SMFIP_HDR_LEADSPC)) {
+        *pf1 |= SMFIP_HDR_LEADSPC;
+        c->leadspc = 1;
+    }
     *pf2 = 0;
     *pf3 = 0;
     if (f0 & SMFIF_SETSYMLIST)
@@ -255,6 +262,8 @@ static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostad
     if (!c->s)
         return internal(ctx, "cannot start a session");
     atomic_fetch_add(&active, 1);
+    if (c->leadspc)
+        (void)policy_session_exact_headers(c->s);
     /* 1 (deny) and -1 (unreadable) are enforced by the connect stage */
     (void)policy_session_tcprules(c->s, NULL);
     return verdict(ctx, c, policy_connect(c->s), 0, NULL);
@@ -352,10 +361,14 @@ static sfsistat on_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 }
 
 /* header_value - an edit's value for libmilter: folded with "\n" + WSP,
- * the CRs of a CRLF fold dropped.  Returns NULL when it does not fit. */
-static char *header_value(const char *v, char *buf, size_t len)
+ * the CRs of a CRLF fold dropped; with SMFIP_HDR_LEADSPC the MTA adds no
+ * blank after the colon, so the value brings its own.  Returns NULL when
+ * it does not fit. */
+static char *header_value(const char *v, int leadspc, char *buf, size_t len)
 {
     size_t n = 0;
+    if (leadspc && *v != ' ' && *v != '\t')
+        buf[n++] = ' ';
     for (; *v; v++) {
         if (*v == '\r')
             continue;
@@ -367,30 +380,72 @@ static char *header_value(const char *v, char *buf, size_t len)
     return buf;
 }
 
-/* apply_edits - the session's header edits; -1 if the MTA refused one. */
+/* apply_one - one edit through libmilter; -1 if the MTA refused it. */
+static int apply_one(SMFICTX *ctx, struct conn *c, const policy_edit *ed)
+{
+    static const char *const what[] = {"add", "change", "insert", "delete"};
+    static char empty[] = "";
+    char name[130], value[8200];
+    snprintf(name, sizeof(name), "%s", ed->name);
+    char *v = header_value(ed->value, c->leadspc, value, sizeof(value));
+    int idx = ed->index ? (int)ed->index : 1, r;
+    if (!v)
+        v = empty;
+    switch (ed->kind) {
+    case POLICY_EDIT_CHANGE_HEADER:
+        r = smfi_chgheader(ctx, name, idx, v);
+        break;
+    case POLICY_EDIT_DELETE_HEADER:
+        r = smfi_chgheader(ctx, name, idx, NULL);
+        break;
+    case POLICY_EDIT_INSERT_HEADER:
+        r = smfi_insheader(ctx, 0, name, v);
+        break;
+    default:
+        r = smfi_addheader(ctx, name, v);
+        break;
+    }
+    if (r != MI_SUCCESS) {
+        milter_log(LOG_ERR, "the MTA refused to %s header %s",
+                   what[(unsigned)ed->kind < 4 ? ed->kind : 0], name);
+        return -1;
+    }
+    return 0;
+}
+
+/* apply_edits - the session's header edits; -1 if the MTA refused one.
+ * Changes and deletions first, deletions from the highest index down, so
+ * that every index names the header of the message as received; then the
+ * added and inserted headers, in order. */
 static int apply_edits(SMFICTX *ctx, struct conn *c)
 {
     const policy_edit *ed;
     size_t n = policy_edits(c->s, &ed);
-    static char empty[] = "";
+    unsigned char done[128] = {0}; /* at most 100 edits (policy.h) */
 
-    for (size_t i = 0; i < n; i++) {
-        char name[130], value[8200];
-        snprintf(name, sizeof(name), "%s", ed[i].name);
-        char *v = header_value(ed[i].value, value, sizeof(value));
-        int r;
-        if (!v)
-            v = empty;
-        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER)
-            r = smfi_chgheader(ctx, name, 1, v);
-        else
-            r = smfi_addheader(ctx, name, v);
-        if (r != MI_SUCCESS) {
-            milter_log(LOG_ERR, "the MTA refused to %s header %s",
-                       ed[i].kind == POLICY_EDIT_CHANGE_HEADER ? "change" : "add", name);
-            return -1;
+    if (n > sizeof(done))
+        n = sizeof(done);
+    for (size_t i = 0; i < n; i++)
+        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER) {
+            done[i] = 1;
+            if (apply_one(ctx, c, &ed[i]) != 0)
+                return -1;
         }
+    for (;;) { /* the deletion with the highest index left */
+        size_t best = n;
+        for (size_t i = 0; i < n; i++)
+            if (!done[i] && ed[i].kind == POLICY_EDIT_DELETE_HEADER &&
+                (best == n || ed[i].index > ed[best].index))
+                best = i;
+        if (best == n)
+            break;
+        done[best] = 1;
+        if (apply_one(ctx, c, &ed[best]) != 0)
+            return -1;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!done[i] && apply_one(ctx, c, &ed[i]) != 0)
+            return -1;
     return 0;
 }
 

@@ -329,7 +329,13 @@ int main(void)
         rc = pr == -2 ? QQ_NOMEM : QQ_ENVELOPE;
         goto out;
     }
+    /* the real qmail-queue: ours, else what qmail-dk and qmail-dkim were
+     * told (qmailtoaster's tcp.smtp sets DKQUEUE), else the usual place */
     const char *queue = getenv("POLICY_QMAILQUEUE");
+    if (!queue || !*queue)
+        queue = getenv("DKQUEUE");
+    if (!queue || !*queue)
+        queue = getenv("DKIMQUEUE");
     if (!queue || !*queue)
         queue = DEFAULT_QUEUE;
     if (!(e = open_engine())) {

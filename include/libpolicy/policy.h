@@ -268,6 +268,18 @@ POLICY_API policy_action policy_body(policy_session *s, const void *chunk, size_
 POLICY_API policy_action policy_eom(policy_session *s);
 
 /*
+ * policy_session_exact_headers - the values this session gets from
+ * policy_header() are exactly what followed the colon in the message: the
+ * blanks after the colon kept, folds as "\n" or "\r\n" and a blank (what
+ * libmilter gives with SMFIP_HDR_LEADSPC).  The session then keeps each
+ * header as the client sent it (DKIM signs and verifies those bytes) and
+ * still gives the layers the value without the blanks after the colon.
+ * Without it a value is taken to have lost them: the header is kept as
+ * "Name: value".  Call before policy_data().  0, or -1 for a NULL session.
+ */
+POLICY_API int policy_session_exact_headers(policy_session *s);
+
+/*
  * policy_message - the message after DATA as it came, in chunks of any size:
  * the header block, the empty line, the body; CRLF or LF line ends.  The
  * library splits the header block itself (a header and its folded lines
@@ -294,9 +306,11 @@ POLICY_API unsigned policy_last_stage(const policy_session *s);
  * policy_session_keep_message - keep the messages of this session; call
  * before policy_data().  0, or -1 for a NULL session.
  * policy_message_write - after a policy_eom() that accepted: the message to
- * fd as it came, the added headers on top (in order) and a changed header
- * replaced where it stands, every line end as the message's own.  0, or -1
- * with errno set (EINVAL: no complete message kept; or the write's errno).
+ * fd as it came, the inserted headers on top (the last inserted first),
+ * then the added ones (in order), a changed header replaced where it
+ * stands, a deleted one left out, every line end as the message's own.
+ * 0, or -1 with errno set (EINVAL: no complete message kept; or the
+ * write's errno).
  */
 POLICY_API int policy_session_keep_message(policy_session *s);
 POLICY_API int policy_message_write(policy_session *s, int fd);
@@ -350,15 +364,32 @@ POLICY_API void policy_reset(policy_session *s);
 /* The reply for the last stage call; valid until the next call on s. Never NULL. */
 POLICY_API const policy_reply *policy_last_reply(const policy_session *s);
 
-/* Header edits decided so far (applied by the adapter at end of message). */
+/*
+ * Header edits decided so far (applied by the adapter at end of message),
+ * as a milter applies them:
+ *  ADD     add the header (libmilter: at the end of the header block;
+ *          policy_message_write: on top, in order);
+ *  CHANGE  replace header number index of that name (counted from 1 in the
+ *          message as received; 0 is the first), or add it when the message
+ *          has no such header;
+ *  INSERT  put the header above every other one (smfi_insheader at 0;
+ *          several: the last one inserted ends on top), for DKIM-Signature;
+ *  DELETE  remove header number index of that name (value "").
+ * New kinds are appended; a value keeps its number.  An adapter applies
+ * CHANGE and DELETE first, deleting from the highest index down, so that
+ * every index still names the header of the message as received.
+ */
 typedef enum policy_edit_kind {
     POLICY_EDIT_ADD_HEADER,
-    POLICY_EDIT_CHANGE_HEADER
+    POLICY_EDIT_CHANGE_HEADER,
+    POLICY_EDIT_INSERT_HEADER,
+    POLICY_EDIT_DELETE_HEADER
 } policy_edit_kind;
 typedef struct policy_edit {
     policy_edit_kind kind;
     const char *name;
     const char *value; /* folded, no trailing CRLF */
+    unsigned index;    /* CHANGE, DELETE: which header of that name, 1 the first (0: the first) */
 } policy_edit;
 
 /* policy_edits - point *edits at the session's edit array and return its

@@ -113,14 +113,6 @@ struct client_ptr {
     size_t nlisteners;
 };
 
-/* One header of the message, as kept for the layers. */
-struct msg_header {
-    const char *name;
-    const char *value;
-    uint64_t raw_off; /* where its raw bytes start in the message */
-    size_t raw_len;
-};
-
 /* A fact (facts.c); scope 0: a free slot. */
 #define FACTS_MAX 16
 struct fact {
@@ -146,6 +138,7 @@ struct message {
     const char *crlf;       /* the line end of this message's headers */
     struct msg_header *headers;
     size_t nheaders, headers_cap, header_bytes;
+    int headers_dropped; /* some were checked, not kept (over the limits) */
     struct header now;       /* the header being checked */
     const unsigned char *chunk; /* the body chunk being checked */
     size_t chunk_len;
@@ -226,6 +219,7 @@ struct policy_session {
     double stage_started; /* monotonic seconds, for duration= */
     unsigned last_stage;  /* POLICY_STAGE_* of the last reply */
     int keep_message;     /* policy_session_keep_message: spool every message */
+    int exact_headers;    /* policy_session_exact_headers: values keep their blanks */
     int msg_open;         /* metrics: DATA given, the message's event not yet made */
     struct metrics_pending *mpending; /* store_metrics: counts not yet in the store */
 };
@@ -273,6 +267,9 @@ int layer_runs(const policy_session *s, size_t i);
  * does not fit any more is dropped and logged.  0, or -1 no memory. */
 int edit_add(policy_session *s, int txn, policy_edit_kind kind, const char *name,
              const char *value);
+/* edit_add_at - the same for header number index of name (CHANGE, DELETE). */
+int edit_add_at(policy_session *s, int txn, policy_edit_kind kind, const char *name,
+                unsigned index, const char *value);
 /* edits_begin_message - the connection's edits join the transaction's. */
 int edits_begin_message(policy_session *s);
 void edits_free(policy_session *s);
@@ -320,7 +317,9 @@ int message_begin(policy_session *s);
 /* message_raw - the next raw bytes of the message: counted, spooled, parsed. */
 int message_raw(policy_session *s, const void *p, size_t n);
 /* message_header - one header the MTA gave as name and value: its raw form
- * is made (name ": " value CRLF) and kept; 0, -1 no memory, or the above. */
+ * is made (name ":" value CRLF, with the blank after the colon the MTA took
+ * away put back unless the session has exact values; lone LFs of folds as
+ * CRLF) and kept; 0, -1 no memory, or the above. */
 int message_header(policy_session *s, const char *name, const char *value);
 /* message_keep_header - put a header into the list the layers see (bounded). */
 int message_keep_header(policy_session *s, const char *name, size_t nl, const char *value,

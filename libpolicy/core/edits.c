@@ -12,10 +12,11 @@
 /* edit_push - add an edit to a list: 0 added (or the same edit is there
  * already), 1 dropped (the list is full: POLICY_MAX_EDITS), -1 no memory. */
 static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
-                     policy_edit_kind kind, const char *name, const char *value)
+                     policy_edit_kind kind, const char *name, unsigned index, const char *value)
 {
     for (size_t i = 0; i < *n; i++)
-        if ((*v)[i].kind == kind && !strcmp((*v)[i].name, name) && !strcmp((*v)[i].value, value))
+        if ((*v)[i].kind == kind && (*v)[i].index == index && !strcmp((*v)[i].name, name) &&
+            !strcmp((*v)[i].value, value))
             return 0;
     if (*n >= POLICY_MAX_EDITS)
         return 1;
@@ -34,20 +35,30 @@ static int edit_push(struct arena *a, policy_edit **v, size_t *n, size_t *cap,
     (*v)[*n].kind = kind;
     (*v)[*n].name = nm;
     (*v)[*n].value = val;
+    (*v)[*n].index = index;
     (*n)++;
     return 0;
+}
+
+int edit_add_at(policy_session *s, int txn, policy_edit_kind kind, const char *name,
+                unsigned index, const char *value)
+{
+    if (kind == POLICY_EDIT_DELETE_HEADER)
+        value = ""; /* nothing to write: the header goes */
+    int r = txn ? edit_push(&s->txn_arena, &s->edits, &s->nedits, &s->edits_cap, kind, name,
+                            index, value)
+                : edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind,
+                            name, index, value);
+    if (r > 0)
+        plog(s, POLICY_LOG_WARNING, "header edit %s dropped: %d edits already for this %s", name,
+             POLICY_MAX_EDITS, txn ? "transaction" : "connection");
+    return r < 0 ? -1 : 0;
 }
 
 int edit_add(policy_session *s, int txn, policy_edit_kind kind, const char *name,
              const char *value)
 {
-    int r = txn ? edit_push(&s->txn_arena, &s->edits, &s->nedits, &s->edits_cap, kind, name, value)
-                : edit_push(&s->conn, &s->conn_edits, &s->nconn_edits, &s->conn_edits_cap, kind,
-                            name, value);
-    if (r > 0)
-        plog(s, POLICY_LOG_WARNING, "header edit %s dropped: %d edits already for this %s", name,
-             POLICY_MAX_EDITS, txn ? "transaction" : "connection");
-    return r < 0 ? -1 : 0;
+    return edit_add_at(s, txn, kind, name, 0, value);
 }
 
 int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value)
@@ -56,11 +67,17 @@ int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name,
     return edit_add(s, s->txn.sender != NULL, kind, name, value);
 }
 
+int session_add_edit_at(policy_session *s, policy_edit_kind kind, const char *name,
+                        unsigned index, const char *value)
+{
+    return edit_add_at(s, s->txn.sender != NULL, kind, name, index, value);
+}
+
 int edits_begin_message(policy_session *s)
 {
     for (size_t i = 0; i < s->nconn_edits; i++)
-        if (edit_add(s, 1, s->conn_edits[i].kind, s->conn_edits[i].name,
-                     s->conn_edits[i].value) != 0)
+        if (edit_add_at(s, 1, s->conn_edits[i].kind, s->conn_edits[i].name,
+                        s->conn_edits[i].index, s->conn_edits[i].value) != 0)
             return -1;
     return 0;
 }

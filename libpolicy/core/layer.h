@@ -304,6 +304,10 @@ policy_action session_pipelined(policy_session *s, const struct layer_desc *d);
 /* session_add_edit - queue a header edit for this transaction (or for the
  * connection, when no transaction is open).  Returns 0 or -1 (no memory). */
 int session_add_edit(policy_session *s, policy_edit_kind kind, const char *name, const char *value);
+/* session_add_edit_at - the same for header number index (from 1, as
+ * message_headers() counts those of that name) for CHANGE and DELETE. */
+int session_add_edit_at(policy_session *s, policy_edit_kind kind, const char *name,
+                        unsigned index, const char *value);
 
 /* ------------------------------------------------------------ services */
 
@@ -384,6 +388,20 @@ long message_read(policy_session *s, uint64_t off, void *buf, size_t len);
 /* message_spool - the spool itself (NEED_SPOOL), for a scanner that wants
  * a file descriptor or the memory (support/spool.h); NULL when none. */
 struct spool *message_spool(policy_session *s);
+/* One header of the message as received: its name, its value (without the
+ * blanks after the colon, folds kept, no line end) and where its raw bytes
+ * are in the message (message_read, with NEED_SPOOL). */
+struct msg_header {
+    const char *name;
+    const char *value;
+    uint64_t raw_off;
+    size_t raw_len;
+};
+/* message_headers - the headers of the message so far, in order: *list
+ * gets them, the count is returned; valid until the transaction ends.
+ * Headers past 2000 (or 1 MB of them) are checked but not kept: then
+ * *complete (may be NULL) is 0. */
+size_t message_headers(const policy_session *s, const struct msg_header **list, int *complete);
 /* message_flags - the MIME parse's MIME_F_* flags so far (NEED_MIME). */
 unsigned message_mime_flags(const policy_session *s);
 /* message_memo - a per-message block of size bytes that layers share by

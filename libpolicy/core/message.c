@@ -160,8 +160,10 @@ int message_keep_header(policy_session *s, const char *name, size_t nl, const ch
     struct message *m = &s->msg;
     m->now.name = name;
     m->now.value = value;
-    if (m->nheaders >= POLICY_MAX_HEADERS || m->header_bytes + nl + vl >= POLICY_MAX_HEADER_BYTES)
+    if (m->nheaders >= POLICY_MAX_HEADERS || m->header_bytes + nl + vl >= POLICY_MAX_HEADER_BYTES) {
+        m->headers_dropped = 1;
         return 0; /* over the limits: checked as given, neither copied nor kept */
+    }
     if (array_grow(&m->headers, &m->headers_cap, m->nheaders + 1, sizeof(*m->headers), 32) != 0)
         return -1;
     const char *n = arena_strndup(&s->txn_arena, name, nl);
@@ -177,23 +179,45 @@ int message_keep_header(policy_session *s, const char *name, size_t nl, const ch
     return 0;
 }
 
+/* raw_value - a value as it goes into the raw message: a lone LF (the
+ * MTAs fold with "\n") is the message's line end.  p NULL: count only.
+ * 0, or what message_raw said. */
+static int raw_value(policy_session *s, const char *v, size_t vl)
+{
+    struct message *m = &s->msg;
+    const int keep = (m->needs & (NEED_SPOOL | NEED_MIME)) != 0;
+    size_t start = 0;
+    int r;
+    for (size_t i = 0; i < vl; i++) {
+        if (v[i] != '\n' || (i && v[i - 1] == '\r'))
+            continue;
+        if ((r = message_raw(s, keep ? v + start : NULL, i - start)) != 0 ||
+            (r = message_raw(s, keep ? m->crlf : NULL, strlen(m->crlf))) != 0)
+            return r;
+        start = i + 1;
+    }
+    return message_raw(s, keep ? v + start : NULL, vl - start);
+}
+
 int message_header(policy_session *s, const char *name, const char *value)
 {
     struct message *m = &s->msg;
     size_t nl = strnlen(name, 1000), vl = strnlen(value, POLICY_MAX_HEADER_BYTES);
     uint64_t off = m->size;
-    /* the raw form: the MTA took the blank after the colon away */
-    const char *sep = value[0] == ' ' || value[0] == '\t' ? ":" : ": ";
-    int r = 0;
-    if (m->needs & (NEED_SPOOL | NEED_MIME)) {
-        if ((r = message_raw(s, name, nl)) == 0 && (r = message_raw(s, sep, strlen(sep))) == 0 &&
-            (r = message_raw(s, value, vl)) == 0)
-            r = message_raw(s, m->crlf, strlen(m->crlf));
-    } else {
-        r = message_raw(s, NULL, nl + strlen(sep) + vl + strlen(m->crlf));
-    }
-    if (r != 0)
+    /* the raw form: an MTA without exact values took the blank after the
+     * colon away (unless the value kept one) */
+    int blank = value[0] == ' ' || value[0] == '\t';
+    const char *sep = s->exact_headers || blank ? ":" : ": ";
+    const int keep = (m->needs & (NEED_SPOOL | NEED_MIME)) != 0;
+    int r;
+    if ((r = message_raw(s, keep ? name : NULL, nl)) != 0 ||
+        (r = message_raw(s, keep ? sep : NULL, strlen(sep))) != 0 ||
+        (r = raw_value(s, value, vl)) != 0 ||
+        (r = message_raw(s, keep ? m->crlf : NULL, strlen(m->crlf))) != 0)
         return r;
+    if (s->exact_headers) /* the layers see the value without its blanks */
+        while (vl && (*value == ' ' || *value == '\t'))
+            value++, vl--;
     return message_keep_header(s, name, nl, value, vl, off, (size_t)(m->size - off));
 }
 
@@ -234,6 +258,7 @@ void message_clear(policy_session *s)
     m->size = 0;
     m->in_body = m->too_big = m->spool_failed = 0;
     m->nheaders = m->header_bytes = 0;
+    m->headers_dropped = 0;
     m->now.name = m->now.value = NULL;
     m->chunk = NULL;
     m->chunk_len = 0;
@@ -380,6 +405,22 @@ struct spool *message_spool(policy_session *s)
     return s->msg.needs & NEED_SPOOL ? s->msg.spool : NULL;
 }
 
+size_t message_headers(const policy_session *s, const struct msg_header **list, int *complete)
+{
+    *list = s->msg.headers;
+    if (complete)
+        *complete = !s->msg.headers_dropped;
+    return s->msg.nheaders;
+}
+
+int policy_session_exact_headers(policy_session *s)
+{
+    if (!s)
+        return -1;
+    s->exact_headers = 1;
+    return 0;
+}
+
 unsigned message_mime_flags(const policy_session *s)
 {
     return s->msg.mime && (s->msg.needs & NEED_MIME) ? mime_flags(s->msg.mime) : 0;
@@ -474,6 +515,29 @@ static int copy_range(policy_session *s, int fd, uint64_t off, uint64_t end)
     return 0;
 }
 
+/* edit_target - the kept header an edit (CHANGE or DELETE) names: number
+ * index (0: the first) of its name; NULL when the message has none. */
+static const struct msg_header *edit_target(const struct message *m, const policy_edit *ed)
+{
+    unsigned want = ed->index ? ed->index : 1, seen = 0;
+    for (size_t k = 0; k < m->nheaders; k++)
+        if (str_ieq(m->headers[k].name, ed->name) && ++seen == want)
+            return &m->headers[k];
+    return NULL;
+}
+
+/* A header of the message that an edit replaces or removes. */
+struct edit_at {
+    const struct msg_header *h;
+    const policy_edit *ed; /* the first edit naming it */
+};
+
+static int edit_at_cmp(const void *a, const void *b)
+{
+    const struct edit_at *x = a, *y = b;
+    return x->h->raw_off < y->h->raw_off ? -1 : x->h->raw_off > y->h->raw_off;
+}
+
 int policy_message_write(policy_session *s, int fd)
 {
     struct message *m = s ? &s->msg : NULL;
@@ -482,23 +546,38 @@ int policy_message_write(policy_session *s, int fd)
         return -1;
     }
     const policy_edit *ed = s->edits;
-    const struct msg_header *chg_at = NULL;
-    const policy_edit *chg = NULL;
-    /* the first changed header that the message has is replaced in place;
-     * every other edit goes on top, in order */
-    for (size_t i = 0; i < s->nedits; i++) {
-        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER && !chg)
-            for (size_t k = 0; k < m->nheaders && !chg; k++)
-                if (str_ieq(m->headers[k].name, ed[i].name)) {
-                    chg = &ed[i];
-                    chg_at = &m->headers[k];
-                }
-        if (&ed[i] != chg && write_edit(fd, &ed[i], m->crlf))
+    struct edit_at at[POLICY_MAX_EDITS];
+    size_t nat = 0;
+    /* on top: the inserted headers (the last one inserted first), then the
+     * added ones and the changes of headers the message does not have, in
+     * order */
+    for (size_t i = s->nedits; i-- > 0;)
+        if (ed[i].kind == POLICY_EDIT_INSERT_HEADER && write_edit(fd, &ed[i], m->crlf))
             return -1;
+    for (size_t i = 0; i < s->nedits && i < POLICY_MAX_EDITS; i++) {
+        const struct msg_header *h = NULL;
+        if (ed[i].kind == POLICY_EDIT_CHANGE_HEADER || ed[i].kind == POLICY_EDIT_DELETE_HEADER)
+            h = edit_target(m, &ed[i]);
+        if (h) {
+            size_t k = 0;
+            while (k < nat && at[k].h != h)
+                k++;
+            if (k == nat) /* two edits of one header: the first decides */
+                at[nat++] = (struct edit_at){h, &ed[i]};
+        } else if (ed[i].kind == POLICY_EDIT_ADD_HEADER || ed[i].kind == POLICY_EDIT_CHANGE_HEADER) {
+            if (write_edit(fd, &ed[i], m->crlf))
+                return -1;
+        }
     }
-    if (!chg)
-        return copy_range(s, fd, 0, m->size);
-    if (copy_range(s, fd, 0, chg_at->raw_off) || write_edit(fd, chg, m->crlf))
-        return -1;
-    return copy_range(s, fd, chg_at->raw_off + chg_at->raw_len, m->size);
+    /* the message, with the edited headers replaced or left out */
+    qsort(at, nat, sizeof(*at), edit_at_cmp);
+    uint64_t pos = 0;
+    for (size_t k = 0; k < nat; k++) {
+        if (copy_range(s, fd, pos, at[k].h->raw_off))
+            return -1;
+        if (at[k].ed->kind == POLICY_EDIT_CHANGE_HEADER && write_edit(fd, at[k].ed, m->crlf))
+            return -1;
+        pos = at[k].h->raw_off + at[k].h->raw_len;
+    }
+    return copy_range(s, fd, pos, m->size);
 }

@@ -4,7 +4,8 @@
 # Source it, then set T (temp dir, with the sink writing to $T/sink), M
 # (messages per run), R (rounds), DRAIN (a command that returns once the
 # MTA has handed on everything it accepted) and optionally SESSIONS
-# (smtp-source's parallel sessions, 20), and call:
+# (smtp-source's parallel sessions, 20) and SENDER (the envelope sender and
+# From: header smtp-source writes, bench@client.test), and call:
 #   rate_rounds "NAME=PORT ..."   fills RES[NAME] with R rates (msg/s)
 #   median < "1 3 2"              the median of a list of numbers
 #   rate_table TITLE "NAME ..."   prints the medians and the rounds
@@ -13,7 +14,7 @@
 rate() {
     local s e got
     s=$(date +%s.%N)
-    smtp-source -s "${SESSIONS:-20}" -m "$M" -l 1024 -f bench@client.test -t rcpt@sink.test "127.0.0.1:$1" 2>> "$T/source.err"
+    smtp-source -s "${SESSIONS:-20}" -m "$M" -l 1024 -f "${SENDER:-bench@client.test}" -t rcpt@sink.test "127.0.0.1:$1" 2>> "$T/source.err"
     e=$(date +%s.%N)
     $DRAIN || true
     got=$(find "$T/sink" -type f | wc -l)

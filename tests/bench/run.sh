@@ -65,6 +65,13 @@ else
     echo "spam filter evaluation skipped: needs tests/tools/spam_eval (-Dtests=true) and bogofilter"
 fi
 echo
+if [ "$(id -u)" = 0 ] && command -v postfix >/dev/null && command -v opendkim >/dev/null &&
+    command -v dnsmasq >/dev/null && command -v dkimverify >/dev/null; then
+    bash "$(dirname "$0")/dkim.sh" "$B" "${DKIM_BENCH_MESSAGES:-1000}" "${DKIM_BENCH_ROUNDS:-3}"
+else
+    echo "DKIM benchmark skipped: needs root, postfix, opendkim, dnsmasq and python3-dkim (scripts/install-deps.sh)"
+fi
+echo
 if [ "$(id -u)" = 0 ] && command -v smtp-source >/dev/null && command -v m4 >/dev/null; then
     bash "$(dirname "$0")/sendmail.sh" "$B" "${SENDMAIL_BENCH_MESSAGES:-1000}" "${SENDMAIL_BENCH_ROUNDS:-3}"
 else

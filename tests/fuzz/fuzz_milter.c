@@ -113,6 +113,13 @@ int smfi_addheader(SMFICTX *ctx, char *name, char *value)
     check_header(ctx, name, value);
     return MI_SUCCESS;
 }
+int smfi_insheader(SMFICTX *ctx, int idx, char *name, char *value)
+{
+    if (idx < 0)
+        fail("insheader index", name);
+    check_header(ctx, name, value);
+    return MI_SUCCESS;
+}
 int smfi_chgheader(SMFICTX *ctx, char *name, int idx, char *value)
 {
     if (idx < 1)

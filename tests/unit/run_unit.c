@@ -35,6 +35,8 @@ static const struct {
     {"metrics", suite_metrics},
     {"rate", suite_rate},
     {"greylist", suite_greylist},
+    {"mailauth", suite_mailauth},
+    {"psl", suite_psl},
 };
 
 int main(int argc, char **argv)

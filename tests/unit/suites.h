@@ -24,5 +24,7 @@ int suite_virus(void);
 int suite_metrics(void);
 int suite_rate(void);
 int suite_greylist(void);
+int suite_mailauth(void);
+int suite_psl(void);
 
 #endif

@@ -84,7 +84,7 @@ static void test_dns_servers_are_checked_and_continue_on_next_lines(void)
 
 static void test_reserved_layer_says_not_available(void)
 {
-    open_fails("[greylist]\ndelay = 5m\n", "[greylist]: layer [greylist] is not available");
+    open_fails("[later]\nkey = 5\n", "[later]: layer [later] is not available");
 }
 
 static void test_syntax_error_names_line(void)

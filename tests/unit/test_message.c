@@ -160,6 +160,95 @@ static void test_edits_are_written_where_an_mta_puts_them(void)
     policy_engine_unref(e);
 }
 
+/* header_calls - the message through policy_header/policy_body, as the
+ * milter gives it, then the raw form the session kept. */
+static char *header_calls(policy_session *s, size_t *len)
+{
+    CU_ASSERT_EQUAL(policy_header(s, "From", " a@sender.test"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_header(s, "Subject", "\tfolded\n  twice\r\n\tend"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_header(s, "X-Tight", "no-blank"), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_header(s, "X-Empty", ""), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_body(s, "body\r\n", 6), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(policy_eom(s), POLICY_CONTINUE);
+    return written(s, len);
+}
+
+static void test_exact_header_values_keep_the_bytes_of_the_message(void)
+{
+    policy_engine *e = engine(NULL);
+    policy_session *s = open_message(e);
+    CU_ASSERT_EQUAL(policy_session_exact_headers(s), 0);
+    size_t len;
+    char *w = header_calls(s, &len);
+    CU_ASSERT_STRING_EQUAL(w, "From: a@sender.test\r\nSubject:\tfolded\r\n  twice\r\n\tend\r\n"
+                              "X-Tight:no-blank\r\nX-Empty:\r\n\r\nbody\r\n");
+    /* the layers see the values without the blanks after the colon */
+    const struct msg_header *h;
+    int complete = 0;
+    CU_ASSERT_EQUAL_FATAL(message_headers(s, &h, &complete), 4);
+    CU_ASSERT(complete);
+    CU_ASSERT_STRING_EQUAL(h[0].value, "a@sender.test");
+    CU_ASSERT_STRING_EQUAL(h[1].value, "folded\n  twice\r\n\tend");
+    CU_ASSERT_STRING_EQUAL(h[2].value, "no-blank");
+    CU_ASSERT_EQUAL(h[1].raw_off, strlen("From: a@sender.test\r\n"));
+    CU_ASSERT_EQUAL(h[1].raw_len, strlen("Subject:\tfolded\r\n  twice\r\n\tend\r\n"));
+    free(w);
+    policy_session_free(s);
+    /* without: the MTA took the blank away, the session puts one back */
+    s = open_message(e);
+    w = header_calls(s, &len);
+    CU_ASSERT_STRING_EQUAL(w, "From: a@sender.test\r\nSubject:\tfolded\r\n  twice\r\n\tend\r\n"
+                              "X-Tight: no-blank\r\nX-Empty: \r\n\r\nbody\r\n");
+    free(w);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_headers_past_the_limit_are_checked_not_kept(void)
+{
+    policy_engine *e = engine(NULL);
+    policy_session *s = open_message(e);
+    char line[64];
+    for (int i = 0; i < 2001; i++) {
+        snprintf(line, sizeof(line), "X-N: %d\n", i);
+        CU_ASSERT_EQUAL_FATAL(policy_message(s, line, strlen(line)), POLICY_CONTINUE);
+    }
+    CU_ASSERT_EQUAL(policy_message(s, "\nbody\n", 6), POLICY_CONTINUE);
+    const struct msg_header *h;
+    int complete = 1;
+    CU_ASSERT_EQUAL(message_headers(s, &h, &complete), 2000);
+    CU_ASSERT_EQUAL(complete, 0);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
+static void test_inserted_and_deleted_headers_by_index(void)
+{
+    policy_engine *e = engine(NULL);
+    policy_session *s = open_message(e);
+    static const char msg[] = "A-R: x; one\nFrom: a@b\nA-R: y; two\n\tfolded\nA-R: x; three\n"
+                              "Subject: s\n\nbody\n";
+    CU_ASSERT_EQUAL(feed(s, msg, sizeof(msg) - 1, 0), POLICY_CONTINUE);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_ADD_HEADER, "X-Added", "a"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "a-r", 3, "ignored"), 0);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_INSERT_HEADER, "Sig", "first"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_CHANGE_HEADER, "A-R", 2, "z; changed"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "A-R", 1, ""), 0);
+    CU_ASSERT_EQUAL(edit_add(s, 1, POLICY_EDIT_INSERT_HEADER, "Sig", "second"), 0);
+    CU_ASSERT_EQUAL(edit_add_at(s, 1, POLICY_EDIT_DELETE_HEADER, "A-R", 4, ""), 0); /* none */
+    const policy_edit *ed;
+    CU_ASSERT_EQUAL(policy_edits(s, &ed), 7);
+    CU_ASSERT_STRING_EQUAL(ed[1].value, ""); /* a deletion has no value */
+    CU_ASSERT_EQUAL(ed[1].index, 3);
+    size_t len;
+    char *w = written(s, &len);
+    CU_ASSERT_STRING_EQUAL(w, "Sig: second\nSig: first\nX-Added: a\nFrom: a@b\nA-R: z; changed\n"
+                              "Subject: s\n\nbody\n");
+    free(w);
+    policy_session_free(s);
+    policy_engine_unref(e);
+}
+
 static void test_the_spool_moves_to_a_file_and_keeps_every_byte(void)
 {
     policy_engine *e = engine("[general]\nspool_memory = 4k\n");
@@ -256,6 +345,9 @@ int suite_message(void)
     CU_ADD_TEST(s, test_lf_message_and_headers_only);
     CU_ADD_TEST(s, test_a_refused_header_stops_the_message_in_any_chunking);
     CU_ADD_TEST(s, test_edits_are_written_where_an_mta_puts_them);
+    CU_ADD_TEST(s, test_inserted_and_deleted_headers_by_index);
+    CU_ADD_TEST(s, test_exact_header_values_keep_the_bytes_of_the_message);
+    CU_ADD_TEST(s, test_headers_past_the_limit_are_checked_not_kept);
     CU_ADD_TEST(s, test_the_spool_moves_to_a_file_and_keeps_every_byte);
     CU_ADD_TEST(s, test_over_the_size_limit_is_refused_never_cut);
     CU_ADD_TEST(s, test_raw_and_header_calls_do_not_mix);
