@@ -705,12 +705,6 @@ const void *engine_layer_cfg(const policy_engine *e, const struct layer_desc *d)
     return i < 0 ? NULL : e->layers[i].cfg;
 }
 
-int engine_layer_configured(const policy_engine *e, const struct layer_desc *d)
-{
-    int i = engine_layer_index(d);
-    return i >= 0 && e->layers[i].configured != 0;
-}
-
 /* policy_makemap_recipients - the public face of support/recipmap.c. */
 int policy_makemap_recipients(const char *in_path, const char *out_path, unsigned flags, char *err,
                               size_t errlen)
