@@ -160,6 +160,41 @@ static int has_argument_escape(const char *p)
     return 0;
 }
 
+/*
+ * has_unsafe_group - does the pattern hold a "(?" construct that the scan
+ * for literals cannot step over as a group: an option setting with x
+ * (extended syntax: blanks and '#' then mean something else), a comment
+ * (its first ')' ends it, even after a backslash) or a callout (its string
+ * argument may hold parentheses)?  Any other (?...) - non-capturing, named,
+ * atomic, lookaround, conditional, a recursion, options without x - is a
+ * group like (...): skipped whole, which only ever shortens the literal.
+ */
+static int has_unsafe_group(const char *p)
+{
+    while (*p) {
+        if (*p == '\\' && p[1]) {
+            p += 2;
+            continue;
+        }
+        if (*p == '[') {
+            if (!(p = skip_class(p)))
+                return 1;
+            continue;
+        }
+        if (p[0] == '(' && p[1] == '?') {
+            const char *q = p + 2, *r = q;
+            if (*q == '#' || *q == 'C')
+                return 1;
+            while ((*r >= 'a' && *r <= 'z') || (*r >= 'A' && *r <= 'Z') || *r == '-' || *r == '^')
+                r++;
+            if ((*r == ')' || *r == ':') && memchr(q, 'x', (size_t)(r - q)))
+                return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
 void pattern_required_literal(const char *pat, char *out, size_t outlen)
 {
     char run[PAT_LITERAL_MAX + 1];
@@ -167,9 +202,9 @@ void pattern_required_literal(const char *pat, char *out, size_t outlen)
     const char *p = pat;
 
     out[0] = '\0';
-    /* option settings like (?x) change what characters mean, and verbs like
-     * (*ACCEPT) end a match early: stay safe */
-    if (strstr(pat, "(?") || strstr(pat, "(*") || has_argument_escape(pat) ||
+    /* (?x) changes what characters mean, and verbs like (*ACCEPT) end a
+     * match early: stay safe */
+    if (has_unsafe_group(pat) || strstr(pat, "(*") || has_argument_escape(pat) ||
         has_top_alternation(pat))
         return;
 #define END_RUN()                                                                                  \

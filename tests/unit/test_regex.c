@@ -219,6 +219,21 @@ static void test_required_literals(void)
         {"[\\c]v}p{]", ""},
         /* an escaped backslash before x is no \x escape */
         {"\\\\xabc", "\\xabc"},
+        /* (?...) groups are groups: skipped, the literal around them kept */
+        {"^(?:foo|bar)baz\\.com$", "baz.com"},
+        {"(?i)spammer", "spammer"},
+        {"(?<=x)abcd", "abcd"},
+        {"ab(?!c)defg", "defg"},
+        {"(?P<n>ab)cdef", "cdef"},
+        {"(?|a|b)cdef", "cdef"},
+        {"(?(1)a|b)cdef", "cdef"},
+        {"abc(?1)defg", "defg"},
+        /* extended syntax, comments and callouts are not stepped over */
+        {"(?ix)a b c d", ""},
+        {"(?-x)abcd", ""},
+        {"(?#c\\)abcd)efgh", ""},
+        {"(?C1)abcd", ""},
+        {"(?C'x)y')abcd", ""},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
@@ -241,10 +256,11 @@ static void agree(int npatterns)
     patternset_init(&set);
     for (int i = 0; i < npatterns; i++) {
         seed = seed * 1103515245 + 12345;
-        int k = (int)(seed >> 16) % 6;
+        int k = (int)(seed >> 16) % 9;
         const char *a = pieces[(seed >> 8) % 15], *b = pieces[(seed >> 20) % 15];
-        static const char *const forms[] = {"%s%s$",    "^%s[0-9]*%s", "!%s.*%s",
-                                            "%s(x)?%s", "%s|%s",       "\\.%s%s+"};
+        static const char *const forms[] = {"%s%s$",      "^%s[0-9]*%s", "!%s.*%s",
+                                            "%s(x)?%s",   "%s|%s",       "\\.%s%s+",
+                                            "(?:%s|x)%s", "(?i)^%s%s",   "%s(?=x)%s"};
         snprintf(pat, sizeof(pat), forms[k], a, b);
         snprintf(origin, sizeof(origin), "p%d", i);
         if (patternset_add(&set, pat, origin, e2, sizeof(e2)) != 0)
