@@ -273,7 +273,8 @@ static policy_engine *open_engine(void)
     const char *path = getenv("POLICY_CONFIG");
     if (!path || !*path)
         path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
-    policy_engine *e = policy_engine_open(path, err, sizeof(err));
+    /* one message and exit: compile what the message needs, when it needs it */
+    policy_engine *e = policy_engine_open_flags(path, POLICY_OPEN_LAZY, err, sizeof(err));
     if (!e)
         fprintf(stderr, "policy-queue: %s\n", err); /* qmail-smtpd's log */
     return e;

@@ -225,6 +225,7 @@ struct general_cfg {
     int delay_reject;
     int log_level;
     int log_facility;
+    int lazy; /* POLICY_OPEN_LAZY: compile and open what can wait on first use */
 };
 const struct general_cfg *session_general(const policy_session *s);
 /* engine_general - the same from an engine (load-time callbacks). */
