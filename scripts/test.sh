@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 
 fail=0
-step() { echo; echo "=== $*"; }
+start=$(date +%s)
+step() { echo; echo "=== $* (at $(($(date +%s) - start)) s)"; }
 
 step "build (gcc, -Werror)"
 sh scripts/build.sh build
@@ -42,5 +43,6 @@ MILTER_BENCH_MESSAGES=500 MILTER_BENCH_ROUNDS=1 SENDMAIL_BENCH_MESSAGES=300 SEND
     bash tests/bench/run.sh build-release 2 || fail=1
 
 echo
+echo "test.sh: $(($(date +%s) - start)) s"
 if [ "$fail" -eq 0 ]; then echo "test.sh: all passed"; else echo "test.sh: FAILED"; fi
 exit "$fail"

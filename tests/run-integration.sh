@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-integration.sh BUILD_DIR [NAME...] - run every tests/integration/*.sh
-# (or only those NAMEs, e.g. "dns" or "dns.sh") inside a private network
+# but those marked "# run: on its own" (or only those NAMEs, e.g. "dns" or
+# "dns.sh", marked or not) inside a private network
 # namespace (loopback only, a resolv.conf that points at 127.0.0.1), sum
 # their results and print "N passed, N failed".
 set -u
@@ -26,6 +27,12 @@ if [ -z "${POLICY_IN_NETNS:-}" ]; then
         sh "$HERE/sendmail-root.sh" "$B" > /dev/null ||
             echo "run-integration: no private Sendmail (tests/sendmail-root.sh failed): sendmail.sh will fail"
     done
+    # stats.sh drives Debian's chromium with playwright-core from npm
+    for n in "${@:-stats}"; do
+        [ "${n%.sh}" = stats ] || continue
+        sh "$HERE/playwright-fetch.sh" "$B" ||
+            echo "run-integration: no playwright-core (tests/playwright-fetch.sh failed): stats.sh will fail"
+    done
     POLICY_IN_NETNS=1 unshare --net --mount --propagation private -- sh -c \
         'ip link set lo up && mount --bind "$1/resolv.conf" /etc/resolv.conf &&
          mount --bind "$1/hosts" /etc/hosts && shift && exec bash "$@"' ns "$T" "$0" "$B" "$@"
@@ -36,6 +43,8 @@ scripts=()
 if [ $# -eq 0 ]; then
     for t in "$HERE"/integration/*.sh; do
         case "$(basename "$t")" in lib.sh | *_lib.sh) continue ;; esac
+        # scripts marked "# run: on its own" (minutes long) run only when named
+        grep -q '^# run: on its own$' "$t" && continue
         scripts+=("$t")
     done
 else
@@ -50,9 +59,11 @@ passed=0
 failed=0
 for t in "${scripts[@]}"; do
     echo "--- $(basename "$t")"
+    start=$SECONDS
     out=$(bash "$t" "$B" 2>&1)
     status=$?
     printf '%s\n' "$out"
+    echo "--- $(basename "$t"): $((SECONDS - start)) s"
     last=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
     p=$(echo "${last:-0 passed, 0 failed}" | cut -d' ' -f1)
     f=$(echo "${last:-0 passed, 0 failed}" | cut -d' ' -f3)

@@ -12,6 +12,8 @@
 
 #include <libpolicy/policy.h>
 
+#include "stats.h"
+
 #define EX_ACCEPTED 0
 #define EX_REJECTED 1
 #define EX_DEFERRED 2
@@ -30,6 +32,8 @@ static const char usage_text[] =
     "                       [-v]\n"
     "                       [MESSAGE-FILE | -]\n"
     "       policyctl makemap [-k] RECIPIENTS.TXT MAP.CDB\n"
+    "       policyctl stats [--since TIME] [--top N] [--html FILE] [LOGFILE...]\n"
+    "       policyctl stats -c FILE --store [--since TIME] [--top N] [--html FILE]\n"
     "       policyctl version\n"
     "       policyctl help\n";
 
@@ -374,6 +378,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (!strcmp(argv[1], "makemap"))
         return cmd_makemap(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stats"))
+        return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
         printf("policyctl (libpolicy %s)\n", policy_version());
         return 0;

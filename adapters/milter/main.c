@@ -33,6 +33,12 @@
  * process bound, and the pid file only while it still holds this pid.
  * With -u, USER must be able to remove them: checked before the start.
  *
+ * Metrics.  With -m HOST:PORT every engine gets counters.c's sink and a
+ * thread of http.c serves the counts at /metrics; its socket is bound
+ * before privileges are dropped, its thread started with the signals
+ * blocked like libmilter's, and stopped before the exit.  Without -m no
+ * engine has a sink and nothing is counted.
+ *
  * Reload.  The current engine is a pointer under a mutex.  Each connection
  * takes its own reference when it starts, so SIGHUP swaps the pointer for
  * new connections while running ones finish on the old engine, which is
@@ -58,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "milter.h"
 #include "runfile.h"
 
@@ -67,6 +74,7 @@
 static pthread_mutex_t engine_lock = PTHREAD_MUTEX_INITIALIZER;
 static policy_engine *current;
 static int log_stderr;
+static int metrics_on; /* -m: every engine reports to counters.c */
 
 /* What the signal handler and the milter thread tell the main loop; each
  * change is followed by a byte on wake_pipe. */
@@ -122,6 +130,8 @@ static policy_engine *load(const char *path, char *err, size_t errlen)
     policy_engine *e = policy_engine_open(path, err, errlen);
     if (e && log_stderr)
         policy_engine_set_log(e, library_log, NULL);
+    if (e && metrics_on)
+        policy_engine_set_metrics(e, counters_event, NULL);
     return e;
 }
 
@@ -130,6 +140,7 @@ static void reload(const char *path)
     char err[512];
     policy_engine *e = load(path, err, sizeof(err));
     if (!e) {
+        counters_reload(0);
         milter_log(LOG_ERR, "reload failed, keeping the running configuration: %s", err);
         return;
     }
@@ -138,6 +149,7 @@ static void reload(const char *path)
     current = e;
     pthread_mutex_unlock(&engine_lock);
     policy_engine_unref(old); /* freed when its last connection closes */
+    counters_reload(1);
     milter_log(LOG_NOTICE, "reloaded %s", path ? path : "built-in defaults");
 }
 
@@ -225,13 +237,14 @@ static void *milter_thread(void *arg)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: policy-milter [-f] [-c policy.conf] [-p socket] [-u user[:group]]\n"
-               "                     [-P pidfile] [-t timeout] [-T] [-V]\n"
+               "                     [-P pidfile] [-t timeout] [-m host:port] [-T] [-V]\n"
                "  -c FILE    configuration (default: built-in defaults)\n"
                "  -p SOCKET  unix:/path or inet:port@host (default " DEFAULT_SOCKET ")\n"
                "  -u USER    drop privileges to USER (and its group, or :GROUP)\n"
                "  -f         stay in the foreground and log to stderr\n"
                "  -P FILE    write the process id to FILE\n"
                "  -t SECS    MTA read/write timeout (libmilter default 7210)\n"
+               "  -m ADDR    serve metrics at http://ADDR/metrics (HOST:PORT, [IPv6]:PORT)\n"
                "  -T         check the configuration and exit\n"
                "  -V         print the version and exit\n");
 }
@@ -405,10 +418,12 @@ static int give_up(int status)
 int main(int argc, char **argv)
 {
     const char *config = NULL, *sock = DEFAULT_SOCKET, *user = NULL, *pidfile = NULL;
+    const char *metrics_addr = NULL;
+    int metrics_fd = -1;
     int foreground = 0, check_only = 0, timeout = -1, opt;
     char err[512];
 
-    while ((opt = getopt(argc, argv, "c:p:u:fP:t:TVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:p:u:fP:t:m:TVh")) != -1) {
         switch (opt) {
         case 'c':
             config = optarg;
@@ -435,6 +450,9 @@ int main(int argc, char **argv)
             timeout = (int)t;
             break;
         }
+        case 'm':
+            metrics_addr = optarg;
+            break;
         case 'T':
             check_only = 1;
             break;
@@ -454,6 +472,7 @@ int main(int argc, char **argv)
         return EX_USAGE;
     }
     log_stderr = foreground || check_only;
+    metrics_on = metrics_addr != NULL;
     if (!log_stderr)
         openlog("policy-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
 
@@ -487,6 +506,11 @@ int main(int argc, char **argv)
         return give_up(EX_UNAVAILABLE);
     if (pidfile && runfile_open(&pid_file, pidfile, "pid file") != 0)
         return give_up(EX_OSERR);
+    /* like the milter's socket: bound while root, so any port will do */
+    if (metrics_addr && (metrics_fd = http_listen(metrics_addr, err, sizeof(err))) < 0) {
+        fprintf(stderr, "policy-milter: %s\n", err);
+        return give_up(EX_UNAVAILABLE);
+    }
     if (user && ((status = check_removable(&sock_file, "socket", user, uname, uid, gid)) ||
                  (status = check_removable(&pid_file, "pid file", user, uname, uid, gid))))
         return give_up(status);
@@ -525,10 +549,14 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     pthread_t tid;
-    int perr = pthread_create(&tid, NULL, milter_thread, NULL);
+    counters_start();
+    int herr = metrics_fd >= 0 ? http_start(metrics_fd) : 0;
+    int perr = herr ? herr : pthread_create(&tid, NULL, milter_thread, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (perr != 0) {
-        milter_log(LOG_ERR, "cannot start the milter thread: %s", strerror(perr));
+        milter_log(LOG_ERR, "cannot start the %s thread: %s", herr ? "metrics" : "milter",
+                   strerror(perr));
+        http_stop();
         return give_up(EX_OSERR);
     }
     int parked = wait_parked();
@@ -541,11 +569,13 @@ int main(int argc, char **argv)
         status = EX_SOFTWARE;
     } else {
         if (parked)
-            milter_log(LOG_NOTICE, "started %s on %s with %s", policy_version(), sock,
-                       config ? config : "built-in defaults");
+            milter_log(LOG_NOTICE, "started %s on %s with %s%s%s", policy_version(), sock,
+                       config ? config : "built-in defaults",
+                       metrics_addr ? ", metrics on " : "", metrics_addr ? metrics_addr : "");
         status = serve(config);
     }
     pthread_join(tid, NULL);
+    http_stop();
     /* let running sessions reach their close callback (bounded) */
     for (int i = 0; i < 100 && milter_active() > 0; i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};

@@ -8,8 +8,8 @@
  * that goes with it is read with policy_last_reply().
  *
  * Threads: an engine is immutable after policy_engine_open() returns (apart
- * from policy_engine_set_log(), which must be called before the engine is
- * shared) and may be used by any number of threads at once.  A session
+ * from policy_engine_set_log() and policy_engine_set_metrics(), which must
+ * be called before the engine is shared) and may be used by any number of threads at once.  A session
  * belongs to one thread at a time.  The library owns no threads, no event
  * loop and no global mutable state; it never prints, exits or aborts.
  */
@@ -130,6 +130,82 @@ typedef void (*policy_log_fn)(int level, const char *line, void *ctx);
  * policy_engine_open(), before the engine is shared with other threads.
  */
 POLICY_API void policy_engine_set_log(policy_engine *e, policy_log_fn fn, void *ctx);
+
+/*
+ * Metrics.  Like the log, a sink: the engine reports what happens as
+ * events and the caller adds them up (policy-milter serves them to
+ * Prometheus).  Without a sink the engine does no work for them.
+ *
+ * POLICY_METRIC_DECISION - one decision line was logged (whatever the log
+ *   level): stage, layer, action and code are the line's own.
+ * POLICY_METRIC_CHECK - one check of a layer ran (one call of its hook):
+ *   stage, layer, action = its result ("match", "nomatch", "error",
+ *   "accept" or "pending": questions asked, answered at the first RCPT,
+ *   which is a second check), seconds = how long it ran.
+ * POLICY_METRIC_ERROR - a service failed a layer (once per check that saw
+ *   it fail): layer, service ("dns", "map", "pcre", "store", "clamd",
+ *   "spamd" ...).
+ * POLICY_METRIC_SESSION - a client connection began (the connect stage
+ *   ran; not for the content-only sessions of policy-queue).
+ * POLICY_METRIC_MESSAGE - a message ended: stage "eom" and action its
+ *   verdict ("accept", "reject", "tempfail", "discard", "disconnect"), or
+ *   stage "data" and action "abort" when the transaction ended before the
+ *   end of the message (RSET, a refusal during DATA); bytes = its size.
+ */
+typedef enum policy_metric_kind {
+    POLICY_METRIC_DECISION = 1,
+    POLICY_METRIC_CHECK,
+    POLICY_METRIC_ERROR,
+    POLICY_METRIC_SESSION,
+    POLICY_METRIC_MESSAGE
+} policy_metric_kind;
+
+typedef struct policy_metric {
+    policy_metric_kind kind;
+    const char *stage;        /* "connect" ... "eom", or NULL */
+    const char *layer;        /* the layer; "session" or "tcprules" for the session's own */
+    const char *action;       /* see above, or NULL */
+    const char *service;      /* POLICY_METRIC_ERROR, else NULL */
+    int code;                 /* POLICY_METRIC_DECISION: the SMTP code, 0 when none */
+    double seconds;           /* POLICY_METRIC_CHECK */
+    unsigned long long bytes; /* POLICY_METRIC_MESSAGE */
+} policy_metric;
+
+/* The upper bounds, in seconds, of the buckets of check durations (then
+ * +Inf), as policy-milter and [general] store_metrics count them. */
+#define POLICY_METRIC_BUCKETS                                                                      \
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+
+/* A metrics sink: called from whichever thread runs the session, so it must
+ * be thread-safe and quick (it runs inside the SMTP conversation).  The
+ * strings are printable ASCII, valid during the call only. */
+typedef void (*policy_metrics_fn)(const policy_metric *m, void *ctx);
+
+/*
+ * policy_engine_set_metrics - send the engine's metrics events to fn; NULL
+ * (the default) sends none.  Call it right after policy_engine_open(),
+ * before the engine is shared with other threads.  Independent of
+ * [general] store_metrics, which keeps counters in the state store.
+ */
+POLICY_API void policy_engine_set_metrics(policy_engine *e, policy_metrics_fn fn, void *ctx);
+
+/*
+ * policy_engine_read_metrics - the counters that [general] store_metrics
+ * keeps in the engine's store (for processes that live one connection
+ * each, like qmail-smtpd and policy-queue): fn is called once per series,
+ * named as policy-milter's /metrics names it (policy_decisions_total{...}),
+ * hour 0 and the all-time value; with since > 0 (unix seconds), once per
+ * series and hour from the hour of since on (the store keeps hours for 8
+ * days), hour = the start of that hour.  Check durations are kept as
+ * policy_check_duration_seconds_bucket{layer,stage,le} counting the checks
+ * of that bucket only (not cumulative, no sum).  Returns 0, or -1 with
+ * one line in err (no store configured, store unreachable).
+ */
+typedef void (*policy_stored_metric_fn)(const char *series, long long hour,
+                                        unsigned long long value, void *ctx);
+POLICY_API int policy_engine_read_metrics(policy_engine *e, long long since,
+                                          policy_stored_metric_fn fn, void *ctx, char *err,
+                                          size_t errlen);
 
 /*
  * Sessions.

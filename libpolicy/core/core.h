@@ -55,6 +55,9 @@ struct policy_engine {
     struct layer_inst *layers; /* layer_count entries, registry order */
     policy_log_fn log_fn;
     void *log_ctx;
+    policy_metrics_fn metrics_fn;
+    void *metrics_ctx;
+    int metrics_on; /* a sink, or store_metrics with a store: events are made */
     struct cfg_line *lines;
     size_t nlines;
 };
@@ -220,6 +223,8 @@ struct policy_session {
     double stage_started; /* monotonic seconds, for duration= */
     unsigned last_stage;  /* POLICY_STAGE_* of the last reply */
     int keep_message;     /* policy_session_keep_message: spool every message */
+    int msg_open;         /* metrics: DATA given, the message's event not yet made */
+    struct metrics_pending *mpending; /* store_metrics: counts not yet in the store */
 };
 
 /* ------------------------------------------------------------ vars.c */
@@ -327,12 +332,28 @@ void facts_end_transaction(policy_session *s);
 /* txn_clear - forget the transaction: sender, recipients, message, edits. */
 void txn_clear(policy_session *s);
 
+/* ------------------------------------------------------------ metrics.c */
+
+/* The events (policy_metric); callers test s->e->metrics_on first, so
+ * that an engine without a sink does no work for them. */
+void metrics_decision(policy_session *s, enum stage st, const char *layer, const char *action,
+                      int code);
+/* metrics_check - layer i's hook at st said r after running seconds. */
+void metrics_check(policy_session *s, enum stage st, size_t i, enum check r, double seconds);
+void metrics_session(policy_session *s);
+/* metrics_message - the message ends (at st, with action); msg_open ends. */
+void metrics_message(policy_session *s, enum stage st, const char *action);
+/* metrics_flush - store_metrics: the session's counts into the store. */
+void metrics_flush(policy_session *s);
+/* metrics_free - flush and free what the session holds for the store. */
+void metrics_free(policy_session *s);
+
 /* ------------------------------------------------------------ log.c */
 
 /* log_decision - the key=value decision line for the current stage. */
 void log_decision(policy_session *s, enum stage st, const char *layer, const char *action, int code,
                   const char *xcode, const char *reason);
-/* log_now - monotonic seconds, for duration= in log lines. */
+/* log_now - monotonic seconds, for duration= in log lines and check times. */
 double log_now(void);
 
 #endif /* LIBPOLICY_CORE_H */

@@ -54,11 +54,13 @@ enum {
     G_TMPDIR,
     G_MESSAGE_SIZE_LIMIT,
     G_SPOOL_MEMORY,
-    G_STORE
+    G_STORE,
+    G_STORE_METRICS
 };
 static const char *const general_keys[] = {
     "dns_servers", "tcprules",    "hostname", "delay_reject",       "log_level",
-    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store"};
+    "log_facility", "dns_timeout", "tmpdir",   "message_size_limit", "spool_memory", "store",
+    "store_metrics"};
 
 static const struct {
     const char *name;
@@ -184,6 +186,10 @@ static int general_set(struct parse *p, const char *key, const char *v)
         p->e->store = st;
         return set_string(&g->store, v, &p->err);
     }
+    case G_STORE_METRICS:
+        if (cfg_parse_bool(v, &g->store_metrics))
+            return cfg_fail(&p->err, "expected yes or no, got '%s'", v);
+        return 0;
     }
     return cfg_fail(&p->err, "unknown key");
 }
@@ -538,6 +544,13 @@ policy_engine *policy_engine_open_flags(const char *config_path, unsigned flags,
             return NULL;
         }
     }
+    if (e->general.store_metrics && !e->store) {
+        format_error(err, errlen, where, line_of(e, "general", "store_metrics"), "general",
+                     "store_metrics", "needs a store: set [general] store");
+        engine_free(e);
+        return NULL;
+    }
+    e->metrics_on = e->general.store_metrics;
     if (!e->general.hostname) {
         char h[POLICY_HOST_MAX + 1];
         if (gethostname(h, sizeof(h)) != 0 || !*h)

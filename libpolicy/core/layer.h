@@ -226,6 +226,7 @@ struct general_cfg {
     int log_level;
     int log_facility;
     int lazy; /* POLICY_OPEN_LAZY: compile and open what can wait on first use */
+    int store_metrics; /* count metrics in the store (needs store) */
 };
 const struct general_cfg *session_general(const policy_session *s);
 /* engine_general - the same from an engine (load-time callbacks). */
@@ -329,6 +330,15 @@ unsigned message_mime_flags(const policy_session *s);
  * key (zeroed when first asked for, gone at the next message); NULL when
  * out of memory.  *created says whether this call made it. */
 void *message_memo(policy_session *s, const void *key, size_t size, int *created);
+
+/* ------------------------------------------------------------ metrics */
+
+/* session_error - a service failed layer d in this check: "dns" (a
+ * question timed out or the server failed), "map", "pcre", "store",
+ * "clamd", "spamd"...  (a static string).  Counted per layer and service
+ * for the metrics sink; call it once per check that saw the failure,
+ * whatever the check then reports.  The core times every check itself. */
+void session_error(policy_session *s, const struct layer_desc *d, const char *service);
 
 /* ------------------------------------------------------------ logging */
 

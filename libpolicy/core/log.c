@@ -84,6 +84,8 @@ void log_decision(policy_session *s, enum stage st, const char *layer, const cha
     size_t len = 0;
     int level = POLICY_LOG_INFO;
 
+    if (s->e->metrics_on) /* one event per decision line, logged or not */
+        metrics_decision(s, st, layer, action, code);
     if (!strcmp(action, "reject") || !strcmp(action, "tempfail") || !strcmp(action, "disconnect"))
         level = POLICY_LOG_NOTICE;
     if (level > s->e->general.log_level)

@@ -153,6 +153,9 @@ void policy_session_free(policy_session *s)
 {
     if (!s)
         return;
+    if (s->msg_open) /* the connection ended during DATA */
+        metrics_message(s, STAGE_DATA, "abort");
+    metrics_free(s); /* before the stores: the counts it holds go there */
     vars_free(s);
     /* layers first: they may hand questions back to the resolver */
     for (size_t i = 0; i < layer_count; i++)
@@ -188,6 +191,10 @@ void txn_clear(policy_session *s)
     s->nedits = 0;
     s->pending[2].set = 0;
     s->sticky.set = 0;
+    if (s->msg_open) /* RSET, or a refusal, before the end of the message */
+        metrics_message(s, STAGE_DATA, "abort");
+    if (s->mpending)
+        metrics_flush(s);
     message_clear(s);
     facts_end_transaction(s);
     for (size_t i = 0; i < layer_count; i++)
@@ -331,6 +338,8 @@ policy_action policy_connect(policy_session *s)
     if (stage_begin(s, CALL_CONNECT, STAGE_CONNECT))
         return s->reply.action;
     s->state = SS_CONNECTED;
+    if (s->e->metrics_on && (s->stage_mask & (1u << STAGE_CONNECT)))
+        metrics_session(s); /* a client, not policy-queue's content-only session */
     if (!s->client.ip_valid && !s->client.ip_unknown)
         return reply_refuse(s, STAGE_CONNECT, POLICY_TEMPFAIL, 421, "4.3.0",
                             "internal error: the client address is not an IP address");
@@ -554,6 +563,9 @@ policy_action policy_data(policy_session *s)
     /* tags decided before the transaction belong to every message */
     if (edits_begin_message(s) != 0 || message_begin(s) != 0)
         return reply_no_memory(s, STAGE_DATA);
+    /* the message is this session's when its end is checked here (not in
+     * qmail-smtpd's envelope session: policy-queue's session has it) */
+    s->msg_open = s->e->metrics_on && (s->stage_mask & (1u << STAGE_EOM));
     return finish(s, STAGE_DATA, stick(s, STAGE_DATA, run_layers(s, STAGE_DATA, NULL)));
 }
 
@@ -649,6 +661,14 @@ policy_action policy_message(policy_session *s, const void *chunk, size_t len)
     return body_chunk(s, p, len);
 }
 
+/* message_done - the end of the message: its event, with the verdict. */
+static policy_action message_done(policy_session *s, policy_action a)
+{
+    if (s->msg_open)
+        metrics_message(s, STAGE_EOM, a == POLICY_CONTINUE ? "accept" : policy_action_name(a));
+    return a;
+}
+
 policy_action policy_eom(policy_session *s)
 {
     if (!s)
@@ -659,7 +679,7 @@ policy_action policy_eom(policy_session *s)
     if (!s->sticky.set)
         (void)stick(s, STAGE_HEADER, message_split_end(s, header_hooks));
     if (s->sticky.set)
-        return reply_replay(s, &s->sticky);
+        return message_done(s, reply_replay(s, &s->sticky));
     message_end(s);
     /* the first phase: every layer starts its questions (clamd, spamd, DNS),
      * so that the hooks below collect answers that ran side by side */
@@ -671,7 +691,7 @@ policy_action policy_eom(policy_session *s)
     policy_action a = data_phase(s, STAGE_EOM);
     if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
         log_decision(s, STAGE_EOM, NULL, "accept", 250, "2.0.0", NULL);
-    return a;
+    return message_done(s, a);
 }
 
 unsigned policy_last_stage(const policy_session *s)

@@ -237,7 +237,10 @@ policy_action run_layers(policy_session *s, enum stage st, const struct layer_de
         if (!d->hooks[st] || (only && d != only) || !layer_runs(s, i))
             continue;
         memset(&f, 0, sizeof(f));
+        double t0 = e->metrics_on ? log_now() : 0;
         enum check r = d->hooks[st](s, e->layers[i].cfg, &f);
+        if (e->metrics_on)
+            metrics_check(s, st, i, r, log_now() - t0);
         if (r == CHECK_PENDING) {
             s->deferred[i] |= 1u << st;
             s->deferred_any |= 1u << st;
@@ -266,9 +269,12 @@ policy_action harvest(policy_session *s)
                 continue;
             memset(&f, 0, sizeof(f));
             s->harvesting = 1;
+            double t0 = s->e->metrics_on ? log_now() : 0;
             enum check r = d->hooks[st](s, s->e->layers[i].cfg, &f);
             if (r == CHECK_PENDING) /* a hook must answer when harvesting */
                 r = CHECK_NOMATCH;
+            if (s->e->metrics_on)
+                metrics_check(s, st, i, r, log_now() - t0);
             int stop = apply(s, st, i, r, &f, &a);
             s->harvesting = 0;
             if (stop && a != POLICY_CONTINUE)

@@ -367,6 +367,7 @@ static enum check rhsbl(policy_session *s, struct lookups *ls, const char *what,
             failed = ls->v[i].z->name;
     }
     if (failed) {
+        session_error(s, &layer_dnsbl, "dns");
         finding_set(f, 451, "4.7.1", "Service temporarily unavailable; cannot check %s against %s",
                     what, failed);
         finding_reason(f, "no answer from %s for %s %s", failed, what, subject);
@@ -454,6 +455,8 @@ static enum check dnsbl_connect(policy_session *s, const void *cfg, struct findi
     }
     if (c->zl[ZL_IP].n && st->conn.v == NULL)
         failed = "(no memory)", maybe_up = 1;
+    else if (failed)
+        session_error(s, &layer_dnsbl, "dns"); /* a zone did not answer, whatever the verdict */
     if (score + maybe_up <= c->allow_threshold) {
         st->allowlisted = 1;
         (void)session_fact_set(s, FACT_CONNECTION, "dnswl", "listed"); /* for greylisting */

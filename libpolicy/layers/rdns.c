@@ -86,6 +86,7 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
                         "Client host rejected: cannot look up your reverse hostname now, [%s]",
                         cl->ip);
             finding_reason(f, "no PTR lookup possible");
+            session_error(s, &layer_rdns, "dns");
             return CHECK_ERROR;
         }
     }
@@ -103,6 +104,7 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
                     "[%s]",
                     cl->ip);
         finding_reason(f, "PTR lookup failed: %s", why ? why : "timeout");
+        session_error(s, &layer_rdns, "dns");
         return CHECK_ERROR;
     }
     if (status == DNS_NOTFOUND) {
@@ -133,6 +135,7 @@ static enum check rdns_connect(policy_session *s, const void *cfg, struct findin
                         "Client host rejected: temporary failure confirming your hostname %s, [%s]",
                         name, cl->ip);
             finding_reason(f, "forward lookup of %s failed", name);
+            session_error(s, &layer_rdns, "dns");
             return CHECK_ERROR;
         }
         if (confirmed < 0) {

@@ -515,6 +515,7 @@ static enum check recipients_rcpt(policy_session *s, const void *cfg, struct fin
     case ANS_ERROR:
         finding_set(f, 451, "4.3.0", "temporary failure checking the recipient, try again later");
         finding_reason(f, "cannot read %s", which);
+        session_error(s, &layer_recipients, "map");
         return CHECK_ERROR;
     case ANS_NOTFOUND:
         break;
@@ -596,6 +597,7 @@ static enum check sender_domain_check(policy_session *s, const struct recipients
                     "temporary failure looking up the sender domain %s, try again later",
                     st->mx_domain);
         finding_reason(f, "sender MX check of %s: %s", st->mx_domain, why);
+        session_error(s, &layer_recipients, "dns");
         return CHECK_ERROR;
     }
     finding_set(f, 553, "5.1.8", "%s", c->reply_sender_mx);

@@ -155,6 +155,7 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
         if (r == PAT_ERROR || r == PAT_BAD) {
             finding_reason(f, r == PAT_BAD ? "%s: %s" : "%s: %s gave up (match limit)",
                            FILE_KEY(kind, nr), origin);
+            session_error(s, &layer_regex, "pcre");
             return CHECK_ERROR;
         }
         finding_set(f, 553, "5.7.1", "%s", texts[kind]);
@@ -218,9 +219,11 @@ static enum check regex_header(policy_session *s, const void *cfg, struct findin
             res = CHECK_MATCH;
         } else if (r == PAT_ERROR) {
             finding_reason(f, "header_block %s gave up (match limit)", c->rules[i].name);
+            session_error(s, &layer_regex, "pcre");
             res = CHECK_ERROR;
         } else if (r == PAT_BAD) {
             finding_reason(f, "%s", origin);
+            session_error(s, &layer_regex, "pcre");
             res = CHECK_ERROR;
         }
     }

@@ -416,6 +416,7 @@ out:
                     "<%s>: Sender address rejected: SPF validation error (temperror) for %s, "
                     "try again later",
                     session_txn(s)->sender, domain);
+        session_error(s, &layer_spf, "dns");
         return CHECK_ERROR;
     case SPF_RESULT_FAIL:
         if (behavior < 3)

@@ -3,7 +3,9 @@
  * messages: each message (a file of the list) goes to a fork+exec of the
  * wrapper at fd 0, the envelope on a pipe at fd 1, in front of the same
  * stand-in queue.  Rounds interleave the wrappers; the median of each is
- * reported, and its ratio to the first (the anchor).
+ * reported, and its ratio to the first (the anchor): the CPU time of the
+ * wrapper and everything it runs (the figure to quote on a shared,
+ * loaded machine), and the wall time.
  *
  *   bench_content LIST ROUNDS NAME=WRAPPER...
  *   (POLICY_QMAILQUEUE and POLICY_CONFIG in the environment)
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +46,15 @@ static int run_one(const char *wrapper, const char *path)
     if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
         return -1;
     return WEXITSTATUS(st);
+}
+
+/* children_cpu - user + system seconds of the waited-for children so far. */
+static double children_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static int cmp(const void *a, const void *b)
@@ -77,27 +89,32 @@ int main(int argc, char **argv)
         return 1;
     }
     double *t = calloc((size_t)(nw * rounds), sizeof(double));
+    double *c = calloc((size_t)(nw * rounds), sizeof(double));
     for (int r = 0; r < rounds; r++)
         for (int w = 0; w < nw; w++) {
             const char *wrapper = strchr(argv[3 + w], '=') + 1;
-            double t0 = bench_now();
+            double t0 = bench_now(), c0 = children_cpu();
             for (size_t i = 0; i < n; i++)
                 if (run_one(wrapper, paths[i]) < 0) {
                     fprintf(stderr, "bench_content: %s failed on %s\n", wrapper, paths[i]);
                     return 1;
                 }
             t[w * rounds + r] = (bench_now() - t0) / (double)n * 1e6;
+            c[w * rounds + r] = (children_cpu() - c0) / (double)n * 1e6;
         }
     printf("bench_content: %zu messages (%.1f KB on average), median of %d interleaved rounds\n",
            n, (double)bytes / (double)n / 1024.0, rounds);
-    double anchor = 0;
+    double anchor = 0, canchor = 0;
+    printf("  %-44s %14s %16s\n", "", "CPU us/message", "wall us/message");
     for (int w = 0; w < nw; w++) {
         qsort(t + w * rounds, (size_t)rounds, sizeof(double), cmp);
-        double med = t[w * rounds + rounds / 2];
+        qsort(c + w * rounds, (size_t)rounds, sizeof(double), cmp);
+        double med = t[w * rounds + rounds / 2], cmed = c[w * rounds + rounds / 2];
         if (w == 0)
-            anchor = med;
+            anchor = med, canchor = cmed;
         int len = (int)(strchr(argv[3 + w], '=') - argv[3 + w]);
-        printf("  %-44.*s %8.1f us/message  (%.2fx)\n", len, argv[3 + w], med, med / anchor);
+        printf("  %-44.*s %8.1f (%.2fx) %9.1f (%.2fx)\n", len, argv[3 + w], cmed, cmed / canchor,
+               med, med / anchor);
     }
     return 0;
 }

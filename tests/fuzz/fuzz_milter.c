@@ -57,11 +57,15 @@ char *smfi_getsymval(SMFICTX *ctx, char *name)
         return (char *)ctx->env;
     return strcmp(name, "{auth_authen}") == 0 ? (char *)ctx->auth : NULL;
 }
+/* the filter names a list for every stage: the macros it reads at MAIL,
+ * none elsewhere (so Sendmail sends no macro packet there) */
 int smfi_setsymlist(SMFICTX *ctx, int stage, char *list)
 {
     (void)ctx;
-    if (stage != SMFIM_ENVFROM || strcmp(list, "{auth_authen}") != 0)
-        fail("setsymlist", list);
+    if (stage < SMFIM_CONNECT || stage > SMFIM_EOH || !list)
+        fail("setsymlist stage", list);
+    if (strcmp(list, stage == SMFIM_ENVFROM ? "{auth_authen} {opMode}" : "") != 0)
+        fail("setsymlist list", list);
     return MI_SUCCESS;
 }
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # example_config.sh BUILD_DIR - docs/examples/policy.conf loads (with its
-# qmail paths pointed at test files) and does what its comments say.
+# qmail paths pointed at test files) and does what its comments say; so
+# does debian/policy.conf, the packages' default, with no file at all.
 set -eu
 . "$(dirname "$0")/lib.sh"
 B=$(cd "$1" && pwd)
@@ -37,6 +38,25 @@ same "the example refuses an unknown local recipient" 1 \
 same "the example reaches user-ext@ through user@" 0 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u-news@example.com)"
 NODNS=()
+DEB="$(dirname "$0")/../../debian/policy.conf"
+deb() { local s=0; "$P" check -c "$DEB" "$@" >"$T/out" 2>&1 || s=$?; echo $s; }
+same "debian/policy.conf loads with no file of its own" 0 \
+    "$(deb --ip 127.0.0.1 --helo localhost --from root@localhost --rcpt u@remote.example)"
+check "debian/policy.conf names no file" bash -c "! grep -E '^[a-z_]+ *= */' '$DEB'"
+check "policy-milter -T accepts debian/policy.conf" \
+    bash -c '"$1" -T -c "$2" >/dev/null' - "$B/adapters/milter/policy-milter" "$DEB"
+same "debian/policy.conf refuses relay to strangers" 1 \
+    "$(deb --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@remote.example)"
+same "debian/policy.conf takes mail for localhost" 0 \
+    "$(deb --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt postmaster@localhost)"
+# no DNS server answers here: the DNS layers in warn mode log, never defer
+same "debian/policy.conf's rdns and spf only log when DNS fails (action = warn)" 0 \
+    "$(deb --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt root@localhost)"
+printf 'From: a@example.org\nSubject: x\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename="run.exe"\n\nMZ\n--b--\n' > "$T/exe.eml"
+same "debian/policy.conf only logs a program attached (action = warn)" 0 \
+    "$(deb -v --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt root@localhost "$T/exe.eml")"
+check "debian/policy.conf logs that program (action=warn layer=attachments)" \
+    grep -q 'stage=eom action=warn .*layer=attachments' "$T/out"
 same "the example's DNS layers defer (on_error = tempfail) when no DNS server answers" 2 \
     "$(run --ip 198.51.100.1 --helo mx.example.org --from a@example.org --rcpt u@mail.example.com)"
 finish

@@ -48,11 +48,14 @@ const char *test_write(const char *name, const char *text)
     return path;
 }
 
+/* test_engine - the file is named after the process too: the counter is
+ * copied by fork(), and processes forked from one test (writing their
+ * configurations at once) must never truncate a file another is reading. */
 policy_engine *test_engine(const char *conf, char *err, size_t errlen)
 {
     static int n;
     char name[64];
-    snprintf(name, sizeof(name), "policy-%d.conf", n++);
+    snprintf(name, sizeof(name), "policy-%ld-%d.conf", (long)getpid(), n++);
     return policy_engine_open(test_write(name, conf), err, errlen);
 }
 

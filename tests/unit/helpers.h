@@ -10,7 +10,9 @@
 const char *test_dir(void);
 /* Write text to test_dir()/name and return the full path (static buffer ring). */
 const char *test_write(const char *name, const char *text);
-/* Open an engine from configuration text; NULL + err on failure. */
+/* Open an engine from configuration text, written to a file of its own
+ * (never shared with another process, forked ones included); NULL + err
+ * on failure. */
 policy_engine *test_engine(const char *conf, char *err, size_t errlen);
 /* Capture log lines of an engine: test_log_attach, then test_log_has("text"). */
 void test_log_attach(policy_engine *e);

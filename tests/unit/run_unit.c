@@ -13,15 +13,24 @@ static const struct {
     const char *name;
     int (*add)(void);
 } suites[] = {
-    {"util", suite_util},           {"engine", suite_engine},
-    {"session", suite_session},     {"address", suite_address},
-    {"customers", suite_customers}, {"regex", suite_regex},
-    {"tcprules", suite_tcprules},   {"recipients", suite_recipients},
-    {"botnet", suite_botnet},       {"dns", suite_dns},
-    {"mime", suite_mime},           {"spam", suite_spam},
-    {"files", suite_files},         {"message", suite_message},
-    {"store", suite_store},         {"p0f", suite_p0f},
+    {"util", suite_util},
+    {"engine", suite_engine},
+    {"session", suite_session},
+    {"address", suite_address},
+    {"customers", suite_customers},
+    {"regex", suite_regex},
+    {"tcprules", suite_tcprules},
+    {"recipients", suite_recipients},
+    {"botnet", suite_botnet},
+    {"dns", suite_dns},
+    {"mime", suite_mime},
+    {"spam", suite_spam},
+    {"files", suite_files},
+    {"message", suite_message},
+    {"store", suite_store},
+    {"p0f", suite_p0f},
     {"scanners", suite_scanners},
+    {"metrics", suite_metrics},
 };
 
 int main(int argc, char **argv)

@@ -19,5 +19,6 @@ int suite_message(void);
 int suite_store(void);
 int suite_p0f(void);
 int suite_scanners(void);
+int suite_metrics(void);
 
 #endif

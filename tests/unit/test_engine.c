@@ -1,8 +1,11 @@
-/* test_engine.c - opening engines: defaults, errors that name file/line/key, sharing. */
+/* test_engine.c - opening engines: defaults, errors that name file/line/key, sharing; the
+ * suites' own engines from text, in forked processes too. */
 #include <CUnit/CUnit.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "core.h"
@@ -286,6 +289,42 @@ static void test_stages_follow_what_is_configured(void)
     CU_ASSERT_EQUAL(policy_engine_stages(NULL), 0);
 }
 
+/* The suites fork processes that open engines from text at once
+ * (test_metrics.c): each must read its own file, never one a sibling is
+ * truncating to write its configuration (an empty read is a valid
+ * configuration: built-in defaults, no error). */
+static void test_forked_process_reads_config_of_its_own(void)
+{
+    char child[512] = "";
+    int pfd[2];
+    CU_ASSERT_FATAL(pipe(pfd) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        policy_engine *ce = test_engine("[general]\nhostname = child.test\n", err, sizeof(err));
+        if (ce && ce->path)
+            snprintf(child, sizeof(child), "%s", ce->path);
+        _exit(write(pfd[1], child, sizeof(child)) == sizeof(child) ? 0 : 1); /* no atexit() */
+    }
+    close(pfd[1]);
+    ssize_t got = read(pfd[0], child, sizeof(child)); /* one write below PIPE_BUF */
+    close(pfd[0]);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL_FATAL(got, (ssize_t)sizeof(child));
+    CU_ASSERT_FATAL(*child != '\0');
+    /* the parent's next engine: another file, the child's left as it wrote it */
+    policy_engine *e = test_engine("[general]\nhostname = parent.test\n", err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_STRING_NOT_EQUAL(e->path, child);
+    policy_engine *again = policy_engine_open(child, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(again);
+    CU_ASSERT_STRING_EQUAL(again->general.hostname, "child.test");
+    policy_engine_unref(again);
+    policy_engine_unref(e);
+}
+
 static void test_version_is_semver(void)
 {
     int a, b, c;
@@ -319,6 +358,7 @@ int suite_engine(void)
     CU_ADD_TEST(s, test_refcount_keeps_engine_alive);
     CU_ADD_TEST(s, test_engine_is_shared_by_threads);
     CU_ADD_TEST(s, test_stages_follow_what_is_configured);
+    CU_ADD_TEST(s, test_forked_process_reads_config_of_its_own);
     CU_ADD_TEST(s, test_version_is_semver);
     return 0;
 }
