@@ -3,7 +3,10 @@
  * fingerprint) and shared: a cache under one mutex, held only to look up,
  * insert and release, never while signatures load, so a reload that takes
  * seconds never stalls the sessions that release engines meanwhile.
- * Scanning needs no lock (a compiled engine is read-only).
+ * Scanning needs no lock (a compiled engine is read-only).  libclamav (and
+ * the dozen libraries it links) is loaded with the first engine
+ * (support/dynlib.h): a process whose configuration scans nothing in
+ * process never maps it.
  */
 #include <clamav.h>
 #include <dirent.h>
@@ -18,6 +21,33 @@
 
 #include "../util/util.h"
 #include "clamav.h"
+#include "dynlib.h"
+
+#define CL_FNS(X)                                                                                  \
+    X(cl_init) X(cl_set_clcb_msg) X(cl_strerror) X(cl_engine_new) X(cl_engine_free)                \
+        X(cl_engine_compile) X(cl_engine_get_num) X(cl_engine_set_num) X(cl_engine_set_str)        \
+            X(cl_load) X(cl_scandesc) X(cl_scanmap_callback) X(cl_fmap_open_memory)               \
+                X(cl_fmap_close)
+static struct {
+    CL_FNS(DYNLIB_FN)
+} clf;
+#define CL_SYM(f) DYNLIB_SYM(clf, f)
+static const struct dynlib_sym cl_syms[] = {CL_FNS(CL_SYM)};
+static struct dynlib cl_lib = DYNLIB_INIT(SONAME_CLAMAV, cl_syms);
+#define cl_init             (*clf.cl_init)
+#define cl_set_clcb_msg     (*clf.cl_set_clcb_msg)
+#define cl_strerror         (*clf.cl_strerror)
+#define cl_engine_new       (*clf.cl_engine_new)
+#define cl_engine_free      (*clf.cl_engine_free)
+#define cl_engine_compile   (*clf.cl_engine_compile)
+#define cl_engine_get_num   (*clf.cl_engine_get_num)
+#define cl_engine_set_num   (*clf.cl_engine_set_num)
+#define cl_engine_set_str   (*clf.cl_engine_set_str)
+#define cl_load             (*clf.cl_load)
+#define cl_scandesc         (*clf.cl_scandesc)
+#define cl_scanmap_callback (*clf.cl_scanmap_callback)
+#define cl_fmap_open_memory (*clf.cl_fmap_open_memory)
+#define cl_fmap_close       (*clf.cl_fmap_close)
 
 #define FP_MAX_FILES 4096 /* database files looked at; more is not a database */
 
@@ -58,6 +88,8 @@ static void quiet(enum cl_msg severity, const char *fullmsg, const char *msg, vo
 
 static void init(void)
 {
+    if (dynlib_load(&cl_lib) != 0)
+        return; /* init_rc stays CL_ERROR; cl_lib says why */
     cl_set_clcb_msg(quiet);
     init_rc = cl_init(CL_INIT_DEFAULT);
 }
@@ -269,7 +301,8 @@ struct clamav_engine *clamav_open(const struct clamav_settings *s, char *err, si
     }
     pthread_once(&init_once, init);
     if (init_rc != CL_SUCCESS) {
-        snprintf(err, errlen, "ClamAV does not start: %s", cl_strerror(init_rc));
+        snprintf(err, errlen, "ClamAV does not start: %s",
+                 dynlib_load(&cl_lib) == 0 ? cl_strerror(init_rc) : dynlib_error(&cl_lib));
         return NULL;
     }
     uint64_t fp;
