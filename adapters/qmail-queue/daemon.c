@@ -22,14 +22,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
-#include <strings.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "mproto.h"
@@ -45,7 +45,7 @@
 
 /* What this side can do: add and change headers; skip steps the filter
  * does not want, take a SKIP in the body, send header values verbatim. */
-#define OFFER_ACTIONS  (SMFIF_ADDHDRS | SMFIF_CHGHDRS)
+#define OFFER_ACTIONS (SMFIF_ADDHDRS | SMFIF_CHGHDRS)
 #define OFFER_PROTOCOL                                                                             \
     (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NOBODY | SMFIP_NOHDRS |  \
      SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_SKIP | SMFIP_HDR_LEADSPC)
@@ -122,7 +122,8 @@ static int sockaddr_of(const char *spec, struct sockaddr_storage *ss, socklen_t 
     memset(ss, 0, sizeof(*ss));
     const char *colon = strchr(spec, ':');
     size_t pl = colon ? (size_t)(colon - spec) : 0;
-    if (!colon || (pl == 4 && !strncmp(spec, "unix", 4)) || (pl == 5 && !strncmp(spec, "local", 5))) {
+    if (!colon || (pl == 4 && !strncmp(spec, "unix", 4)) ||
+        (pl == 5 && !strncmp(spec, "local", 5))) {
         const char *path = colon ? colon + 1 : spec;
         struct sockaddr_un *un = (struct sockaddr_un *)ss;
         if (!*path || strlen(path) >= sizeof(un->sun_path))
@@ -336,7 +337,10 @@ static enum step collect(struct conv *c)
             return refused(c, POLICY_TEMPFAIL, 451, "4.7.1", "message deferred, try again later");
         case SMFIR_REPLYCODE:
             return refused(c, r.code >= 500 ? POLICY_REJECT : POLICY_TEMPFAIL, r.code,
-                           r.xcode[0] ? r.xcode : r.code >= 500 ? "5.7.1" : "4.7.1", r.text);
+                           r.xcode[0]      ? r.xcode
+                           : r.code >= 500 ? "5.7.1"
+                                           : "4.7.1",
+                           r.text);
         case SMFIR_ADDHEADER:
         case SMFIR_INSHEADER:
         case SMFIR_CHGHEADER:
@@ -529,7 +533,8 @@ static enum step converse(struct conv *c, const char *spec, const struct qq_enve
  * folds too); with HDR_LEADSPC the value brings its blank. */
 static int write_edit(int fd, const struct edit *e, int leadspc, const char *eol)
 {
-    if (write_fd(fd, e->name, strlen(e->name)) || write_fd(fd, leadspc ? ":" : ": ", leadspc ? 1 : 2))
+    if (write_fd(fd, e->name, strlen(e->name)) ||
+        write_fd(fd, leadspc ? ":" : ": ", leadspc ? 1 : 2))
         return -1;
     for (const char *v = e->value; *v;) {
         size_t n = strcspn(v, "\r\n");

@@ -16,10 +16,10 @@
 
 /* One header of a message's header block (offsets into the block). */
 struct mp_header {
-    size_t off, len;          /* the raw header, folds and line end included */
-    size_t name_len;          /* name at off, trailing blanks removed; 0: no colon */
+    size_t off, len;             /* the raw header, folds and line end included */
+    size_t name_len;             /* name at off, trailing blanks removed; 0: no colon */
     size_t value_off, value_len; /* after the colon to the last line end (excluded) */
-    size_t blank;             /* blanks at value_off (after the colon) */
+    size_t blank;                /* blanks at value_off (after the colon) */
 };
 
 /*
@@ -61,12 +61,12 @@ size_t mp_env_unpack(char *packed, char **envp, size_t max);
 
 /* A reply of the filter, parsed. */
 struct mp_reply {
-    char cmd;     /* SMFIR_* (or 'O' for the options) */
-    int code;     /* SMFIR_REPLYCODE: 400-599 */
+    char cmd; /* SMFIR_* (or 'O' for the options) */
+    int code; /* SMFIR_REPLYCODE: 400-599 */
     char xcode[16];
     char text[MP_TEXT_MAX + 1];
-    uint32_t index;              /* SMFIR_INSHEADER, SMFIR_CHGHEADER */
-    const char *name, *value;    /* header edits: into the packet */
+    uint32_t index;                      /* SMFIR_INSHEADER, SMFIR_CHGHEADER */
+    const char *name, *value;            /* header edits: into the packet */
     uint32_t version, actions, protocol; /* 'O' */
 };
 

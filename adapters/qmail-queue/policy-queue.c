@@ -268,9 +268,9 @@ static int via_daemon(const char *spec, const struct qq_envelope *env, const str
         fprintf(stderr, "policy-queue: checking here instead\n");
         return check_local(env, msg, envb);
     }
-    static const policy_reply r = {
-        POLICY_TEMPFAIL, 451, "4.3.0", "mail filter unavailable, try again later",
-        "policy-queue",  NULL};
+    static const policy_reply r = {POLICY_TEMPFAIL, 451,
+                                   "4.3.0",         "mail filter unavailable, try again later",
+                                   "policy-queue",  NULL};
     return refuse(0, &r);
 }
 

@@ -24,10 +24,10 @@
 #include "dynlib.h"
 
 #define CL_FNS(X)                                                                                  \
-    X(cl_init) X(cl_set_clcb_msg) X(cl_strerror) X(cl_engine_new) X(cl_engine_free)                \
-        X(cl_engine_compile) X(cl_engine_get_num) X(cl_engine_set_num) X(cl_engine_set_str)        \
-            X(cl_load) X(cl_scandesc) X(cl_scanmap_callback) X(cl_fmap_open_memory)               \
-                X(cl_fmap_close)
+    X(cl_init)                                                                                     \
+    X(cl_set_clcb_msg) X(cl_strerror) X(cl_engine_new) X(cl_engine_free) X(cl_engine_compile)      \
+        X(cl_engine_get_num) X(cl_engine_set_num) X(cl_engine_set_str) X(cl_load) X(cl_scandesc)   \
+            X(cl_scanmap_callback) X(cl_fmap_open_memory) X(cl_fmap_close)
 static struct {
     CL_FNS(DYNLIB_FN)
 } clf;

@@ -28,8 +28,9 @@
 #include "waiter.h"
 
 #define CARES_FNS(X)                                                                               \
-    X(ares_library_init) X(ares_strerror) X(ares_init_options) X(ares_destroy)                     \
-        X(ares_set_servers_ports) X(ares_query) X(ares_timeout) X(ares_getsock) X(ares_process_fd)
+    X(ares_library_init)                                                                           \
+    X(ares_strerror) X(ares_init_options) X(ares_destroy) X(ares_set_servers_ports) X(ares_query)  \
+        X(ares_timeout) X(ares_getsock) X(ares_process_fd)
 static struct {
     CARES_FNS(DYNLIB_FN)
 } ca;

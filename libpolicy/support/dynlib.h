@@ -41,7 +41,9 @@ struct dynlib {
 };
 
 #define DYNLIB_INIT(soname, syms)                                                                  \
-    {(soname), (syms), sizeof(syms) / sizeof(*(syms)), PTHREAD_MUTEX_INITIALIZER, 0, ""}
+    {                                                                                              \
+        (soname), (syms), sizeof(syms) / sizeof(*(syms)), PTHREAD_MUTEX_INITIALIZER, 0, ""         \
+    }
 /* A table member typed as f, and its entry in the symbol list. */
 #define DYNLIB_FN(f)       __typeof__(&f) f;
 #define DYNLIB_SYM(tab, f) {#f, (void **)&(tab).f},
