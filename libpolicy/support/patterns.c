@@ -7,7 +7,9 @@
  * a pathological pattern against a hostile address becomes a temporary
  * error, not a stuck server.  The literal prefilter only ever spares a
  * regex that cannot match: a check allocates nothing unless a regex
- * actually runs (then PCRE2's match data).
+ * actually runs (then PCRE2's match data).  PCRE2 itself is loaded when
+ * the first pattern is compiled or run (dynlib.h): a process whose patterns
+ * the prefilter all spares never maps it.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
@@ -19,7 +21,33 @@
 #include <string.h>
 
 #include "../util/util.h"
+#include "dynlib.h"
 #include "patterns.h"
+
+#define PCRE2_FNS(X)                                                                               \
+    X(pcre2_compile_8)                                                                             \
+    X(pcre2_get_error_message_8) X(pcre2_jit_compile_8) X(pcre2_match_8)                           \
+        X(pcre2_match_data_create_8) X(pcre2_match_context_create_8) X(pcre2_set_match_limit_8)    \
+            X(pcre2_set_depth_limit_8) X(pcre2_match_data_free_8) X(pcre2_match_context_free_8)    \
+                X(pcre2_code_free_8)
+static struct {
+    PCRE2_FNS(DYNLIB_FN)
+} pf;
+#define PCRE2_SYM(f) DYNLIB_SYM(pf, f)
+static const struct dynlib_sym pcre2_syms[] = {PCRE2_FNS(PCRE2_SYM)};
+static struct dynlib pcre2_lib = DYNLIB_INIT(SONAME_PCRE2, pcre2_syms);
+/* pcre2.h maps pcre2_x to pcre2_x_8: these make the calls go through pf */
+#define pcre2_compile_8              (*pf.pcre2_compile_8)
+#define pcre2_get_error_message_8    (*pf.pcre2_get_error_message_8)
+#define pcre2_jit_compile_8          (*pf.pcre2_jit_compile_8)
+#define pcre2_match_8                (*pf.pcre2_match_8)
+#define pcre2_match_data_create_8    (*pf.pcre2_match_data_create_8)
+#define pcre2_match_context_create_8 (*pf.pcre2_match_context_create_8)
+#define pcre2_set_match_limit_8      (*pf.pcre2_set_match_limit_8)
+#define pcre2_set_depth_limit_8      (*pf.pcre2_set_depth_limit_8)
+#define pcre2_match_data_free_8      (*pf.pcre2_match_data_free_8)
+#define pcre2_match_context_free_8   (*pf.pcre2_match_context_free_8)
+#define pcre2_code_free_8            (*pf.pcre2_code_free_8)
 
 #define PAT_BUCKETS     4096
 #define PAT_LITERAL_MAX 64
@@ -35,10 +63,10 @@
 enum { PAT_NEW = 0, PAT_READY, PAT_FAILED };
 
 struct pattern {
-    pcre2_code *code;   /* NULL until compiled */
-    char *source;       /* the regex, kept while it is not compiled */
-    char *error;        /* why it does not compile (a deferred set) */
-    atomic_int state;   /* PAT_*, published with release, read with acquire */
+    pcre2_code *code; /* NULL until compiled */
+    char *source;     /* the regex, kept while it is not compiled */
+    char *error;      /* why it does not compile (a deferred set) */
+    atomic_int state; /* PAT_*, published with release, read with acquire */
     int negate;
     char origin[300];
     char literal[PAT_LITERAL_MAX + 1];
@@ -304,9 +332,13 @@ static int compile_one(struct pattern *p, const char *re, char *err, size_t errl
 {
     int ecode;
     PCRE2_SIZE eoff;
+    if (dynlib_load(&pcre2_lib) != 0) {
+        snprintf(err, errlen, "%s: %s", p->origin, dynlib_error(&pcre2_lib));
+        return -1;
+    }
     p->code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED,
-                            PCRE2_CASELESS | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C,
-                            &ecode, &eoff, NULL);
+                            PCRE2_CASELESS | PCRE2_DOLLAR_ENDONLY | PCRE2_NEVER_BACKSLASH_C, &ecode,
+                            &eoff, NULL);
     if (p->code)
         return 0;
     PCRE2_UCHAR msg[160];
@@ -508,8 +540,8 @@ static int ready(const struct patternset *s, const struct pattern *cp)
 
 /* run - one pattern against subject: 1 match, 0 none, -1 gave up (match
  * limit), -2 it does not compile. */
-static int run(const struct patternset *s, const struct pattern *p, const char *subject,
-               size_t len, pcre2_match_data *md, pcre2_match_context *mc)
+static int run(const struct patternset *s, const struct pattern *p, const char *subject, size_t len,
+               pcre2_match_data *md, pcre2_match_context *mc)
 {
     if (!ready(s, p))
         return -2;
@@ -533,6 +565,8 @@ static int ctx_get(struct match_ctx *c)
 {
     if (c->md)
         return 0;
+    if (dynlib_load(&pcre2_lib) != 0)
+        return -1;
     c->md = pcre2_match_data_create(1, NULL);
     c->mc = pcre2_match_context_create(NULL);
     if (!c->md || !c->mc)
@@ -544,8 +578,10 @@ static int ctx_get(struct match_ctx *c)
 
 static void ctx_put(struct match_ctx *c)
 {
-    pcre2_match_data_free(c->md);
-    pcre2_match_context_free(c->mc);
+    if (c->md) /* else PCRE2 may not even be loaded */
+        pcre2_match_data_free(c->md);
+    if (c->mc)
+        pcre2_match_context_free(c->mc);
 }
 
 /*
@@ -639,7 +675,8 @@ const char *patternset_literal(const struct patternset *s, size_t i)
 void patternset_free(struct patternset *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        pcre2_code_free(s->p[i].code);
+        if (s->p[i].code) /* none compiled: PCRE2 may not be loaded */
+            pcre2_code_free(s->p[i].code);
         free(s->p[i].source);
         free(s->p[i].error);
     }
