@@ -26,10 +26,10 @@
 
 #define PCRE2_FNS(X)                                                                               \
     X(pcre2_compile_8)                                                                             \
-    X(pcre2_get_error_message_8) X(pcre2_jit_compile_8) X(pcre2_match_8)                           \
-        X(pcre2_match_data_create_8) X(pcre2_match_context_create_8) X(pcre2_set_match_limit_8)    \
-            X(pcre2_set_depth_limit_8) X(pcre2_match_data_free_8) X(pcre2_match_context_free_8)    \
-                X(pcre2_code_free_8)
+    X(pcre2_get_error_message_8)                                                                   \
+    X(pcre2_jit_compile_8) X(pcre2_match_8) X(pcre2_match_data_create_8)                           \
+        X(pcre2_match_context_create_8) X(pcre2_set_match_limit_8) X(pcre2_set_depth_limit_8)      \
+            X(pcre2_match_data_free_8) X(pcre2_match_context_free_8) X(pcre2_code_free_8)
 static struct {
     PCRE2_FNS(DYNLIB_FN)
 } pf;
@@ -50,6 +50,7 @@ static struct dynlib pcre2_lib = DYNLIB_INIT(SONAME_PCRE2, pcre2_syms);
 #define pcre2_code_free_8            (*pf.pcre2_code_free_8)
 
 #define PAT_BUCKETS     4096
+#define PAT_LINEAR_MAX  16 /* a set this small looks for each literal: no buckets to build */
 #define PAT_LITERAL_MAX 64
 #define PAT_LITERAL_MIN 3
 #define PAT_MATCH_LIMIT 200000
@@ -480,10 +481,19 @@ int patternset_finish(struct patternset *s)
     free(s->bucket_start);
     free(s->bucket_ids);
     free(s->base);
-    s->bucket_start = calloc(PAT_BUCKETS + 1, sizeof(uint32_t));
-    s->bucket_ids = calloc(s->n ? s->n : 1, sizeof(uint32_t));
+    s->bucket_start = s->bucket_ids = NULL;
     s->base = calloc(words ? words : 1, sizeof(uint64_t));
-    if (!s->bucket_start || !s->bucket_ids || !s->base)
+    if (!s->base)
+        return -1;
+    if (s->n <= PAT_LINEAR_MAX) { /* a header rule, a short file: no index */
+        for (size_t i = 0; i < s->n; i++)
+            if (!s->p[i].litlen || s->p[i].negate)
+                s->base[i / 64] |= (uint64_t)1 << (i % 64);
+        return 0;
+    }
+    s->bucket_start = calloc(PAT_BUCKETS + 1, sizeof(uint32_t));
+    s->bucket_ids = calloc(s->n, sizeof(uint32_t));
+    if (!s->bucket_start || !s->bucket_ids)
         return -1;
     /* a negated pattern runs whatever the subject: the prefilter may only
      * ever spare a regex that cannot match, never make a rule fire */
@@ -647,6 +657,14 @@ enum pat_result patternset_match(const struct patternset *s, const char *subject
     for (size_t i = 0; i < len; i++)
         low[i] =
             (char)(subject[i] >= 'A' && subject[i] <= 'Z' ? subject[i] - 'A' + 'a' : subject[i]);
+    if (!s->bucket_start) { /* a small set: each literal looked for */
+        for (size_t id = 0; id < s->n; id++) {
+            const struct pattern *p = &s->p[id];
+            if (p->litlen && !p->negate && memmem(low, len, p->literal, p->litlen))
+                want[id / 64] |= (uint64_t)1 << (id % 64);
+        }
+        return first_match(s, want, subject, len, origin);
+    }
     for (size_t i = 0; i + PAT_LITERAL_MIN <= len; i++) {
         uint32_t b = tri_hash(low + i);
         for (uint32_t k = s->bucket_start[b]; k < s->bucket_start[b + 1]; k++) {

@@ -20,7 +20,7 @@ struct patternset {
     int deferred; /* patternset_defer(): adding only reads the pattern */
     int jit;      /* JIT-compile each pattern at its first run */
     /* the prefilter: patterns by the hash of their literal's first 3 bytes */
-    uint32_t *bucket_start; /* PAT_BUCKETS + 1 offsets into bucket_ids */
+    uint32_t *bucket_start; /* PAT_BUCKETS + 1 offsets into bucket_ids; NULL: a small set */
     uint32_t *bucket_ids;
     uint64_t *base; /* bit per pattern that runs whatever the subject:
                        no usable literal, or negated */

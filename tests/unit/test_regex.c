@@ -306,6 +306,16 @@ static void test_deferred_set_agrees_with_running_every_regex(void)
     agree(300, 1);
 }
 
+/* a small set (a header rule, a short file) looks for each literal instead
+ * of building the index, and gives the same answers */
+static void test_small_set_agrees_with_running_every_regex(void)
+{
+    for (int n = 1; n <= 17; n += 4) {
+        agree(n, 0);
+        agree(n, 1);
+    }
+}
+
 /* a (?:...) group keeps the literal after it, so the prefilter spares the
  * regex for subjects without it: in a deferred set it is not even compiled */
 static void test_non_capturing_group_keeps_its_pattern_in_the_prefilter(void)
@@ -418,6 +428,7 @@ int suite_regex(void)
     CU_ADD_TEST(s, test_prefilter_agrees_with_running_every_regex);
     CU_ADD_TEST(s, test_prefilter_agrees_on_a_large_set);
     CU_ADD_TEST(s, test_deferred_set_agrees_with_running_every_regex);
+    CU_ADD_TEST(s, test_small_set_agrees_with_running_every_regex);
     CU_ADD_TEST(s, test_non_capturing_group_keeps_its_pattern_in_the_prefilter);
     CU_ADD_TEST(s, test_deferred_bad_pattern_is_found_at_compile_or_first_run);
     CU_ADD_TEST(s, test_lazy_engine_defers_on_a_bad_pattern_when_it_runs);
