@@ -179,11 +179,11 @@ pq policy.conf "$T/empty" "$T/env"
 same "empty message: exit 0" 0 "$RC"
 
 # a run maps what its configuration and message use, nothing more
-HEAVY='file=lib(clamav|cares|lmdb|hiredis|psl|archive|pcre2-8)\.'
+HEAVY='file=lib(clamav|cares|lmdb|hiredis|psl|archive|pcre2-8|spf2|resolv)\.'
 pq policy.conf "$T/clean" "$T/env" LD_DEBUG=files
 same "header rules, clean message (LD_DEBUG=files): queued" 0 "$RC"
 check "header rules, clean message: libpolicy is loaded" grep -q 'file=libpolicy.so.0 ' "$T/stderr"
-check "header rules, clean message: no libclamav, c-ares, LMDB, hiredis, libpsl, libarchive or PCRE2 is mapped" \
+check "header rules, clean message: no libclamav, c-ares, LMDB, hiredis, libpsl, libarchive, PCRE2 or libspf2 is mapped" \
     bash -c "! grep -qE '$HEAVY' '$T/stderr'"
 pq policy.conf "$T/spam" "$T/env" LD_DEBUG=files
 same "a message the prefilter lets through: refused" 31 "$RC"
