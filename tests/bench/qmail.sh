@@ -42,7 +42,11 @@ if [ -f "$W/virus.section" ]; then
         cp "$W/virus.conf" "$W/full.conf"
         virus="with the virus layer"
     else
-        virus="without the virus layer ($(tail -1 "$W/virus.check"))"
+        if grep -q 'layer \[virus\] is not available' "$W/virus.check"; then
+            virus="without the virus layer (none in this build)"
+        else
+            virus="without the virus layer ($(tail -1 "$W/virus.check"))"
+        fi
     fi
 fi
 
