@@ -12,7 +12,10 @@
  *    MTA sends out of order) is a temporary failure for that message, never
  *    an unchecked accept;
  *  - header edits are applied at end of message, and a message whose edits
- *    cannot be applied is deferred, not passed on without them.
+ *    cannot be applied is deferred, not passed on without them;
+ *  - a client that brings its per-client variables (policy-queue: the
+ *    macro {policy_env} at connect) gets exactly those, as a local
+ *    policy-queue run would, instead of this daemon's tcprules lookup.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +27,7 @@
 #include <sys/socket.h>
 #include <syslog.h>
 
+#include "../qmail-queue/mproto.h"
 #include "milter.h"
 
 /* One MTA connection. */
@@ -236,6 +240,23 @@ static int client_ip(const struct sockaddr *sa, const char *hostname, char *ip, 
     return -1;
 }
 
+/* import_policy_env - the per-client variables policy-queue sends as the
+ * macro {policy_env} (qmail-queue/mproto.h), taken as a local run takes
+ * its environment: those the library knows.  0, or -1 (no memory). */
+static int import_policy_env(policy_session *s, const char *packed)
+{
+    enum { ENTRIES_MAX = 4096 };
+    char *copy = strdup(packed), **envp = calloc(ENTRIES_MAX + 1, sizeof(*envp));
+    if (copy && envp) {
+        (void)mp_env_unpack(copy, envp, ENTRIES_MAX);
+        (void)policy_session_import_env(s, envp);
+    }
+    int r = copy && envp ? 0 : -1;
+    free(envp);
+    free(copy);
+    return r;
+}
+
 static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostaddr)
 {
     struct conn *c = conn_get(ctx) ? conn_get(ctx) : conn_new(ctx);
@@ -264,8 +285,15 @@ static sfsistat on_connect(SMFICTX *ctx, char *hostname, struct sockaddr *hostad
     atomic_fetch_add(&active, 1);
     if (c->leadspc)
         (void)policy_session_exact_headers(c->s);
-    /* 1 (deny) and -1 (unreadable) are enforced by the connect stage */
-    (void)policy_session_tcprules(c->s, NULL);
+    const char *env = smfi_getsymval(ctx, "{policy_env}");
+    if (env) {
+        /* policy-queue: tcpserver looked the client up already */
+        if (import_policy_env(c->s, env) != 0)
+            return internal(ctx, "out of memory");
+    } else {
+        /* 1 (deny) and -1 (unreadable) are enforced by the connect stage */
+        (void)policy_session_tcprules(c->s, NULL);
+    }
     return verdict(ctx, c, policy_connect(c->s), 0, NULL);
 }
 

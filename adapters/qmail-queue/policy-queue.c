@@ -6,6 +6,10 @@
  * content stages of libpolicy (the envelope stages already ran in a patched
  * qmail-smtpd) and then run the real qmail-queue with the added headers at
  * the top of the message and the same envelope, passing its exit status on.
+ * The check runs in this process (local.c), or, with POLICY_DAEMON set,
+ * in a running policy-milter that has everything loaded once for the host
+ * (daemon.c); when that daemon cannot answer, the message is deferred or,
+ * with POLICY_DAEMON_FALLBACK=local, checked here.
  *
  * The promise is qmail-queue's: exit 0 means the message is queued, and we
  * exit 0 only when the real qmail-queue did.  Everything that stops us from
@@ -14,8 +18,7 @@
  * Memory stays small whatever the message: qmail-smtpd writes the message
  * before the envelope, so we keep it (in memory up to POLICY_SPOOL_LIMIT,
  * then in an unlinked file) until the envelope arrives, then stream it to
- * the library, which splits it, checks it and keeps it in its own spool,
- * and hand it on from there with the edits applied.
+ * the checker and hand it on with the edits applied.
  *
  * A message the configuration says to discard ([virus] action = discard)
  * is dropped: exit 0 without running the real qmail-queue.
@@ -37,31 +40,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "qq.h"
+#include "pq.h"
 
-#define DEFAULT_QUEUE       "/var/qmail/bin/qmail-queue"
-#define DEFAULT_CONFIG      "/etc/libpolicy/policy.conf"
-#define DEFAULT_SPOOL_LIMIT (1024UL * 1024)
-
-enum {
-    QQ_OK = 0,
-    QQ_PERM = 31,
-    QQ_NOMEM = 51,
-    QQ_WRITE = 53,
-    QQ_READ = 54,
-    QQ_TEMP = 71,
-    QQ_BUG = 81,
-    QQ_CUSTOM = 82,
-    QQ_ENVELOPE = 91,
-    QQ_EXEC = 120
-};
-
-/* A message or envelope: in memory, or in an unlinked spool file (fd). */
-struct blob {
-    char *data;
-    size_t len, cap;
-    int fd; /* -1: all of it in data */
-};
+#define DEFAULT_QUEUE          "/var/qmail/bin/qmail-queue"
+#define DEFAULT_SPOOL_LIMIT    (1024UL * 1024)
+#define DEFAULT_DAEMON_TIMEOUT 60 /* seconds for the daemon's each answer */
 
 static void blob_free(struct blob *b)
 {
@@ -70,9 +53,9 @@ static void blob_free(struct blob *b)
         close(b->fd);
 }
 
-/* write_fd - n bytes to fd. */
-static int write_fd(int fd, const char *p, size_t n)
+int write_fd(int fd, const void *buf, size_t n)
 {
+    const char *p = buf;
     while (n) {
         ssize_t w = write(fd, p, n);
         if (w < 0 && errno == EINTR)
@@ -143,27 +126,22 @@ static int slurp(int fd, struct blob *b, size_t limit)
     }
 }
 
-/* feed - the message to the session, in pieces: from memory, or read back
- * from the spool file.  The verdict, or POLICY_TEMPFAIL on a read error. */
-static policy_action feed(policy_session *s, const struct blob *m)
+ssize_t blob_read(const struct blob *b, size_t off, void *buf, size_t n)
 {
-    policy_action a = POLICY_CONTINUE;
-    if (m->fd < 0) {
-        for (size_t off = 0; off < m->len && a == POLICY_CONTINUE; off += 65536)
-            a = policy_message(s, m->data + off, m->len - off < 65536 ? m->len - off : 65536);
-        return a;
+    if (off >= b->len)
+        return 0;
+    if (n > b->len - off)
+        n = b->len - off;
+    if (b->fd < 0) {
+        memcpy(buf, b->data + off, n);
+        return (ssize_t)n;
     }
-    char buf[65536];
-    for (off_t off = 0; (size_t)off < m->len && a == POLICY_CONTINUE;) {
-        ssize_t r = pread(m->fd, buf, sizeof(buf), off);
+    for (;;) {
+        ssize_t r = pread(b->fd, buf, n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            return POLICY_TEMPFAIL;
-        a = policy_message(s, buf, (size_t)r);
-        off += r;
+        return r;
     }
-    return a;
 }
 
 /* error_fd - the fd for a custom reply, when it is open for writing, else -1. */
@@ -185,9 +163,7 @@ static int error_fd(void)
     return fl == O_WRONLY || fl == O_RDWR ? fd : -1;
 }
 
-/* refuse - give the library's verdict back to qmail-smtpd: its own reply
- * through the error fd when there is one, else the plain exit code. */
-static int refuse(int permanent, const policy_reply *r)
+int refuse(int permanent, const policy_reply *r)
 {
     int fd = error_fd();
     int code = permanent ? QQ_PERM : QQ_TEMP;
@@ -208,11 +184,17 @@ static int refuse(int permanent, const policy_reply *r)
     return QQ_CUSTOM;
 }
 
-/* hand_on - run the real qmail-queue with the message (the session writes
- * it, edits applied) on fd 0 and the envelope on fd 1; its exit status, or
- * ours for what went wrong. */
-static int hand_on(const char *queue, policy_session *s, const struct blob *env)
+int hand_on(pq_writer writer, void *ctx, const struct blob *env)
 {
+    /* the real qmail-queue: ours, else what qmail-dk and qmail-dkim were
+     * told (qmailtoaster's tcp.smtp sets DKQUEUE), else the usual place */
+    const char *queue = getenv("POLICY_QMAILQUEUE");
+    if (!queue || !*queue)
+        queue = getenv("DKQUEUE");
+    if (!queue || !*queue)
+        queue = getenv("DKIMQUEUE");
+    if (!queue || !*queue)
+        queue = DEFAULT_QUEUE;
     int pm[2], pe[2];
     if (pipe(pm) != 0)
         return QQ_TEMP;
@@ -242,7 +224,7 @@ static int hand_on(const char *queue, policy_session *s, const struct blob *env)
     close(pm[0]);
     close(pe[0]);
     /* a queue that stops reading makes the write fail; its status decides */
-    if (policy_message_write(s, pm[1]) == 0) {
+    if (writer(ctx, pm[1]) == 0) {
         close(pm[1]);
         (void)write_fd(pe[1], env->data, env->len);
     } else {
@@ -270,53 +252,41 @@ static size_t spool_limit(void)
     return (size_t)n;
 }
 
-static policy_engine *open_engine(void)
+/* daemon_timeout - POLICY_DAEMON_TIMEOUT in milliseconds. */
+static int daemon_timeout(void)
 {
-    char err[512];
-    const char *path = getenv("POLICY_CONFIG");
-    if (!path || !*path)
-        path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
-    policy_engine *e = policy_engine_open(path, err, sizeof(err));
-    if (!e)
-        fprintf(stderr, "policy-queue: %s\n", err); /* qmail-smtpd's log */
-    return e;
+    const char *v = getenv("POLICY_DAEMON_TIMEOUT");
+    char *end;
+    long n = v && *v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || n < 1 || n > 3600)
+        n = DEFAULT_DAEMON_TIMEOUT;
+    return (int)n * 1000;
 }
 
-/* check - the content stages for this message.  Returns -1 to hand it on,
- * or the exit code that refuses or defers it. */
-static int check(policy_session *s, const struct qq_envelope *env, const struct blob *m)
+/* via_daemon - the check by the daemon at spec; when it cannot answer, the
+ * fallback POLICY_DAEMON_FALLBACK names: "local" checks here, anything
+ * else defers (never a pass without a check). */
+static int via_daemon(const char *spec, const struct qq_envelope *env, const struct blob *msg,
+                      const struct blob *envb)
 {
-    policy_action a = policy_connect(s);
-    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
-        a = policy_mail(s, env->sender);
-    for (size_t i = 0; i < env->nrcpts && (a == POLICY_CONTINUE || a == POLICY_ACCEPT); i++)
-        a = policy_rcpt(s, env->rcpts[i]);
-    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
-        a = policy_data(s);
-    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
-        a = feed(s, m);
-    if (a == POLICY_CONTINUE || a == POLICY_ACCEPT)
-        a = policy_eom(s);
-    switch (a) {
-    case POLICY_CONTINUE:
-    case POLICY_ACCEPT:
-        return -1;
-    case POLICY_REJECT:
-        return refuse(1, policy_last_reply(s));
-    case POLICY_DISCARD: /* only where configured: "queued" for the client, handed on to nobody */
-        return QQ_OK;
-    default:
-        return refuse(0, policy_last_reply(s));
+    int rc = check_daemon(spec, daemon_timeout(), env, msg, envb);
+    if (rc != PQ_DAEMON_DOWN)
+        return rc;
+    const char *fb = getenv("POLICY_DAEMON_FALLBACK");
+    if (fb && !strcmp(fb, "local")) {
+        fprintf(stderr, "policy-queue: checking here instead\n");
+        return check_local(env, msg, envb);
     }
+    static const policy_reply r = {POLICY_TEMPFAIL, 451,
+                                   "4.3.0",         "mail filter unavailable, try again later",
+                                   "policy-queue",  NULL};
+    return refuse(0, &r);
 }
 
 int main(void)
 {
-    extern char **environ;
     struct blob msg = {.fd = -1}, envb = {.fd = -1};
     struct qq_envelope env = {0};
-    policy_engine *e = NULL;
-    policy_session *s = NULL;
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
@@ -329,38 +299,12 @@ int main(void)
         rc = pr == -2 ? QQ_NOMEM : QQ_ENVELOPE;
         goto out;
     }
-    /* the real qmail-queue: ours, else what qmail-dk and qmail-dkim were
-     * told (qmailtoaster's tcp.smtp sets DKQUEUE), else the usual place */
-    const char *queue = getenv("POLICY_QMAILQUEUE");
-    if (!queue || !*queue)
-        queue = getenv("DKQUEUE");
-    if (!queue || !*queue)
-        queue = getenv("DKIMQUEUE");
-    if (!queue || !*queue)
-        queue = DEFAULT_QUEUE;
-    if (!(e = open_engine())) {
-        static const policy_reply r = {
-            POLICY_TEMPFAIL, 451, "4.3.0", "mail filter configuration error, try again later",
-            "policy-queue",  NULL};
-        rc = refuse(0, &r);
-        goto out;
-    }
-    const char *ip = getenv("TCPREMOTEIP");
-    if (!(s = policy_session_new(e, ip && *ip ? ip : "127.0.0.1", getenv("TCPREMOTEHOST")))) {
-        rc = QQ_NOMEM;
-        goto out;
-    }
-    (void)policy_session_import_env(s, environ);
-    if (!policy_session_getvar(s, "POLICY_STAGES"))
-        (void)policy_session_setvar(s, "POLICY_STAGES", "content");
-    (void)policy_session_keep_message(s); /* handed on from the session's spool */
-
-    rc = check(s, &env, &msg);
-    if (rc < 0)
-        rc = hand_on(queue, s, &envb);
+    const char *daemon = getenv("POLICY_DAEMON");
+    if (daemon && *daemon)
+        rc = via_daemon(daemon, &env, &msg, &envb);
+    else
+        rc = check_local(&env, &msg, &envb);
 out:
-    policy_session_free(s);
-    policy_engine_unref(e);
     qq_envelope_free(&env);
     blob_free(&msg);
     blob_free(&envb);

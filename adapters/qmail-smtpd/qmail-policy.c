@@ -115,7 +115,8 @@ void qpolicy_setup(void)
     const char *path = getenv("POLICY_CONFIG");
     if (!path || !*path)
         path = access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG : NULL;
-    engine = policy_engine_open(path, err, sizeof(err));
+    /* one connection: compile patterns when they first run, not at start */
+    engine = policy_engine_open_flags(path, POLICY_OPEN_LAZY, err, sizeof(err));
     if (!engine) {
         fprintf(stderr, "qmail-smtpd: libpolicy: %s\n", err);
         return;

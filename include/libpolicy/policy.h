@@ -68,6 +68,19 @@ POLICY_API const char *policy_action_name(policy_action a);
  * and swap; sessions keep the engine they were created with.
  */
 POLICY_API policy_engine *policy_engine_open(const char *config_path, char *err, size_t errlen);
+/*
+ * policy_engine_open_flags - policy_engine_open() with flags:
+ * POLICY_OPEN_LAZY, for a process that checks one message or connection
+ * and exits (policy-queue, qmail-smtpd): what can wait until it is needed
+ * is not done at open - regular expressions ([regex]) are compiled each
+ * when it first has to run, without JIT.  A pattern that does not compile
+ * is then found only when it runs: that check is a temporary error
+ * (on_error), logged with the file and line.  Check a configuration with
+ * an engine opened without the flag (policyctl, policy-milter -T).
+ */
+#define POLICY_OPEN_LAZY 0x1u
+POLICY_API policy_engine *policy_engine_open_flags(const char *config_path, unsigned flags,
+                                                   char *err, size_t errlen);
 /* policy_engine_ref - take one more reference; returns e.  Any thread. */
 POLICY_API policy_engine *policy_engine_ref(policy_engine *e);
 /* policy_engine_unref - drop a reference; frees the engine at zero. NULL is ok. */

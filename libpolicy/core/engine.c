@@ -504,6 +504,12 @@ static policy_engine *engine_alloc(void)
 
 policy_engine *policy_engine_open(const char *config_path, char *err, size_t errlen)
 {
+    return policy_engine_open_flags(config_path, 0, err, errlen);
+}
+
+policy_engine *policy_engine_open_flags(const char *config_path, unsigned flags, char *err,
+                                        size_t errlen)
+{
     struct parse p;
     const char *where = config_path ? config_path : "(built-in defaults)";
     policy_engine *e;
@@ -516,6 +522,7 @@ policy_engine *policy_engine_open(const char *config_path, char *err, size_t err
             snprintf(err, errlen, "%s: out of memory", where);
         return NULL;
     }
+    e->general.lazy = (flags & POLICY_OPEN_LAZY) != 0;
     if (config_path) {
         memset(&p, 0, sizeof(p));
         p.e = e;

@@ -252,6 +252,7 @@ struct general_cfg {
     int delay_reject;
     int log_level;
     int log_facility;
+    int lazy; /* POLICY_OPEN_LAZY: compile and open what can wait on first use */
     int store_metrics; /* count metrics in the store (needs store) */
 };
 const struct general_cfg *session_general(const policy_session *s);

@@ -1,10 +1,12 @@
 /*
  * regex.c - qmail's qregex as a layer: badhelo, badmailfrom, badrcptto and
  * their *norelay variants (not applied to customers), in qmail's control
- * file format, compiled once at engine load; plus header policy blocks in
- * the spirit of qmail-scanner ("Header-Name: pattern"), checked as each
- * header arrives.  A pattern that hits PCRE2's match limit is a temporary
- * error (on_error decides), never a hang.
+ * file format, compiled once at engine load (or, for an engine opened
+ * lazily, each pattern when it first has to run); plus header policy
+ * blocks in the spirit of qmail-scanner ("Header-Name: pattern"), checked
+ * as each header arrives.  A pattern that hits PCRE2's match limit, or a
+ * lazily compiled one that does not compile, is a temporary error
+ * (on_error decides), never a hang and never a pass.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +37,16 @@ static const char *const list_keys[] = {
     "badrcptto", "badrcpttonorelay", "header_block", NULL};
 #define FILE_KEY(kind, norelay) list_keys[(kind)*2 + (norelay)]
 
+/* Patterns are read as the keys come and compiled in regex_load(), which
+ * knows whether the engine compiles at load or on first use. */
 static void regex_defaults(void *cfg)
 {
     struct regex_cfg *c = cfg;
     for (int k = 0; k < RX_KINDS; k++)
-        for (int nr = 0; nr < 2; nr++)
+        for (int nr = 0; nr < 2; nr++) {
             patternset_init(&c->sets[k][nr]);
+            patternset_defer(&c->sets[k][nr]);
+        }
 }
 
 /* add_header_rule - "Name: pattern" (the pattern may start with '!'). */
@@ -68,6 +74,7 @@ static int add_header_rule(struct regex_cfg *c, const char *v, struct cfg_err *e
     memcpy(r->name, v, nl);
     r->name[nl] = '\0';
     patternset_init(&r->set);
+    patternset_defer(&r->set);
     snprintf(origin, sizeof(origin), "header_block %s", r->name);
     if (patternset_add(&r->set, pat, origin, err->msg, sizeof(err->msg)) ||
         patternset_finish(&r->set)) {
@@ -94,6 +101,27 @@ static int regex_set(void *cfg, const char *key, const char *v, struct cfg_err *
                 return 0;
             }
     return CFG_UNKNOWN_KEY;
+}
+
+/* regex_load - compile every pattern now, and find every bad one, unless
+ * the engine compiles on first use (a process that checks one message). */
+static int regex_load(void *cfg, const policy_engine *e, struct cfg_err *err, const char **key)
+{
+    struct regex_cfg *c = cfg;
+    if (engine_general(e)->lazy)
+        return 0;
+    for (int k = 0; k < RX_KINDS; k++)
+        for (int nr = 0; nr < 2; nr++)
+            if (patternset_compile(&c->sets[k][nr], err->msg, sizeof(err->msg))) {
+                *key = FILE_KEY(k, nr);
+                return -1;
+            }
+    for (size_t i = 0; i < c->nrules; i++)
+        if (patternset_compile(&c->rules[i].set, err->msg, sizeof(err->msg))) {
+            *key = "header_block";
+            return -1;
+        }
+    return 0;
 }
 
 static void regex_free(void *cfg)
@@ -124,8 +152,9 @@ static enum check check(policy_session *s, const struct regex_cfg *c, int kind, 
         enum pat_result r = patternset_match(&c->sets[kind][nr], subject, strlen(subject), &origin);
         if (r == PAT_NOMATCH)
             continue;
-        if (r == PAT_ERROR) {
-            finding_reason(f, "%s: %s gave up (match limit)", FILE_KEY(kind, nr), origin);
+        if (r == PAT_ERROR || r == PAT_BAD) {
+            finding_reason(f, r == PAT_BAD ? "%s: %s" : "%s: %s gave up (match limit)",
+                           FILE_KEY(kind, nr), origin);
             session_error(s, &layer_regex, "pcre");
             return CHECK_ERROR;
         }
@@ -192,6 +221,10 @@ static enum check regex_header(policy_session *s, const void *cfg, struct findin
             finding_reason(f, "header_block %s gave up (match limit)", c->rules[i].name);
             session_error(s, &layer_regex, "pcre");
             res = CHECK_ERROR;
+        } else if (r == PAT_BAD) {
+            finding_reason(f, "%s", origin);
+            session_error(s, &layer_regex, "pcre");
+            res = CHECK_ERROR;
         }
     }
     if (value && value != buf)
@@ -217,6 +250,7 @@ const struct layer_desc layer_regex = {
     .cfg_size = sizeof(struct regex_cfg),
     .defaults = regex_defaults,
     .set = regex_set,
+    .load = regex_load,
     .free = regex_free,
     .stages = regex_stages,
     .hooks = {[STAGE_HELO] = regex_helo,

@@ -11,7 +11,9 @@
  * libspf2 calls SPF_error() on internal trouble and its default handler
  * aborts: ours jumps back to spf_check(), which reports an ERROR, so the
  * process never dies for a bad record.  Its warnings go to our log, not to
- * stderr.
+ * stderr.  libspf2 (and libresolv, which it links) is loaded with the first
+ * check (../support/dynlib.h): a process whose configuration checks no SPF
+ * never maps it.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -22,7 +24,50 @@
 #include <strings.h>
 
 #include "../support/dns.h"
+#include "../support/dynlib.h"
 #include "spf.h"
+
+#define SPF_FNS(X)                                                                                 \
+    X(SPF_dns_rr_buf_realloc)                                                                      \
+    X(SPF_dns_rr_free) X(SPF_dns_rr_new_init) X(SPF_macro_free) X(SPF_request_free)                \
+        X(SPF_request_new) X(SPF_request_query_mailfrom) X(SPF_request_set_env_from)               \
+            X(SPF_request_set_helo_dom) X(SPF_request_set_ipv4) X(SPF_request_set_ipv6)            \
+                X(SPF_response_errcode) X(SPF_response_free) X(SPF_response_get_explanation)       \
+                    X(SPF_response_get_received_spf_value) X(SPF_response_result)                  \
+                        X(SPF_server_free) X(SPF_server_new_dns) X(SPF_server_set_explanation)     \
+                            X(SPF_server_set_rec_dom) X(SPF_strerror) X(SPF_error_handler)         \
+                                X(SPF_warning_handler) X(SPF_info_handler) X(SPF_debug_handler)
+static struct {
+    SPF_FNS(DYNLIB_FN)
+} spff;
+#define SPF_SYM(f) DYNLIB_SYM(spff, f)
+static const struct dynlib_sym spf_syms[] = {SPF_FNS(SPF_SYM)};
+static struct dynlib spf_lib = DYNLIB_INIT(SONAME_SPF2, spf_syms);
+#define SPF_dns_rr_buf_realloc              (*spff.SPF_dns_rr_buf_realloc)
+#define SPF_dns_rr_free                     (*spff.SPF_dns_rr_free)
+#define SPF_dns_rr_new_init                 (*spff.SPF_dns_rr_new_init)
+#define SPF_macro_free                      (*spff.SPF_macro_free)
+#define SPF_request_free                    (*spff.SPF_request_free)
+#define SPF_request_new                     (*spff.SPF_request_new)
+#define SPF_request_query_mailfrom          (*spff.SPF_request_query_mailfrom)
+#define SPF_request_set_env_from            (*spff.SPF_request_set_env_from)
+#define SPF_request_set_helo_dom            (*spff.SPF_request_set_helo_dom)
+#define SPF_request_set_ipv4                (*spff.SPF_request_set_ipv4)
+#define SPF_request_set_ipv6                (*spff.SPF_request_set_ipv6)
+#define SPF_response_errcode                (*spff.SPF_response_errcode)
+#define SPF_response_free                   (*spff.SPF_response_free)
+#define SPF_response_get_explanation        (*spff.SPF_response_get_explanation)
+#define SPF_response_get_received_spf_value (*spff.SPF_response_get_received_spf_value)
+#define SPF_response_result                 (*spff.SPF_response_result)
+#define SPF_server_free                     (*spff.SPF_server_free)
+#define SPF_server_new_dns                  (*spff.SPF_server_new_dns)
+#define SPF_server_set_explanation          (*spff.SPF_server_set_explanation)
+#define SPF_server_set_rec_dom              (*spff.SPF_server_set_rec_dom)
+#define SPF_strerror                        (*spff.SPF_strerror)
+#define SPF_error_handler                   (*spff.SPF_error_handler)
+#define SPF_warning_handler                 (*spff.SPF_warning_handler)
+#define SPF_info_handler                    (*spff.SPF_info_handler)
+#define SPF_debug_handler                   (*spff.SPF_debug_handler)
 
 extern const struct layer_desc layer_spf;
 
@@ -68,6 +113,8 @@ static pthread_once_t handlers_once = PTHREAD_ONCE_INIT;
 
 static void install_handlers(void)
 {
+    if (dynlib_load(&spf_lib) != 0)
+        return; /* every check then says why (spf_lib) */
     spf_prev_error = SPF_error_handler;
     SPF_error_handler = on_spf_error;
     SPF_warning_handler = on_spf_message;
@@ -332,11 +379,16 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
     volatile int explained = 0;
 
     pthread_once(&handlers_once, install_handlers);
+    if (dynlib_load(&spf_lib) != 0) {
+        finding_reason(f, "spf: %s", dynlib_error(&spf_lib));
+        return CHECK_ERROR;
+    }
     int use_from = *session_txn(s)->sender && !helo_identity;
     if (use_from) {
         snprintf(identity, sizeof(identity), "%s", session_txn(s)->sender);
     } else { /* the null sender: the HELO identity (RFC 7208 2.4) */
-        snprintf(identity, sizeof(identity), "postmaster@%s", session_client(s)->helo_given ? session_client(s)->helo : "");
+        snprintf(identity, sizeof(identity), "postmaster@%s",
+                 session_client(s)->helo_given ? session_client(s)->helo : "");
     }
     domain = strrchr(identity, '@');
     domain = domain ? domain + 1 : identity;
@@ -360,7 +412,9 @@ enum check spf_check(policy_session *s, SPF_dns_server_t *dns, int behavior, int
             SPF_request_set_ipv4(req, *(struct in_addr *)(void *)session_client(s)->addr);
         else
             SPF_request_set_ipv6(req, *(struct in6_addr *)(void *)session_client(s)->addr);
-        SPF_request_set_helo_dom(req, session_client(s)->helo_given && *session_client(s)->helo ? session_client(s)->helo : domain);
+        SPF_request_set_helo_dom(req, session_client(s)->helo_given && *session_client(s)->helo
+                                          ? session_client(s)->helo
+                                          : domain);
         if (use_from && SPF_request_set_env_from(req, session_txn(s)->sender) != 0) {
             result = SPF_RESULT_PERMERROR; /* not an address libspf2 can use */
             err = SPF_E_INVALID_CHAR;
@@ -406,8 +460,8 @@ out:
     }
     spf_session = NULL;
 
-    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity, session_client(s)->ip,
-                   behavior, err ? ", " : "", err ? SPF_strerror(err) : "");
+    finding_reason(f, "SPF %s for %s from %s (level %d%s%s)", result_name(result), identity,
+                   session_client(s)->ip, behavior, err ? ", " : "", err ? SPF_strerror(err) : "");
     switch (result) {
     case SPF_RESULT_TEMPERROR:
         if (behavior < 2)
@@ -443,14 +497,14 @@ out:
     if (helo_identity) {
         finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
                     "Helo command [%s] rejected: SPF %s (%s) from [%s]%s", session_client(s)->helo,
-                    perm ? "validation error" : "validation failed", result_name(result), session_client(s)->ip,
-                    comment);
+                    perm ? "validation error" : "validation failed", result_name(result),
+                    session_client(s)->ip, comment);
         return CHECK_MATCH;
     }
     finding_set(f, 550, perm ? "5.7.24" : "5.7.23",
-                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s", session_txn(s)->sender,
-                perm ? "validation error" : "validation failed", result_name(result), domain, session_client(s)->ip,
-                comment);
+                "<%s>: Sender address rejected: SPF %s (%s) for %s from [%s]%s",
+                session_txn(s)->sender, perm ? "validation error" : "validation failed",
+                result_name(result), domain, session_client(s)->ip, comment);
     return CHECK_MATCH;
 }
 
@@ -472,6 +526,8 @@ static int explanation_check(const char *text, struct cfg_err *err)
     jmp_buf jb, *volatile outer = spf_jump;
 
     pthread_once(&handlers_once, install_handlers);
+    if (dynlib_load(&spf_lib) != 0)
+        return cfg_fail(err, "cannot check the explanation: %s", dynlib_error(&spf_lib));
     if (setjmp(jb) == 0) {
         spf_jump = &jb;
         server = SPF_server_new_dns(NULL, 0);

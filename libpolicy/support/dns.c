@@ -7,7 +7,8 @@
  * Promises: every question goes out when asked (so a stage's questions run
  * in parallel), each gives up at its own deadline, a wait lasts as long as
  * the slowest question and no longer; answers reach callers only through
- * dns_parse(), bounded and sanitized.
+ * dns_parse(), bounded and sanitized.  c-ares is loaded with the first
+ * resolver (support/dynlib.h): a process that asks nothing never maps it.
  */
 #include <ares.h>
 #include <arpa/inet.h>
@@ -23,7 +24,28 @@
 #include <time.h>
 
 #include "dns.h"
+#include "dynlib.h"
 #include "waiter.h"
+
+#define CARES_FNS(X)                                                                               \
+    X(ares_library_init)                                                                           \
+    X(ares_strerror) X(ares_init_options) X(ares_destroy) X(ares_set_servers_ports) X(ares_query)  \
+        X(ares_timeout) X(ares_getsock) X(ares_process_fd)
+static struct {
+    CARES_FNS(DYNLIB_FN)
+} ca;
+#define CARES_SYM(f) DYNLIB_SYM(ca, f)
+static const struct dynlib_sym ca_syms[] = {CARES_FNS(CARES_SYM)};
+static struct dynlib ca_lib = DYNLIB_INIT(SONAME_CARES, ca_syms);
+#define ares_library_init      (*ca.ares_library_init)
+#define ares_strerror          (*ca.ares_strerror)
+#define ares_init_options      (*ca.ares_init_options)
+#define ares_destroy           (*ca.ares_destroy)
+#define ares_set_servers_ports (*ca.ares_set_servers_ports)
+#define ares_query             (*ca.ares_query)
+#define ares_timeout           (*ca.ares_timeout)
+#define ares_getsock           (*ca.ares_getsock)
+#define ares_process_fd        (*ca.ares_process_fd)
 
 struct dns_q {
     struct dns_q *next, *prev;
@@ -51,10 +73,12 @@ static const struct wsource_ops dns_ops;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_status = ARES_SUCCESS;
+static int init_loaded; /* c-ares was loaded (else ca_lib says why not) */
 
 static void library_init(void)
 {
-    init_status = ares_library_init(ARES_LIB_INIT_ALL);
+    if ((init_loaded = dynlib_load(&ca_lib) == 0))
+        init_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
 double dns_now_ms(void)
@@ -147,8 +171,9 @@ struct dns *dns_new(struct waiter *w, const char *servers, unsigned timeout_ms, 
     struct dns *d;
 
     pthread_once(&init_once, library_init);
-    if (init_status != ARES_SUCCESS) {
-        snprintf(err, errlen, "c-ares: %s", ares_strerror(init_status));
+    if (!init_loaded || init_status != ARES_SUCCESS) {
+        snprintf(err, errlen, "c-ares: %s",
+                 init_loaded ? ares_strerror(init_status) : dynlib_error(&ca_lib));
         return NULL;
     }
     d = calloc(1, sizeof(*d));

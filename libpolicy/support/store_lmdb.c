@@ -6,6 +6,8 @@
  * refcounted registry and never used across a fork; a full map grows up to
  * its limit, then writes fail with an error, never a crash; readers left
  * behind by killed processes are cleared; expired records are swept.
+ * liblmdb is loaded with the first environment (dynlib.h): a process whose
+ * configuration has no LMDB store never maps it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,40 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "dynlib.h"
 #include "store_impl.h"
+
+#define LMDB_FNS(X)                                                                                \
+    X(mdb_env_create)                                                                              \
+    X(mdb_env_set_maxreaders) X(mdb_env_set_mapsize) X(mdb_env_open) X(mdb_env_close)              \
+        X(mdb_env_get_fd) X(mdb_env_info) X(mdb_env_stat) X(mdb_reader_check) X(mdb_strerror)      \
+            X(mdb_txn_begin) X(mdb_txn_commit) X(mdb_txn_abort) X(mdb_dbi_open) X(mdb_cursor_open) \
+                X(mdb_cursor_close) X(mdb_cursor_get) X(mdb_cursor_put) X(mdb_cursor_del)
+static struct {
+    LMDB_FNS(DYNLIB_FN)
+} lf;
+#define LMDB_SYM(f) DYNLIB_SYM(lf, f)
+static const struct dynlib_sym lmdb_syms[] = {LMDB_FNS(LMDB_SYM)};
+static struct dynlib lmdb_lib = DYNLIB_INIT(SONAME_LMDB, lmdb_syms);
+#define mdb_env_create         (*lf.mdb_env_create)
+#define mdb_env_set_maxreaders (*lf.mdb_env_set_maxreaders)
+#define mdb_env_set_mapsize    (*lf.mdb_env_set_mapsize)
+#define mdb_env_open           (*lf.mdb_env_open)
+#define mdb_env_close          (*lf.mdb_env_close)
+#define mdb_env_get_fd         (*lf.mdb_env_get_fd)
+#define mdb_env_info           (*lf.mdb_env_info)
+#define mdb_env_stat           (*lf.mdb_env_stat)
+#define mdb_reader_check       (*lf.mdb_reader_check)
+#define mdb_strerror           (*lf.mdb_strerror)
+#define mdb_txn_begin          (*lf.mdb_txn_begin)
+#define mdb_txn_commit         (*lf.mdb_txn_commit)
+#define mdb_txn_abort          (*lf.mdb_txn_abort)
+#define mdb_dbi_open           (*lf.mdb_dbi_open)
+#define mdb_cursor_open        (*lf.mdb_cursor_open)
+#define mdb_cursor_close       (*lf.mdb_cursor_close)
+#define mdb_cursor_get         (*lf.mdb_cursor_get)
+#define mdb_cursor_put         (*lf.mdb_cursor_put)
+#define mdb_cursor_del         (*lf.mdb_cursor_del)
 
 #define LMDB_MAXREADERS 1024   /* one slot per read transaction in flight (MDB_NOTLS) */
 #define LMDB_ATTEMPTS   40     /* a batch retried after growing the map etc. */
@@ -89,6 +124,11 @@ static struct lmdb_env *env_open(struct store *st, const char **why)
     struct stat sb;
     if (data_file(st->uri.path, data, sizeof(data), &is_dir) < 0) {
         *why = "lmdb: path too long";
+        return NULL;
+    }
+    if (dynlib_load(&lmdb_lib) != 0) {
+        *why = "lmdb: the library cannot be loaded"; /* the reason in the log */
+        store_log(st, LOG_ERR, "store=lmdb %s", dynlib_error(&lmdb_lib));
         return NULL;
     }
     struct lmdb_env *e = calloc(1, sizeof(*e));

@@ -11,6 +11,9 @@
  * with a TTL is a small Lua script, so that the counter and its expiry are
  * set together: INCRBY then EXPIRE as two commands would leave a counter
  * without expiry, forever, if the client died between them.
+ *
+ * hiredis is loaded with the first connection (dynlib.h): a process whose
+ * configuration has no Redis store never maps it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,8 +28,28 @@
 #include <sys/socket.h>
 #include <syslog.h>
 
+#include "dynlib.h"
 #include "store_impl.h"
 #include "waiter.h"
+
+#define REDIS_FNS(X)                                                                               \
+    X(redisAsyncConnect)                                                                           \
+    X(redisAsyncConnectUnix) X(redisAsyncFree) X(redisAsyncCommand) X(redisAsyncCommandArgv)       \
+        X(redisAsyncHandleRead) X(redisAsyncHandleWrite) X(redisAsyncSetConnectCallback)
+static struct {
+    REDIS_FNS(DYNLIB_FN)
+} rf;
+#define REDIS_SYM(f) DYNLIB_SYM(rf, f)
+static const struct dynlib_sym redis_syms[] = {REDIS_FNS(REDIS_SYM)};
+static struct dynlib redis_lib = DYNLIB_INIT(SONAME_HIREDIS, redis_syms);
+#define redisAsyncConnect            (*rf.redisAsyncConnect)
+#define redisAsyncConnectUnix        (*rf.redisAsyncConnectUnix)
+#define redisAsyncFree               (*rf.redisAsyncFree)
+#define redisAsyncCommand            (*rf.redisAsyncCommand)
+#define redisAsyncCommandArgv        (*rf.redisAsyncCommandArgv)
+#define redisAsyncHandleRead         (*rf.redisAsyncHandleRead)
+#define redisAsyncHandleWrite        (*rf.redisAsyncHandleWrite)
+#define redisAsyncSetConnectCallback (*rf.redisAsyncSetConnectCallback)
 
 /* KEYS[1] += ARGV[1]; the TTL ARGV[2] is set when the counter has none
  * yet, or every time when ARGV[3] is "1".  Its SHA-1 is checked against
@@ -424,6 +447,12 @@ static void setup(struct rconn *rc)
 static int connect_now(struct rconn *rc, double now)
 {
     const struct store *st = rc->c->st;
+    if (dynlib_load(&redis_lib) != 0) {
+        char why[300];
+        snprintf(why, sizeof(why), "redis: %s", dynlib_error(&redis_lib));
+        store_conn_fail(rc->c, why);
+        return -1;
+    }
     redisAsyncContext *ac = st->uri.path[0] ? redisAsyncConnectUnix(st->uri.path)
                                             : redisAsyncConnect(st->addr, st->uri.port);
     if (!ac) {

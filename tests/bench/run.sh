@@ -25,20 +25,10 @@ echo
 # and rate limits beside postgrey (when installed and run as root)
 bash "$(dirname "$0")/greylist.sh" "$B" "$S" "${GREYLIST_BENCH_TRIPLETS:-10000}"
 echo
-# policy-queue with the layers a qmail host runs after qmail-smtpd: the
-# content stages of customers + regex (900 qregex patterns, header rules)
-Q=$(mktemp -d "${TMPDIR:-/tmp}/libpolicy-bq.XXXXXX")
-. "$(dirname "$0")/layers_conf.sh"
-layers_conf "$Q" example.test
-grep -v '^bad' "$Q/policy.conf" > "$Q/small.conf"
-for c in small policy; do
-    [ $c = small ] && echo "policy-queue, customers + two header rules:" ||
-        echo "policy-queue, customers + 900 qregex patterns (compiled at start) + two header rules:"
-    POLICY_CONFIG="$Q/$c.conf" POLICY_QMAILQUEUE="$B/tests/tools/qq_record" \
-        "$B/tests/bench/bench_queue" "$B/adapters/qmail-queue/policy-queue" \
-        "$B/tests/bench/qq_passthrough" "$(( S * 300 ))" 4096
-done
-rm -rf "$Q"
+# policy-queue with the layers a qmail host runs after qmail-smtpd (customers
+# + regex: two header rules, then 900 qregex patterns), checking here and
+# through a running policy-milter, beside the exec-only passthrough
+bash "$(dirname "$0")/qmail.sh" "$B" "$(( S * 100 ))" "${QMAIL_BENCH_ROUNDS:-5}"
 echo
 bash "$(dirname "$0")/attachments.sh" "$B" "${ATTACH_BENCH_ROUNDS:-3}"
 echo

@@ -1,8 +1,9 @@
 /*
  * fuzz_milter.c - libFuzzer harness for policy-milter's callbacks (milter
  * input as libmilter hands it over): the input is a program of callbacks in
- * any order with any arguments (addresses, macros, NUL-free strings, body
- * bytes, odd socket addresses), run through adapters/milter/callbacks.c
+ * any order with any arguments (addresses, macros - policy-queue's
+ * {policy_env} too -, NUL-free strings, body bytes, odd socket addresses),
+ * run through adapters/milter/callbacks.c
  * with libmilter replaced by stubs that check what the filter asks of it:
  *  - every status that refuses carries a reply libmilter would accept:
  *    4xx/5xx code, enhanced code of the same class, no CR/LF, '%' doubled;
@@ -32,6 +33,7 @@ struct smfi_str {
     char reply_code[8];
     int have_reply;
     const char *auth; /* {auth_authen} */
+    const char *env;  /* {policy_env}: what policy-queue sends */
 };
 
 static void fail(const char *what, const char *detail)
@@ -51,6 +53,8 @@ void *smfi_getpriv(SMFICTX *ctx)
 }
 char *smfi_getsymval(SMFICTX *ctx, char *name)
 {
+    if (strcmp(name, "{policy_env}") == 0)
+        return (char *)ctx->env;
     return strcmp(name, "{auth_authen}") == 0 ? (char *)ctx->auth : NULL;
 }
 /* the filter names a list for every stage: the macros it reads at MAIL,
@@ -252,7 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct input in = {data, size};
     struct smfi_str ctx;
-    char a[256], b[256];
+    char a[256], b[256], e[256];
     char *argv[3];
     unsigned long pf[4];
     sfsistat st;
@@ -306,8 +310,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2:
             status_ok(&ctx, milter_desc.xxfi_helo(&ctx, str(&in, a, sizeof(a))), "helo");
             break;
-        case 3:
-            ctx.auth = str(&in, b, sizeof(b));
+        case 3: /* a macro: {auth_authen}, or policy-queue's {policy_env} */
+            if (op & 0x20)
+                ctx.env = str(&in, e, sizeof(e));
+            else
+                ctx.auth = str(&in, b, sizeof(b));
             break;
         case 4:
         case 5:

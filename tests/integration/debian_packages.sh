@@ -132,6 +132,22 @@ so=$(grep -aoE 'libclamav\.so\.[0-9]+' "$T/x-libpolicy0/usr/lib/"*/libpolicy.so.
 same "libpolicy0 recommends the package of the libclamav it loads with dlopen() ($so)" \
     "$(owner_of "$(ldconfig -p | awk -v l="$so" '$1 == l {print $NF; exit}')")" \
     "$(dpkg-deb -f "$(deb libpolicy0)" Recommends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep '^libclamav')"
+# libraries libpolicy loads with dlopen() on first use (support/dynlib.c,
+# arcwalk.c) are no NEEDED entry: libpolicy0 must depend on them by hand
+# (libclamav, needed by [virus] scanner = libclamav only, is a Recommends: above)
+lpso=$(echo "$T/x-libpolicy0/usr/lib/"*/libpolicy.so.0)
+dlopened=$(strings "$lpso" | grep -E '^lib[a-z0-9_+-]+\.so\.[0-9.]+$' | sort -u |
+    grep -vxF -f <(objdump -p "$lpso" | awk '$1 == "NEEDED" || $1 == "SONAME" {print $2}'))
+missing=""
+depends=" $(dpkg-deb -f "$(deb libpolicy0)" Depends | sed 's/([^)]*)//g; s/[,|]/ /g') "
+for lib in $dlopened; do
+    case $lib in libclamav.so.*) continue ;; esac
+    owner=$(owner_of "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')")
+    case $depends in *" $owner "*) ;; *) missing="$missing $lib($owner)" ;; esac
+done
+check "libpolicy names the libraries it loads on first use ($(echo $dlopened | wc -w) of them)" \
+    test "$(echo $dlopened | wc -w)" -ge 7
+same "libpolicy0 depends on the package of every library it loads on first use" "" "$missing"
 same "libpolicy0 holds the library and nothing else" \
     "libpolicy.so.0 libpolicy.so.0.1.0" \
     "$(dpkg-deb -c "$(deb libpolicy0)" | awk '{print $6}' | grep -v '/$' | grep -v '^./usr/share/doc/' |
@@ -314,6 +330,17 @@ same "policyctl check: a stranger may not relay" 1 \
 check "policyctl check: the refusal is [customers]' 553 5.7.1" grep -q $'553\t5.7.1\tcustomers' "$T/pc.out"
 same "policyctl version is the package's" "0.1.0" "$(policyctl version 2>&1 | grep -o '0\.1\.0' | head -1)"
 same "policy-queue finds every library it needs" "" "$(ldd /usr/sbin/policy-queue | grep 'not found')"
+# policy-queue loads libpolicy with dlopen() only to check a message itself
+printf 'Subject: hello\n\nbody\n' > "$T/pq.msg"
+printf 'Fa@example.org\0Troot@localhost\0\0' > "$T/pq.env"
+mkdir -p "$T/pq.q"
+pqs=0
+env POLICY_CONFIG=/etc/libpolicy/policy.conf POLICY_QMAILQUEUE="$B/tests/tools/qq_record" \
+    QQ_DIR="$T/pq.q" TCPREMOTEIP=127.0.0.1 /usr/sbin/policy-queue < "$T/pq.msg" 1< "$T/pq.env" \
+    2> "$T/pq.err" || pqs=$?
+same "the packaged policy-queue checks a message itself (libpolicy0 loaded) and queues it" \
+    "0 " "$pqs $(cat "$T/pq.err")"
+check "policy-queue: the message reached the queue intact" cmp -s "$T/pq.msg" "$T/pq.q/message"
 
 # --- purge
 if "${APT[@]}" purge "${PKGS[@]}" >"$T/purge.log" 2>&1; then

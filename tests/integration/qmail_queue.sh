@@ -178,6 +178,25 @@ check "3 MB message in memory: byte-identical" cmp -s "$T/big" "$Q/message"
 pq policy.conf "$T/empty" "$T/env"
 same "empty message: exit 0" 0 "$RC"
 
+# a run maps what its configuration and message use, nothing more
+HEAVY='file=lib(clamav|cares|lmdb|hiredis|psl|archive|pcre2-8|spf2|resolv)\.'
+pq policy.conf "$T/clean" "$T/env" LD_DEBUG=files
+same "header rules, clean message (LD_DEBUG=files): queued" 0 "$RC"
+check "header rules, clean message: libpolicy is loaded" grep -q 'file=libpolicy.so.0 ' "$T/stderr"
+check "header rules, clean message: no libclamav, c-ares, LMDB, hiredis, libpsl, libarchive, PCRE2 or libspf2 is mapped" \
+    bash -c "! grep -qE '$HEAVY' '$T/stderr'"
+pq policy.conf "$T/spam" "$T/env" LD_DEBUG=files
+same "a message the prefilter lets through: refused" 31 "$RC"
+check "a message the prefilter lets through: PCRE2 is loaded for it, and only it" \
+    bash -c "grep -q 'file=libpcre2-8.so.0 .*dynamically loaded' '$T/stderr' &&
+             [ \"\$(grep -oE '$HEAVY' '$T/stderr' | sort -u)\" = 'file=libpcre2-8.' ]"
+{ printf '[general]\nstore = lmdb:%s/state\nstore_metrics = yes\n' "$T"; cat "$T/policy.conf"; } > "$T/store.conf"
+pq store.conf "$T/clean" "$T/env" LD_DEBUG=files
+same "a configured store (metrics counted in LMDB): queued" 0 "$RC"
+check "a configured store: LMDB is loaded, when the counts are written" \
+    grep -q 'file=liblmdb.so.0 .*dynamically loaded' "$T/stderr"
+check "a configured store: the counts reached the file" test -s "$T/state"
+
 # under tcpserver with a real tcp.smtp.cdb: the variables reach the library
 cat > "$T/tcp.smtp" <<'RULES'
 127.0.0.1:allow,POLICY_REGEX="tag",QMAILQUEUE="PQ"

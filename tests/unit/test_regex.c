@@ -219,6 +219,21 @@ static void test_required_literals(void)
         {"[\\c]v}p{]", ""},
         /* an escaped backslash before x is no \x escape */
         {"\\\\xabc", "\\xabc"},
+        /* (?...) groups are groups: skipped, the literal around them kept */
+        {"^(?:foo|bar)baz\\.com$", "baz.com"},
+        {"(?i)spammer", "spammer"},
+        {"(?<=x)abcd", "abcd"},
+        {"ab(?!c)defg", "defg"},
+        {"(?P<n>ab)cdef", "cdef"},
+        {"(?|a|b)cdef", "cdef"},
+        {"(?(1)a|b)cdef", "cdef"},
+        {"abc(?1)defg", "defg"},
+        /* extended syntax, comments and callouts are not stepped over */
+        {"(?ix)a b c d", ""},
+        {"(?-x)abcd", ""},
+        {"(?#c\\)abcd)efgh", ""},
+        {"(?C1)abcd", ""},
+        {"(?C'x)y')abcd", ""},
     };
     char out[80];
     for (size_t i = 0; i < sizeof(t) / sizeof(*t); i++) {
@@ -231,7 +246,7 @@ static void test_required_literals(void)
 
 /* The prefilter must never change an answer: compare with running every
  * regex on many generated subjects. */
-static void agree(int npatterns)
+static void agree(int npatterns, int deferred)
 {
     static const char *const pieces[] = {"spam", "bulk", "@", ".",    "example", "com", "X", "0",
                                          "9",    "info", "-", "mail", "!",       "a",   "zz"};
@@ -239,12 +254,15 @@ static void agree(int npatterns)
     char pat[64], origin[32], e2[200];
     unsigned seed = 12345;
     patternset_init(&set);
+    if (deferred)
+        patternset_defer(&set);
     for (int i = 0; i < npatterns; i++) {
         seed = seed * 1103515245 + 12345;
-        int k = (int)(seed >> 16) % 6;
+        int k = (int)(seed >> 16) % 9;
         const char *a = pieces[(seed >> 8) % 15], *b = pieces[(seed >> 20) % 15];
-        static const char *const forms[] = {"%s%s$",    "^%s[0-9]*%s", "!%s.*%s",
-                                            "%s(x)?%s", "%s|%s",       "\\.%s%s+"};
+        static const char *const forms[] = {"%s%s$",      "^%s[0-9]*%s", "!%s.*%s",
+                                            "%s(x)?%s",   "%s|%s",       "\\.%s%s+",
+                                            "(?:%s|x)%s", "(?i)^%s%s",   "%s(?=x)%s"};
         snprintf(pat, sizeof(pat), forms[k], a, b);
         snprintf(origin, sizeof(origin), "p%d", i);
         if (patternset_add(&set, pat, origin, e2, sizeof(e2)) != 0)
@@ -273,13 +291,105 @@ static void agree(int npatterns)
 
 static void test_prefilter_agrees_with_running_every_regex(void)
 {
-    agree(300);
+    agree(300, 0);
 }
 
 /* a large set (qregex files of ten thousand lines exist) keeps the prefilter */
 static void test_prefilter_agrees_on_a_large_set(void)
 {
-    agree(10000);
+    agree(10000, 0);
+}
+
+/* patterns compiled on first use give the same answers */
+static void test_deferred_set_agrees_with_running_every_regex(void)
+{
+    agree(300, 1);
+}
+
+/* a small set (a header rule, a short file) looks for each literal instead
+ * of building the index, and gives the same answers */
+static void test_small_set_agrees_with_running_every_regex(void)
+{
+    for (int n = 1; n <= 17; n += 4) {
+        agree(n, 0);
+        agree(n, 1);
+    }
+}
+
+/* a (?:...) group keeps the literal after it, so the prefilter spares the
+ * regex for subjects without it: in a deferred set it is not even compiled */
+static void test_non_capturing_group_keeps_its_pattern_in_the_prefilter(void)
+{
+    struct patternset set;
+    char e2[200];
+    const char *origin = NULL;
+    patternset_init(&set);
+    patternset_defer(&set);
+    CU_ASSERT_EQUAL(
+        patternset_add(&set, "^(?:bulk|promo)[0-9]*@spam\\.example$", "f:1", e2, sizeof(e2)), 0);
+    CU_ASSERT_EQUAL_FATAL(patternset_finish(&set), 0);
+    CU_ASSERT_STRING_EQUAL(patternset_literal(&set, 0), "@spam.example");
+    CU_ASSERT_EQUAL(patternset_match(&set, "user@example.org", 16, &origin), PAT_NOMATCH);
+    CU_ASSERT_EQUAL(patternset_compiled(&set), 0);
+    CU_ASSERT_EQUAL(patternset_match(&set, "promo7@spam.example", 19, &origin), PAT_MATCH);
+    CU_ASSERT_EQUAL(patternset_compiled(&set), 1);
+    patternset_free(&set);
+}
+
+/* a deferred set: patternset_compile finds the bad pattern with its file
+ * and line; without it, the bad pattern is PAT_BAD when it has to run,
+ * and a match of another pattern still wins */
+static void test_deferred_bad_pattern_is_found_at_compile_or_first_run(void)
+{
+    struct patternset set;
+    char e2[300];
+    const char *origin = NULL;
+    for (int compile = 0; compile < 2; compile++) {
+        patternset_init(&set);
+        patternset_defer(&set);
+        CU_ASSERT_EQUAL(patternset_add(&set, "good", "f:1", e2, sizeof(e2)), 0);
+        CU_ASSERT_EQUAL(patternset_add(&set, "(unclosed", "f:2", e2, sizeof(e2)), 0);
+        CU_ASSERT_EQUAL(patternset_add(&set, "later", "f:3", e2, sizeof(e2)), 0);
+        CU_ASSERT_EQUAL_FATAL(patternset_finish(&set), 0);
+        if (compile) {
+            CU_ASSERT_EQUAL(patternset_compile(&set, e2, sizeof(e2)), -1);
+            CU_ASSERT_PTR_NOT_NULL(strstr(e2, "f:2: bad pattern '(unclosed'"));
+        } else {
+            CU_ASSERT_EQUAL(patternset_match(&set, "nothing", 7, &origin), PAT_BAD);
+            CU_ASSERT_PTR_NOT_NULL(strstr(origin, "f:2: bad pattern '(unclosed'"));
+            CU_ASSERT_EQUAL(patternset_match(&set, "a later one", 11, &origin), PAT_MATCH);
+            CU_ASSERT_STRING_EQUAL(origin, "f:3");
+        }
+        patternset_free(&set);
+    }
+}
+
+/* POLICY_OPEN_LAZY: the engine opens over a bad pattern; a sender that
+ * makes it run gets a temporary failure naming it, the others do not */
+static void test_lazy_engine_defers_on_a_bad_pattern_when_it_runs(void)
+{
+    const char *f = test_write("lazybad", "@spam\\.example$\n^(?:x|y)oops@bad\\.example$)\n");
+    char conf[700], path[600];
+    snprintf(conf, sizeof(conf), "[customers]\naction = off\n[regex]\nbadmailfrom = %s\n", f);
+    snprintf(path, sizeof(path), "%s", test_write("lazy.conf", conf));
+    CU_ASSERT_PTR_NULL(policy_engine_open(path, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "lazybad:2: bad pattern"));
+    policy_engine *e = policy_engine_open_flags(path, POLICY_OPEN_LAZY, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    test_log_attach(e);
+    static const char *const senders[] = {"<a@good.example>", "<a@spam.example>",
+                                          "<yoops@bad.example>"};
+    static const policy_action want[] = {POLICY_CONTINUE, POLICY_REJECT, POLICY_TEMPFAIL};
+    for (int i = 0; i < 3; i++) {
+        policy_session *s = policy_session_new(e, "192.0.2.1", NULL);
+        policy_connect(s);
+        policy_mail(s, senders[i]);
+        CU_ASSERT_EQUAL(policy_rcpt(s, "<u@local.example>"), want[i]);
+        if (i == 2)
+            CU_ASSERT_PTR_NOT_NULL(strstr(policy_last_reply(s)->reason, "lazybad:2: bad pattern"));
+        policy_session_free(s);
+    }
+    policy_engine_unref(e);
 }
 
 /* a definite match later in the file beats an earlier pattern that gave up */
@@ -317,6 +427,11 @@ int suite_regex(void)
     CU_ADD_TEST(s, test_required_literals);
     CU_ADD_TEST(s, test_prefilter_agrees_with_running_every_regex);
     CU_ADD_TEST(s, test_prefilter_agrees_on_a_large_set);
+    CU_ADD_TEST(s, test_deferred_set_agrees_with_running_every_regex);
+    CU_ADD_TEST(s, test_small_set_agrees_with_running_every_regex);
+    CU_ADD_TEST(s, test_non_capturing_group_keeps_its_pattern_in_the_prefilter);
+    CU_ADD_TEST(s, test_deferred_bad_pattern_is_found_at_compile_or_first_run);
+    CU_ADD_TEST(s, test_lazy_engine_defers_on_a_bad_pattern_when_it_runs);
     CU_ADD_TEST(s, test_match_after_a_pattern_that_gave_up_wins);
     return 0;
 }

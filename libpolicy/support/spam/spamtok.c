@@ -4,7 +4,9 @@
  * URL hosts from text and from raw HTML, a whitelist of header fields, MIME
  * facts; every feature a 64-bit hash, each counted once per message, at
  * most max_features of them.  Header fields and structure facts have a
- * reserve of their own, so a long text never crowds them out.
+ * reserve of their own, so a long text never crowds them out.  libpsl (and
+ * libidn2 and libunistring it links) is loaded with the first tokenizer
+ * (../dynlib.h): a process that tokenizes nothing never maps them.
  */
 #include <libpsl.h>
 #include <stdarg.h>
@@ -13,7 +15,20 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../dynlib.h"
 #include "spamtok.h"
+
+#define PSL_FNS(X) X(psl_builtin) X(psl_latest) X(psl_free) X(psl_registrable_domain)
+static struct {
+    PSL_FNS(DYNLIB_FN)
+} pslf;
+#define PSL_SYM(f) DYNLIB_SYM(pslf, f)
+static const struct dynlib_sym psl_syms[] = {PSL_FNS(PSL_SYM)};
+static struct dynlib psl_lib = DYNLIB_INIT(SONAME_PSL, psl_syms);
+#define psl_builtin            (*pslf.psl_builtin)
+#define psl_latest             (*pslf.psl_latest)
+#define psl_free               (*pslf.psl_free)
+#define psl_registrable_domain (*pslf.psl_registrable_domain)
 
 #define WORD_MAX       40   /* longer words become a "skip" shape */
 #define LINE_MAX_      1024 /* footer detection reads lines up to this */
@@ -1418,9 +1433,12 @@ struct spamtok *spamtok_new(const struct spamtok_opts *opts)
     }
     for (int i = 0; i < NS_COUNT; i++)
         t->seed[i] = spamtok_hash(ns_name[i], strlen(ns_name[i]), 0x5350414d544f4bULL);
-    t->psl = psl_builtin();
-    if (!t->psl)
-        t->psl = t->psl_own = psl_latest(NULL);
+    /* without libpsl: the last two labels, as without a list */
+    if (dynlib_load(&psl_lib) == 0) {
+        t->psl = psl_builtin();
+        if (!t->psl)
+            t->psl = t->psl_own = psl_latest(NULL);
+    }
     return t;
 }
 
