@@ -3,6 +3,7 @@
  * libpsl (the library the spam tokenizer uses too) reading the list file
  * named in the configuration.  Ours: the bounds (the file, the name) and
  * the name's normal form (lower case, no trailing dot, no empty label).
+ * libpsl is loaded with the first list (dynlib.h).
  */
 #include <libpsl.h>
 #include <stdio.h>
@@ -12,7 +13,20 @@
 #include <unistd.h>
 
 #include "../util/util.h"
+#include "dynlib.h"
 #include "psl.h"
+
+#define PSL_FNS(X) X(psl_load_fp) X(psl_suffix_count) X(psl_free) X(psl_registrable_domain)
+static struct {
+    PSL_FNS(DYNLIB_FN)
+} pslf;
+#define PSL_SYM(f) DYNLIB_SYM(pslf, f)
+static const struct dynlib_sym psl_syms[] = {PSL_FNS(PSL_SYM)};
+static struct dynlib psl_lib = DYNLIB_INIT(SONAME_PSL, psl_syms);
+#define psl_load_fp            (*pslf.psl_load_fp)
+#define psl_suffix_count       (*pslf.psl_suffix_count)
+#define psl_free               (*pslf.psl_free)
+#define psl_registrable_domain (*pslf.psl_registrable_domain)
 
 #define PSL_FILE_MAX (16 * 1024 * 1024)
 
@@ -40,8 +54,19 @@ static struct pslist *from_fp(FILE *fp, const char *what, char *err, size_t errl
     return p;
 }
 
+/* loaded - libpsl is there (loaded on the first call), else err says why. */
+static int loaded(char *err, size_t errlen)
+{
+    if (dynlib_load(&psl_lib) == 0)
+        return 1;
+    snprintf(err, errlen, "public suffix list: %s", dynlib_error(&psl_lib));
+    return 0;
+}
+
 struct pslist *pslist_parse(const char *text, size_t len, char *err, size_t errlen)
 {
+    if (!loaded(err, errlen))
+        return NULL;
     FILE *fp = len ? fmemopen((void *)text, len, "r") : NULL;
     if (!fp) {
         snprintf(err, errlen, "public suffix list: %s", len ? "out of memory" : "empty");
@@ -52,6 +77,8 @@ struct pslist *pslist_parse(const char *text, size_t len, char *err, size_t errl
 
 struct pslist *pslist_load(const char *path, char *err, size_t errlen)
 {
+    if (!loaded(err, errlen))
+        return NULL;
     char why[POLICY_ERR_MAX];
     struct stat st;
     int fd = file_open(path, why, sizeof(why));
