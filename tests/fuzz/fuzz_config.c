@@ -2,7 +2,9 @@
  * fuzz_config.c - libFuzzer harness for the configuration parser: the input
  * is a policy.conf, opened through the public entry point.  Values that
  * name files can only reach /dev/null-like paths the input itself names;
- * the harness runs in a private temp directory.
+ * the harness runs in a private temp directory.  The files a configuration
+ * makes (LMDB stores, the DMARC history) may only be /tmp/fuzz-config-*:
+ * an input that would write anywhere else is skipped, never opened.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,30 @@ static void cleanup(void)
     rmdir(dir);
 }
 
+/* writes_elsewhere - does the input name a file to create (an LMDB store,
+ * the DMARC history) outside /tmp/fuzz-config-*? */
+static int writes_elsewhere(const uint8_t *d, size_t n)
+{
+    static const char *const marks[] = {"lmdb:", "dmarc_history"};
+    static const char safe[] = "/tmp/fuzz-config-";
+    for (size_t m = 0; m < sizeof(marks) / sizeof(*marks); m++) {
+        size_t ml = strlen(marks[m]);
+        for (size_t i = 0; i + ml <= n; i++) {
+            if (memcmp(d + i, marks[m], ml) != 0)
+                continue;
+            size_t j = i + ml;
+            while (j < n && (d[j] == ' ' || d[j] == '\t' || d[j] == '='))
+                j++;
+            if (n - j < sizeof(safe) - 1 || memcmp(d + j, safe, sizeof(safe) - 1) != 0)
+                return 1;
+            for (j += sizeof(safe) - 1; j < n && d[j] != '\n' && d[j] != '?'; j++)
+                if (d[j] == '/' || d[j] == '\0')
+                    return 1; /* no directory below, no ".." out */
+        }
+    }
+    return 0;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -35,6 +61,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[512];
+    if (writes_elsewhere(data, size))
+        return 0;
     FILE *fp = fopen(path, "wb");
     if (!fp)
         return 0;
