@@ -197,6 +197,10 @@ same "SKIP after the first body chunk: queued" 0 "$RC"
 same "SKIP: the end of message follows the body" "E Q" \
     "$(cut -c1 "$T/fake-skip.rec" | tail -2 | tr '\n' ' ' | sed 's/ $//')"
 check "SKIP: the whole message still reaches the queue" cmp -s "$T/long" "$Q/message"
+fake discard
+pq policy.conf "$T/clean" POLICY_DAEMON="$FS"
+same "DISCARD at the end of message: exit 0, nothing handed on (as a local discard)" "0|no" \
+    "$RC|$([ -e "$Q/message" ] && echo yes || echo no)"
 fake progress
 pq policy.conf "$T/clean" POLICY_DAEMON="$FS"
 same "PROGRESS before the answer: queued" 0 "$RC"

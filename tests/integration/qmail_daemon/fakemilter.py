@@ -15,6 +15,7 @@ MODE: record       continue everything
       skip         answer the first body chunk with SKIP
       progress     three PROGRESS before the end-of-message answer
       chgfrom      at end of message, ask to change the sender
+      discard      answer the end of message with DISCARD
       close        close the connection at end of message
       hang         never answer the end of message
       garbage      answer the client with an unknown reply
@@ -106,7 +107,7 @@ def serve(c):
                     send(c, b"m", struct.pack(">I", 2) + b"Received\0second changed\0")
                     send(c, b"m", struct.pack(">I", 1) + b"X-Missing\0now here\n\tfolded\0")
                     send(c, b"h", b"X-Second\0second added\0")
-                send(c, b"c")
+                send(c, b"d" if MODE == "discard" else b"c")
             else:
                 send(c, b"c")
 
