@@ -24,11 +24,14 @@ run check --ip 192.0.2.1 --from 'x@example.org' --rcpt 'bob%remote.example@local
 
 M=build/adapters/milter/policy-milter
 SOCK=/run/policy-milter/policy-milter.sock
-mkdir -p /run/policy-milter
+# the directory is removed at exit when this script made it (the Debian
+# package's own daemon uses the same place)
+made_dir=""
+[ -d /run/policy-milter ] || { mkdir /run/policy-milter && made_dir=1; }
 echo "\$ policy-milter -f -p unix:$SOCK     # built-in defaults"
 "$M" -f -p "unix:$SOCK" -P /run/policy-milter/demo.pid &
 MPID=$!
-trap 'kill $MPID 2>/dev/null; wait $MPID 2>/dev/null' EXIT INT TERM
+trap 'kill $MPID 2>/dev/null; wait $MPID 2>/dev/null; [ -z "$made_dir" ] || rmdir /run/policy-milter 2>/dev/null' EXIT INT TERM
 # the pid file is written once the milter listens on the socket; a milter
 # that did not start (another one listens there) has said why and exited
 for _ in $(seq 50); do
