@@ -18,6 +18,8 @@
 
 #include <libpolicy/policy.h>
 
+#include "cli.h"
+
 #define EX_OK       0
 #define EX_FAIL     1
 #define EX_DEFERRED 2
@@ -27,7 +29,6 @@
 #define EX_SOFTWARE 70
 #define EX_CANTCREAT 73
 #define EX_CONFIG   78
-#define MAX_VARS    64
 
 static const char dkim_usage[] =
     "usage: policyctl dkim sign [-c FILE] [--ip IP] [--var NAME=VALUE]... [-v] MESSAGE-FILE | -\n"
@@ -42,16 +43,9 @@ static int usage(const char *why)
     return EX_USAGE;
 }
 
-static void log_to_stderr(int level, const char *line, void *ctx)
-{
-    (void)ctx;
-    fprintf(stderr, "policyctl: log<%d>: %s\n", level, line);
-}
-
 struct run {
     const char *config, *ip, *file;
-    char *vars[MAX_VARS];
-    size_t nvars;
+    struct cli_vars vars;
     int verbose, sign;
 };
 
@@ -95,7 +89,7 @@ static int run_dkim(const struct run *o)
         return EX_CONFIG;
     }
     if (o->verbose)
-        policy_engine_set_log(e, log_to_stderr, NULL);
+        policy_engine_set_log(e, cli_log_to_stderr, NULL);
     FILE *fp = strcmp(o->file, "-") ? fopen(o->file, "rb") : stdin;
     if (!fp) {
         fprintf(stderr, "policyctl: %s: %s\n", o->file, strerror(errno));
@@ -109,16 +103,11 @@ static int run_dkim(const struct run *o)
     if (policy_session_setvar(s, "POLICY_LAYERS", "dkim") || policy_session_setvar(s, "POLICY_DKIM", "reject") ||
         (o->sign && policy_session_setvar(s, "RELAYCLIENT", "")))
         goto out;
-    for (size_t i = 0; i < o->nvars; i++) {
-        char *eq = strchr(o->vars[i], '=');
-        *eq = '\0';
-        int bad = policy_session_setvar(s, o->vars[i], eq + 1) != 0;
-        *eq = '=';
-        if (bad) {
-            fprintf(stderr, "policyctl: invalid variable %s\n", o->vars[i]);
-            status = EX_USAGE;
-            goto out;
-        }
+    const char *bad = cli_vars_apply(s, &o->vars);
+    if (bad) {
+        fprintf(stderr, "policyctl: invalid variable %s\n", bad);
+        status = EX_USAGE;
+        goto out;
     }
     policy_session_keep_message(s);
     policy_action a = policy_connect(s);
@@ -193,6 +182,7 @@ static int cmd_run(int argc, char **argv, int sign)
                                              {NULL, 0, NULL, 0}};
     struct run o;
     int c;
+    const char *why;
     memset(&o, 0, sizeof(o));
     o.sign = sign;
     optind = 1;
@@ -208,11 +198,8 @@ static int cmd_run(int argc, char **argv, int sign)
             o.ip = optarg;
             break;
         case O_VAR:
-            if (o.nvars == MAX_VARS)
-                return usage("too many --var");
-            if (!strchr(optarg, '=') || optarg[0] == '=')
-                return usage("--var takes NAME=VALUE");
-            o.vars[o.nvars++] = optarg;
+            if ((why = cli_vars_add(&o.vars, optarg)))
+                return usage(why);
             break;
         default:
             return usage(NULL);

@@ -19,6 +19,7 @@
 
 #include <libpolicy/policy.h>
 
+#include "cli.h"
 #include "stats.h"
 
 #define EX_ACCEPTED 0
@@ -32,7 +33,6 @@
 #define EX_TEMPFAIL 75
 
 #define MAX_RCPTS  1000
-#define MAX_VARS   64
 #define BODY_CHUNK 65536
 
 static const char usage_text[] =
@@ -56,8 +56,7 @@ struct check_opts {
     const char *config, *ip, *host, *helo, *auth, *from, *message;
     const char *rcpts[MAX_RCPTS];
     size_t nrcpts;
-    char *vars[MAX_VARS];
-    size_t nvars;
+    struct cli_vars vars;
     int verbose;
     int early_talker;
 };
@@ -93,12 +92,6 @@ static policy_action report(const char *stage, policy_session *s, policy_action 
     field(r->text);
     putchar('\n');
     return a;
-}
-
-static void log_to_stderr(int level, const char *line, void *ctx)
-{
-    (void)ctx;
-    fprintf(stderr, "policyctl: log<%d>: %s\n", level, line);
 }
 
 /* refused - an action that ends what the client tried. */
@@ -225,7 +218,7 @@ static int run_check(const struct check_opts *o)
         return EX_CONFIG;
     }
     if (o->verbose)
-        policy_engine_set_log(e, log_to_stderr, NULL);
+        policy_engine_set_log(e, cli_log_to_stderr, NULL);
     if (o->message) {
         msg = strcmp(o->message, "-") ? fopen(o->message, "rb") : stdin;
         if (!msg) {
@@ -242,14 +235,11 @@ static int run_check(const struct check_opts *o)
     }
     /* tcp.smtp first, as tcpserver would; then --var, so a tester can override */
     policy_session_tcprules(s, NULL);
-    for (size_t i = 0; i < o->nvars; i++) {
-        char *eq = strchr(o->vars[i], '=');
-        *eq = '\0';
-        if (policy_session_setvar(s, o->vars[i], eq + 1) != 0) {
-            fprintf(stderr, "policyctl: invalid variable %s\n", o->vars[i]);
-            status = EX_USAGE;
-            goto out;
-        }
+    const char *bad = cli_vars_apply(s, &o->vars);
+    if (bad) {
+        fprintf(stderr, "policyctl: invalid variable %s\n", bad);
+        status = EX_USAGE;
+        goto out;
     }
 
     a = report("connect", s, policy_connect(s));
@@ -319,6 +309,7 @@ static int cmd_check(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     struct check_opts o;
     int c;
+    const char *why;
 
     memset(&o, 0, sizeof(o));
     optind = 1;
@@ -354,11 +345,8 @@ static int cmd_check(int argc, char **argv)
             o.rcpts[o.nrcpts++] = optarg;
             break;
         case O_VAR:
-            if (o.nvars == MAX_VARS)
-                return usage("too many --var");
-            if (!strchr(optarg, '=') || optarg[0] == '=')
-                return usage("--var takes NAME=VALUE");
-            o.vars[o.nvars++] = optarg;
+            if ((why = cli_vars_add(&o.vars, optarg)))
+                return usage(why);
             break;
         default:
             return usage(NULL);
@@ -386,18 +374,12 @@ static int going(policy_action a)
 /* scan_session - a session for scan: the virus layer alone, on the content
  * stages (as policy-queue runs them), then the --var given; NULL when out
  * of memory or a --var is refused. */
-static policy_session *scan_session(policy_engine *e, const char *ip, char *const *vars,
-                                    size_t nvars)
+static policy_session *scan_session(policy_engine *e, const char *ip, const struct cli_vars *vars)
 {
     policy_session *s = policy_session_new(e, ip, NULL);
     int bad = !s || policy_session_setvar(s, "POLICY_STAGES", "content") != 0 ||
-              policy_session_setvar(s, "POLICY_LAYERS", "virus") != 0;
-    for (size_t i = 0; !bad && i < nvars; i++) {
-        char *eq = strchr(vars[i], '=');
-        *eq = '\0';
-        bad = policy_session_setvar(s, vars[i], eq + 1) != 0;
-        *eq = '=';
-    }
+              policy_session_setvar(s, "POLICY_LAYERS", "virus") != 0 ||
+              cli_vars_apply(s, vars) != NULL;
     if (bad) {
         policy_session_free(s);
         return NULL;
@@ -407,12 +389,12 @@ static policy_session *scan_session(policy_engine *e, const char *ip, char *cons
 
 /* scan_one - one message file through the content stages; prints the file
  * name and the last reply, returns the last action. */
-static policy_action scan_one(policy_engine *e, const char *ip, char *const *vars, size_t nvars,
+static policy_action scan_one(policy_engine *e, const char *ip, const struct cli_vars *vars,
                               const char *path)
 {
     static char chunk[BODY_CHUNK];
     FILE *fp = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    policy_session *s = fp ? scan_session(e, ip, vars, nvars) : NULL;
+    policy_session *s = fp ? scan_session(e, ip, vars) : NULL;
     const char *why = !fp ? strerror(errno) : !s ? "out of memory or an invalid --var" : NULL;
     policy_action a = POLICY_TEMPFAIL;
     if (s) {
@@ -462,8 +444,8 @@ static int cmd_scan(int argc, char **argv)
                                              {"verbose", no_argument, NULL, 'v'},
                                              {NULL, 0, NULL, 0}};
     const char *config = NULL, *ip = "127.0.0.1";
-    char *vars[MAX_VARS];
-    size_t nvars = 0;
+    struct cli_vars vars = {0};
+    const char *why;
     int verbose = 0, c;
     char err[1024];
 
@@ -480,11 +462,8 @@ static int cmd_scan(int argc, char **argv)
             verbose = 1;
             break;
         case 'V':
-            if (nvars == MAX_VARS)
-                return usage("too many --var");
-            if (!strchr(optarg, '=') || optarg[0] == '=')
-                return usage("--var takes NAME=VALUE");
-            vars[nvars++] = optarg;
+            if ((why = cli_vars_add(&vars, optarg)))
+                return usage(why);
             break;
         default:
             return usage(NULL);
@@ -498,10 +477,10 @@ static int cmd_scan(int argc, char **argv)
         return EX_CONFIG;
     }
     if (verbose)
-        policy_engine_set_log(e, log_to_stderr, NULL);
+        policy_engine_set_log(e, cli_log_to_stderr, NULL);
     int refusals = 0, failures = 0;
     for (int i = optind; i < argc; i++) {
-        policy_action a = scan_one(e, ip, vars, nvars, argv[i]);
+        policy_action a = scan_one(e, ip, &vars, argv[i]);
         if (a == POLICY_REJECT || a == POLICY_DISCARD)
             refusals++;
         else if (a != POLICY_CONTINUE && a != POLICY_ACCEPT)
@@ -922,7 +901,7 @@ static int cmd_spam(int argc, char **argv, int train)
     }
     policy_engine *e = policy_engine_open(config, err, sizeof(err));
     if (e && r.verbose)
-        policy_engine_set_log(e, log_to_stderr, NULL);
+        policy_engine_set_log(e, cli_log_to_stderr, NULL);
     r.sp = e ? policy_spam_open(e, train ? POLICY_SPAM_BULK : 0, err, sizeof(err)) : NULL;
     policy_engine_unref(e);
     size_t *order = malloc((v.n ? v.n : 1) * sizeof(*order));
