@@ -88,17 +88,6 @@ static int lookup_name(const char *v, int *out, const void *table, size_t n)
     return -1;
 }
 
-/* set_string - replace *dst with a copy of v. */
-static int set_string(char **dst, const char *v, struct cfg_err *err)
-{
-    char *p = strdup(v);
-    if (!p)
-        return cfg_fail(err, "out of memory");
-    free(*dst);
-    *dst = p;
-    return 0;
-}
-
 /* append_words - *dst = *dst + " " + v, for list keys given on several lines. */
 static int append_words(char **dst, const char *v, struct cfg_err *err)
 {
@@ -146,12 +135,12 @@ static int general_set(struct parse *p, const char *key, const char *v)
                                    : cfg_fail(&p->err, "cannot read %s: %s", v, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return set_string(&g->tcprules, v, &p->err);
+        return cfg_set_string(&g->tcprules, v, &p->err);
     }
     case G_HOSTNAME:
         if (!*v || strlen(v) > POLICY_HOST_MAX || strpbrk(v, " \t;\"\\"))
             return cfg_fail(&p->err, "not a host name: %s", v);
-        return set_string(&g->hostname, v, &p->err);
+        return cfg_set_string(&g->hostname, v, &p->err);
     case G_DELAY_REJECT:
         if (cfg_parse_bool(v, &g->delay_reject))
             return cfg_fail(&p->err, "expected yes or no, got '%s'", v);
@@ -169,7 +158,7 @@ static int general_set(struct parse *p, const char *key, const char *v)
     case G_TMPDIR:
         if (v[0] != '/')
             return cfg_fail(&p->err, "expected an absolute directory, got '%s'", v);
-        return set_string(&g->tmpdir, v, &p->err);
+        return cfg_set_string(&g->tmpdir, v, &p->err);
     case G_MESSAGE_SIZE_LIMIT: /* 0: none; at most what a spool offset holds */
         if (cfg_parse_size(v, (uint64_t)1 << 40, &g->message_size_limit))
             return cfg_fail(&p->err, "expected a size (e.g. 50M, 0 for none), got '%s'", v);
@@ -182,12 +171,12 @@ static int general_set(struct parse *p, const char *key, const char *v)
         if (layer_store_open(v, &p->e->store, &p->err))
             return -1;
         store_set_log(p->e->store, store_log, p->e);
-        return set_string(&g->store, v, &p->err);
+        return cfg_set_string(&g->store, v, &p->err);
     case G_P0F: /* asked at every connection; p0f may start later than we do */
         if (v[0] != '/' || strlen(v) > 107)
             return cfg_fail(&p->err, "expected the absolute path of p0f's API socket (p0f -s), "
                                      "at most 107 bytes, got '%s'", v);
-        return set_string(&g->p0f, v, &p->err);
+        return cfg_set_string(&g->p0f, v, &p->err);
     case G_P0F_TIMEOUT:
         if (cfg_parse_duration(v, &g->p0f_timeout_ms) || g->p0f_timeout_ms < 10 ||
             g->p0f_timeout_ms > 10000)

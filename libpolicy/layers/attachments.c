@@ -182,13 +182,6 @@ static int set_unseen(const char *v, enum unseen *out, struct cfg_err *err)
     return 0;
 }
 
-static int set_path(char **dst, const char *v, struct cfg_err *err)
-{
-    free(*dst);
-    *dst = strdup(v);
-    return *dst ? 0 : cfg_fail(err, "out of memory");
-}
-
 static int attachments_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
 {
     struct attachments_cfg *c = cfg;
@@ -223,9 +216,9 @@ static int attachments_set(void *cfg, const char *key, const char *v, struct cfg
     if (!strcmp(key, "unreadable"))
         return set_unseen(v, &c->unreadable, err);
     if (!strcmp(key, "badmimetypes"))
-        return set_path(&c->badmimetypes_path, v, err);
+        return cfg_set_string(&c->badmimetypes_path, v, err);
     if (!strcmp(key, "badloadertypes"))
-        return set_path(&c->badloadertypes_path, v, err);
+        return cfg_set_string(&c->badloadertypes_path, v, err);
     return CFG_UNKNOWN_KEY;
 }
 

@@ -173,9 +173,7 @@ static int set_path(char **dst, const char *v, struct cfg_err *err)
 {
     if (v[0] != '/')
         return cfg_fail(err, "expected an absolute path, got '%s'", v);
-    free(*dst);
-    *dst = strdup(v);
-    return *dst ? 0 : cfg_fail(err, "out of memory");
+    return cfg_set_string(dst, v, err);
 }
 
 /* header_list_add - header names to a word list (list keys add up). */

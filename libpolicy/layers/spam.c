@@ -126,35 +126,20 @@ static int parse_score(const char *v, double *out, int off_ok, struct cfg_err *e
     return 0;
 }
 
-static int set_string(char **dst, const char *v, struct cfg_err *err)
-{
-    free(*dst);
-    *dst = strdup(v);
-    return *dst ? 0 : cfg_fail(err, "out of memory");
-}
-
-static int set_ms(const char *v, unsigned long lo, unsigned long hi, unsigned long *out,
-                  struct cfg_err *err)
-{
-    if (cfg_parse_duration(v, out) || *out < lo || *out > hi)
-        return cfg_fail(err, "expected a duration from %lums to %lus, got '%s'", lo, hi / 1000, v);
-    return 0;
-}
-
 static int spam_set(void *cfg, const char *key, const char *v, struct cfg_err *err)
 {
     struct spam_cfg *c = cfg;
     if (!strcmp(key, "builtin"))
         return cfg_set_bool(v, &c->builtin, err);
     if (!strcmp(key, "store"))
-        return set_string(&c->store_uri, v, err);
+        return cfg_set_string(&c->store_uri, v, err);
     if (!strcmp(key, "spamd")) {
         if (!*v) {
             free(c->spamd_servers);
             c->spamd_servers = NULL;
             return 0;
         }
-        return set_string(&c->spamd_servers, v, err);
+        return cfg_set_string(&c->spamd_servers, v, err);
     }
     if (!strcmp(key, "spamd_command")) {
         if (!strcmp(v, "check"))
@@ -168,9 +153,9 @@ static int spam_set(void *cfg, const char *key, const char *v, struct cfg_err *e
         return 0;
     }
     if (!strcmp(key, "spamd_timeout"))
-        return set_ms(v, 100, 600000, &c->spamd_timeout_ms, err);
+        return cfg_set_ms(v, 100, 600000, &c->spamd_timeout_ms, err);
     if (!strcmp(key, "spamd_connect_timeout"))
-        return set_ms(v, 10, 60000, &c->spamd_connect_ms, err);
+        return cfg_set_ms(v, 10, 60000, &c->spamd_connect_ms, err);
     if (!strcmp(key, "spamd_max_size"))
         return cfg_parse_size(v, (uint64_t)1 << 30, &c->spamd_max_size) || !c->spamd_max_size
                    ? cfg_fail(err, "expected a size up to 1G (e.g. 500k), got '%s'", v)
@@ -224,7 +209,7 @@ static int spam_set(void *cfg, const char *key, const char *v, struct cfg_err *e
         return 0;
     }
     if (!strcmp(key, "map"))
-        return set_string(&c->map_path, v, err);
+        return cfg_set_string(&c->map_path, v, err);
     if (!strcmp(key, "scan_customers"))
         return cfg_set_bool(v, &c->scan_customers, err);
     if (!strcmp(key, "learn")) {

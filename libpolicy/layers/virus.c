@@ -132,16 +132,6 @@ static void virus_cfg_defaults(void *cfg)
     c->scan_customers = 1;
 }
 
-static int set_string(char **dst, const char *v, struct cfg_err *err)
-{
-    char *p = strdup(v);
-    if (!p)
-        return cfg_fail(err, "out of memory");
-    free(*dst);
-    *dst = p;
-    return 0;
-}
-
 /* set_unseen - accept | reject */
 static int set_unseen(const char *v, enum unseen *out, struct cfg_err *err)
 {
@@ -151,15 +141,6 @@ static int set_unseen(const char *v, enum unseen *out, struct cfg_err *err)
         *out = UNSEEN_REJECT;
     else
         return cfg_fail(err, "expected accept or reject, got '%s'", v);
-    return 0;
-}
-
-/* set_ms - a duration from lo to hi milliseconds. */
-static int set_ms(const char *v, unsigned long lo, unsigned long hi, unsigned long *out,
-                  struct cfg_err *err)
-{
-    if (cfg_parse_duration(v, out) || *out < lo || *out > hi)
-        return cfg_fail(err, "expected a duration from %lums to %lus, got '%s'", lo, hi / 1000, v);
     return 0;
 }
 
@@ -197,7 +178,7 @@ static int virus_cfg_set(void *cfg, const char *key, const char *v, struct cfg_e
         if (netreq_parse_servers(v, &one, check, sizeof(check)) != 0)
             return cfg_fail(err, "%s", check);
         if (!c->clamd)
-            return set_string(&c->clamd, v, err);
+            return cfg_set_string(&c->clamd, v, err);
         char *j = malloc(strlen(c->clamd) + strlen(v) + 2);
         if (!j)
             return cfg_fail(err, "out of memory");
@@ -207,15 +188,15 @@ static int virus_cfg_set(void *cfg, const char *key, const char *v, struct cfg_e
         return 0;
     }
     if (!strcmp(key, "database"))
-        return v[0] == '/' ? set_string(&c->database, v, err)
+        return v[0] == '/' ? cfg_set_string(&c->database, v, err)
                            : cfg_fail(err, "expected an absolute directory, got '%s'", v);
     if (!strcmp(key, "tmpdir"))
-        return v[0] == '/' ? set_string(&c->tmpdir, v, err)
+        return v[0] == '/' ? cfg_set_string(&c->tmpdir, v, err)
                            : cfg_fail(err, "expected an absolute directory, got '%s'", v);
     if (!strcmp(key, "connect_timeout"))
-        return set_ms(v, 10, 60000, &c->connect_ms, err);
+        return cfg_set_ms(v, 10, 60000, &c->connect_ms, err);
     if (!strcmp(key, "timeout"))
-        return set_ms(v, 10, 600000, &c->timeout_ms, err);
+        return cfg_set_ms(v, 10, 600000, &c->timeout_ms, err);
     if (!strcmp(key, "max_size")) {
         if (set_size(v, &c->max_size, err))
             return -1;
@@ -234,7 +215,7 @@ static int virus_cfg_set(void *cfg, const char *key, const char *v, struct cfg_e
                    ? cfg_fail(err, "expected 0 to 1000000, got '%s'", v)
                    : 0;
     if (!strcmp(key, "max_scantime"))
-        return set_ms(v, 10, 3600000, &c->max_scantime_ms, err);
+        return cfg_set_ms(v, 10, 3600000, &c->max_scantime_ms, err);
     if (!strcmp(key, "archives"))
         return cfg_set_bool(v, &c->archives, err);
     if (!strcmp(key, "heuristics"))

@@ -285,6 +285,24 @@ int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err)
     return 0;
 }
 
+int cfg_set_string(char **dst, const char *v, struct cfg_err *err)
+{
+    char *p = strdup(v);
+    if (!p)
+        return cfg_fail(err, "out of memory");
+    free(*dst);
+    *dst = p;
+    return 0;
+}
+
+int cfg_set_ms(const char *v, unsigned long lo, unsigned long hi, unsigned long *out,
+               struct cfg_err *err)
+{
+    if (cfg_parse_duration(v, out) || *out < lo || *out > hi)
+        return cfg_fail(err, "expected a duration from %lums to %lus, got '%s'", lo, hi / 1000, v);
+    return 0;
+}
+
 int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err)
 {
     size_t n = strlen(v);

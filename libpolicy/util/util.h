@@ -110,6 +110,11 @@ int cfg_parse_bool(const char *v, int *out);
 int cfg_set_bool(const char *v, int *out, struct cfg_err *err);
 /* cfg_set_dns_timeout - a DNS timeout key (10ms to 5m): 0, or -1 with err. */
 int cfg_set_dns_timeout(const char *v, unsigned long *ms, struct cfg_err *err);
+/* cfg_set_string - replace *dst with a copy of v: 0, or -1 (out of memory) with err. */
+int cfg_set_string(char **dst, const char *v, struct cfg_err *err);
+/* cfg_set_ms - a duration key from lo to hi milliseconds: 0, or -1 with err. */
+int cfg_set_ms(const char *v, unsigned long lo, unsigned long hi, unsigned long *out,
+               struct cfg_err *err);
 /* cfg_set_text - a reply text: one printable ASCII line of 1 to cap-1 bytes. */
 int cfg_set_text(char *dst, size_t cap, const char *v, struct cfg_err *err);
 int cfg_parse_uint(const char *v, unsigned long max, unsigned long *out);
