@@ -4,6 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <CUnit/CUnit.h>
+
+#include "../../libpolicy/support/store.h"
+#include "core.h"
 #include "helpers.h"
 
 static char dir[256];
@@ -88,4 +92,22 @@ void test_log_clear(void)
 {
     loglen = 0;
     logbuf[0] = '\0';
+}
+
+policy_engine *test_store_engine(const char *tag, const char *section, time_t (*clock)(void))
+{
+    static int n;
+    char conf[2048], err[512];
+    snprintf(conf, sizeof(conf),
+             "[general]\nstore = lmdb:%s/%s-%d\n[customers]\ntrusted_networks = "
+             "198.51.100.0/24\n%s",
+             test_dir(), tag, n++, section);
+    policy_engine *e = test_engine(conf, err, sizeof(err));
+    if (!e)
+        fprintf(stderr, "\n  engine: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    store_set_clock(engine_store(e), clock);
+    test_log_clear();
+    test_log_attach(e);
+    return e;
 }

@@ -25,22 +25,10 @@ static time_t fake_clock(void)
     return clock_now;
 }
 
+/* engine - a configuration with a fresh LMDB file and the test's clock. */
 static policy_engine *engine(const char *section)
 {
-    static int n;
-    char conf[2048];
-    snprintf(conf, sizeof(conf),
-             "[general]\nstore = lmdb:%s/rate-%d\n[customers]\ntrusted_networks = "
-             "198.51.100.0/24\n%s",
-             test_dir(), n++, section);
-    policy_engine *e = test_engine(conf, err, sizeof(err));
-    if (!e)
-        fprintf(stderr, "\n  engine: %s\n", err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
-    store_set_clock(engine_store(e), fake_clock);
-    test_log_clear();
-    test_log_attach(e);
-    return e;
+    return test_store_engine("rate", section, fake_clock);
 }
 
 /* A session, stage by stage. */
