@@ -55,3 +55,23 @@ redis_start() {
     done
     return 1
 }
+
+# start NAME ARGS... - a daemon in the background, its log in $T/NAME.log,
+# its pid in PID_NAME and added to PIDS (which the script's trap kills)
+start() {
+    local name=$1; shift
+    "$@" 2> "$T/$name.log" &
+    PIDS="${PIDS:-} $!"
+    eval "PID_$name=$!"
+}
+# wait_socket SPEC - until something listens at unix:PATH or inet:PORT@HOST (10 s)
+wait_socket() {
+    for _ in $(seq 100); do
+        case $1 in
+        unix:*) [ -S "${1#unix:}" ] && return 0 ;;
+        inet:*) local p=${1#inet:}; (exec 3<>"/dev/tcp/127.0.0.1/${p%%@*}" && exec 3>&-) 2>/dev/null && return 0 ;;
+        esac
+        sleep 0.1
+    done
+    return 1
+}

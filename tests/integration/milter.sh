@@ -42,24 +42,6 @@ CONF
 conf "$T/a.conf" reject
 conf "$T/b.conf" tag
 
-# start NAME ARGS... - run policy-milter in the foreground, log in $T/NAME.log
-start() {
-    local name=$1; shift
-    "$@" 2> "$T/$name.log" &
-    PIDS="$PIDS $!"
-    eval "PID_$name=$!"
-}
-# wait_socket SPEC - until the milter accepts connections (10 s)
-wait_socket() {
-    for _ in $(seq 100); do
-        case $1 in
-        unix:*) [ -S "${1#unix:}" ] && return 0 ;;
-        inet:*) local p=${1#inet:}; (exec 3<>"/dev/tcp/127.0.0.1/${p%%@*}" && exec 3>&-) 2>/dev/null && return 0 ;;
-        esac
-        sleep 0.1
-    done
-    return 1
-}
 PORT_B=$(( 20000 + RANDOM % 20000 ))
 SA="unix:$T/a.sock" SB="inet:$PORT_B@127.0.0.1" SC="unix:$T/c.sock"
 start a "$MILTER" -f -c "$T/a.conf" -p "$SA" -P "$T/a.pid"

@@ -42,24 +42,6 @@ printf 'Received: from client.test\nSubject: make money fast\nFrom: a@sender.tes
 printf 'Fa@sender.test\0Tgood@example.test\0Tother@example.test\0\0' > "$T/env"
 { cat "$T/spam"; head -c 3000000 /dev/urandom | base64; } > "$T/bigspam"
 
-# start NAME ARGS... - a daemon in the background, its log in $T/NAME.log
-start() {
-    local name=$1; shift
-    "$@" 2> "$T/$name.log" &
-    PIDS="$PIDS $!"
-    eval "PID_$name=$!"
-}
-# wait_socket SPEC - until something accepts connections there (10 s)
-wait_socket() {
-    for _ in $(seq 100); do
-        case $1 in
-        unix:*) [ -S "${1#unix:}" ] && return 0 ;;
-        inet:*) local p=${1#inet:}; (exec 3<>"/dev/tcp/127.0.0.1/${p%%@*}" && exec 3>&-) 2>/dev/null && return 0 ;;
-        esac
-        sleep 0.1
-    done
-    return 1
-}
 PORT=$(( 20000 + RANDOM % 20000 ))
 SP="unix:$T/policy.sock" ST="inet:$PORT@127.0.0.1" SM="unix:$T/temp.sock" SR="unix:$T/rules.sock"
 start policy "$MILTER" -f -c "$T/policy.conf" -p "$SP"

@@ -135,8 +135,6 @@ out=$("$P" check -c "$T/case.conf" --ip 192.0.2.1 2>&1); st=$?
 same "check: a case-sensitive map with fold_case = yes is refused" 78 "$st"
 
 # --- policy-milter
-start() { local name=$1; shift; "$@" 2> "$T/$name.log" & PIDS="$PIDS $!"; eval "PID_$name=$!"; }
-wait_socket() { for _ in $(seq 100); do [ -S "${1#unix:}" ] && return 0; sleep 0.1; done; return 1; }
 S="unix:$T/m.sock"
 start m "$MILTER" -f -c "$T/policy.conf" -p "$S"
 check "milter: listens" wait_socket "$S"
